@@ -1,0 +1,45 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+  name: "SwiftVFS",
+  platforms: [.macOS(.v15)],
+  products: [
+    .library(name: "SwiftVFS", targets: ["SwiftVFS"]),
+    .executable(name: "vfsmount", targets: ["vfsmount"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+  ],
+  targets: [
+    // libfuse3 through pkg-config; the shim header sets FUSE_USE_VERSION and
+    // wraps the few calls that are macros Swift cannot import.
+    .systemLibrary(
+      name: "CFuse",
+      pkgConfig: "fuse3",
+      providers: [.apt(["libfuse3-dev"])]
+    ),
+    .target(
+      name: "SwiftVFS",
+      dependencies: ["CFuse"]
+    ),
+    .executableTarget(
+      name: "vfsmount",
+      dependencies: [
+        "SwiftVFS",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]
+    ),
+    // Runs a list of file operations as another uid/gid and prints one errno
+    // name per operation: the mount tests use it for permission cases.
+    .executableTarget(name: "vfsprobe"),
+    .testTarget(
+      name: "SwiftVFSTests",
+      dependencies: ["SwiftVFS"]
+    ),
+    .testTarget(
+      name: "MountTests",
+      dependencies: ["vfsmount", "vfsprobe"]
+    ),
+  ]
+)

@@ -1,0 +1,66 @@
+import Synchronization
+
+/// A memfs directory's entries, kept in the directory inode as a disk file
+/// system keeps them in its blocks; the dcache is a cache above this.
+///
+/// Entries sit in slots in creation order; a removed entry leaves an empty
+/// slot, so the readdir cookie of every other entry (its slot number + 3)
+/// stays valid while the directory changes. Empty slots are squeezed out only
+/// when no one has the directory open.
+///
+/// Locking: guarded by the superblock's namespace lock (written under its
+/// write side, read under either); `openCount` is atomic.
+final class MemfsDirectory {
+  struct Slot {
+    let name: FileName
+    let inode: Inode
+  }
+
+  private var index: [FileName: Int] = [:]
+  private(set) var slots: [Slot?] = []
+  /// Open handles on the directory (opendir/releasedir).
+  let openCount = Atomic<Int>(0)
+
+  var count: Int { index.count }
+  var isEmpty: Bool { index.isEmpty }
+
+  func lookup(_ name: FileName) -> Inode? {
+    guard let i = index[name] else { return nil }
+    return slots[i]?.inode
+  }
+
+  func insert(_ name: FileName, _ inode: Inode) {
+    index[name] = slots.count
+    slots.append(Slot(name: name, inode: inode))
+  }
+
+  /// Points an existing name at another inode, keeping its place.
+  func replace(_ name: FileName, with inode: Inode) {
+    guard let i = index[name] else { return insert(name, inode) }
+    slots[i] = Slot(name: name, inode: inode)
+  }
+
+  @discardableResult
+  func remove(_ name: FileName, compact: Bool) -> Inode? {
+    guard let i = index.removeValue(forKey: name) else { return nil }
+    let inode = slots[i]?.inode
+    slots[i] = nil
+    if compact { compactIfSparse() }
+    return inode
+  }
+
+  /// The cookie that resumes a listing after slot `i`.
+  static func cookie(afterSlot i: Int) -> Int64 { Int64(i) + 3 }
+  /// The first slot to list for a cookie (cookies 1 and 2 are "." and "..").
+  static func slot(forCookie cookie: Int64) -> Int { Int(max(cookie - 2, 0)) }
+
+  private func compactIfSparse() {
+    let holes = slots.count - index.count
+    guard holes > 64, holes > index.count, openCount.load(ordering: .acquiring) == 0 else {
+      return
+    }
+    let live = slots.compactMap { $0 }
+    slots = live.map { Optional($0) }
+    for (i, slot) in live.enumerated() { index[slot.name] = i }
+  }
+}

@@ -1,0 +1,12 @@
+/// The tree `vfsmount` shows: memfs at `/`, and the special file systems
+/// mounted on directories of it, as a booting kernel mounts /dev and /proc.
+extension VFS {
+  /// Registers the built-in file system types and mounts them.
+  /// `options` are the root's (memfs) mount options.
+  public static func standard(options: MountOptions, cred: Cred = .root) throws(Errno) -> VFS {
+    let vfs = VFS(dcacheCapacity: try options.count("dcache_max").map { Int($0) } ?? Dcache.defaultCapacity)
+    try vfs.filesystems.register(MemfsType())
+    try vfs.mount("memfs", at: "/", options: options, cred: cred)
+    return vfs
+  }
+}

@@ -1,0 +1,134 @@
+/// The character device registry, like fs/char_dev.c: regions of device
+/// numbers claimed by drivers, and the `Cdev`s that serve them.
+///
+/// Locking: `lock` guards both tables; a driver's fops run without it.
+public final class ChrdevRegistry: @unchecked Sendable {
+  /// A claimed range of minors under one major (struct char_device_struct).
+  public struct Region: Sendable, Equatable {
+    public let base: DevT
+    public let count: UInt32
+    public let name: String
+
+    public func contains(_ dev: DevT) -> Bool {
+      dev.major == base.major && dev.minor >= base.minor
+        && UInt64(dev.minor) < UInt64(base.minor) + UInt64(count)
+    }
+
+    func overlaps(_ other: Region) -> Bool {
+      base.major == other.base.major
+        && UInt64(base.minor) < UInt64(other.base.minor) + UInt64(other.count)
+        && UInt64(other.base.minor) < UInt64(base.minor) + UInt64(count)
+    }
+  }
+
+  /// A character device: fops over a range of device numbers (struct cdev).
+  public struct Cdev: Sendable {
+    public let base: DevT
+    public let count: UInt32
+    public let name: String
+    public let fileOps: FileOperations
+
+    public init(base: DevT, count: UInt32 = 1, name: String, fileOps: FileOperations) {
+      self.base = base
+      self.count = count
+      self.name = name
+      self.fileOps = fileOps
+    }
+
+    func contains(_ dev: DevT) -> Bool {
+      dev.major == base.major && dev.minor >= base.minor
+        && UInt64(dev.minor) < UInt64(base.minor) + UInt64(count)
+    }
+  }
+
+  /// Dynamic majors are taken from the top down, as the kernel does (254..234).
+  public static let dynamicMajors: ClosedRange<UInt32> = 234...254
+
+  private let lock = Lock()
+  private var regions: [Region] = []
+  private var cdevs: [Cdev] = []
+
+  public init() {}
+
+  /// Like register_chrdev_region(): claims `count` numbers from `base`.
+  /// EBUSY if any is claimed already; EINVAL for an empty or oversized range.
+  public func registerRegion(_ base: DevT, count: UInt32, name: String) throws(Errno) {
+    guard count > 0, UInt64(base.minor) + UInt64(count) <= UInt64(DevT.maxMinor) + 1 else {
+      throw .EINVAL
+    }
+    let region = Region(base: base, count: count, name: name)
+    try lock.withLock { () throws(Errno) in
+      guard !regions.contains(where: { $0.overlaps(region) }) else { throw .EBUSY }
+      regions.append(region)
+    }
+  }
+
+  /// Like alloc_chrdev_region(): a free dynamic major; returns the first number.
+  public func allocRegion(firstMinor: UInt32 = 0, count: UInt32, name: String) throws(Errno)
+    -> DevT
+  {
+    guard count > 0, UInt64(firstMinor) + UInt64(count) <= UInt64(DevT.maxMinor) + 1 else {
+      throw .EINVAL
+    }
+    return try lock.withLock { () throws(Errno) -> DevT in
+      for major in ChrdevRegistry.dynamicMajors.reversed()
+      where !regions.contains(where: { $0.base.major == major }) {
+        let base = try DevT(major: major, minor: firstMinor)
+        regions.append(Region(base: base, count: count, name: name))
+        return base
+      }
+      throw .EBUSY
+    }
+  }
+
+  /// Like unregister_chrdev_region(): gives the numbers back, and drops the
+  /// cdevs inside them.
+  public func unregisterRegion(_ base: DevT, count: UInt32) {
+    lock.withLock {
+      regions.removeAll { $0.base == base && $0.count == count }
+      cdevs.removeAll { c in
+        c.base.major == base.major && c.base.minor >= base.minor
+          && UInt64(c.base.minor) < UInt64(base.minor) + UInt64(count)
+      }
+    }
+  }
+
+  /// Like cdev_add(): the device is live immediately. EBUSY if another cdev
+  /// serves any of these numbers.
+  public func add(_ cdev: Cdev) throws(Errno) {
+    guard cdev.count > 0 else { throw .EINVAL }
+    try lock.withLock { () throws(Errno) in
+      let overlap = cdevs.contains { c in
+        c.base.major == cdev.base.major
+          && UInt64(c.base.minor) < UInt64(cdev.base.minor) + UInt64(cdev.count)
+          && UInt64(cdev.base.minor) < UInt64(c.base.minor) + UInt64(c.count)
+      }
+      guard !overlap else { throw .EBUSY }
+      cdevs.append(cdev)
+    }
+  }
+
+  /// Like cdev_del().
+  public func remove(base: DevT) {
+    lock.withLock { cdevs.removeAll { $0.base == base } }
+  }
+
+  /// The cdev serving `dev` (kobj_lookup on cdev_map), if any.
+  public func cdev(for dev: DevT) -> Cdev? {
+    lock.withLock { cdevs.first { $0.contains(dev) } }
+  }
+
+  public var allRegions: [Region] { lock.withLock { regions } }
+  public var allCdevs: [Cdev] { lock.withLock { cdevs } }
+
+  /// Like chrdev_open(): finds the cdev for the inode's rdev, swaps its fops
+  /// into the file and calls its open. ENXIO when no driver serves the number.
+  func open(_ inode: Inode, _ file: File) throws(Errno) {
+    let rdev = inode.lock.withLock { inode.rdev }
+    guard let cdev = cdev(for: rdev) else { throw .ENXIO }
+    file.fileOps = cdev.fileOps
+    file.directIO = true
+    file.nonSeekable = false
+    try cdev.fileOps.open(inode, file)
+  }
+}

@@ -1,0 +1,36 @@
+/// One open file, like `struct file`: the inode, the open flags, the fops in
+/// force and the driver's private state. FUSE names it by the `fh` that `open`
+/// returned (the VFS's `FileTable` is the analog of current->files->fd_array).
+///
+/// Locking: `position` and `privateData`'s contents are the file operations'
+/// business; they take `lock` when the same File can be used concurrently.
+public final class File: @unchecked Sendable {
+  public let inode: Inode
+  /// open(2) flags (O_ACCMODE, O_APPEND, O_NONBLOCK, ...).
+  public let flags: Int32
+  public let cred: Cred
+  /// f_op: the inode's fops, or a device's after chrdev_open.
+  public var fileOps: FileOperations
+  /// f_pos, for files whose fops keep their own position (devices).
+  public var position: Int64 = 0
+  public var privateData: AnyObject?
+  public let lock = Lock()
+
+  /// Hints for the kernel cache, set by `open`: bypass the page cache (for
+  /// devices and generated files whose size is not known), keep cached data.
+  public var directIO = false
+  public var keepCache = false
+  public var nonSeekable = false
+
+  public init(inode: Inode, flags: Int32, cred: Cred, fileOps: FileOperations) {
+    self.inode = inode
+    self.flags = flags
+    self.cred = cred
+    self.fileOps = fileOps
+  }
+
+  public var isReadable: Bool { flags & 3 != 1 }  // not O_WRONLY
+  public var isWritable: Bool { flags & 3 != 0 }  // O_WRONLY or O_RDWR
+  public var isNonBlocking: Bool { flags & 0o4000 != 0 }  // O_NONBLOCK
+  public var isAppend: Bool { flags & 0o2000 != 0 }  // O_APPEND
+}

@@ -1,0 +1,79 @@
+/// The file operations table, like `struct file_operations`: what happens to
+/// an open `File`. A char device driver supplies one of these, as in C.
+///
+/// Defaults in the extension answer as the kernel does for an empty slot.
+/// Offsets come from FUSE with each request; a device that keeps its own
+/// position uses `file.position`.
+public protocol FileOperations: Sendable {
+  /// Linux: ->open. Called when a File is made; may set its private data,
+  /// direct I/O, or replace `file.fileOps` (chrdev_open does).
+  func open(_ inode: Inode, _ file: File) throws(Errno)
+  /// Linux: ->read. Fills `buffer` from `offset`; returns the bytes read (0 at EOF).
+  func read(_ file: File, into buffer: UnsafeMutableRawBufferPointer, at offset: Int64)
+    throws(Errno) -> Int
+  /// Linux: ->write. Returns the bytes written.
+  func write(_ file: File, from buffer: UnsafeRawBufferPointer, at offset: Int64) throws(Errno)
+    -> Int
+  /// Linux: ->iterate_shared. Emits entries after cookie `offset` until `emit`
+  /// returns false (the buffer is full).
+  func iterate(_ file: File, from offset: Int64, _ emit: (DirEntry) -> Bool) throws(Errno)
+  /// Linux: ->flush, on each close(2) of a descriptor.
+  func flush(_ file: File) throws(Errno)
+  /// Linux: ->release, when the last reference to the File goes.
+  func release(_ inode: Inode, _ file: File)
+  /// Linux: ->fsync.
+  func fsync(_ file: File, dataOnly: Bool) throws(Errno)
+  /// Linux: ->llseek, as FUSE asks for it: SEEK_DATA and SEEK_HOLE.
+  func llseek(_ file: File, offset: Int64, whence: Int32) throws(Errno) -> Int64
+  /// Linux: ->unlocked_ioctl. `input` holds the bytes the command passes in;
+  /// returns the result and the bytes to copy out (at most `outputSize`).
+  func ioctl(
+    _ file: File, command: UInt32, argument: UInt64, input: UnsafeRawBufferPointer,
+    outputSize: Int
+  ) throws(Errno) -> (result: Int32, output: [UInt8])
+  /// Linux: ->poll. Returns what is ready now; if nothing, keeps `waiter` and
+  /// wakes it later.
+  func poll(_ file: File, waiter: PollWaiter?) -> PollEvents
+  /// Linux: ->fallocate.
+  func fallocate(_ file: File, mode: Int32, offset: Int64, length: Int64) throws(Errno)
+}
+
+extension FileOperations {
+  public func open(_ inode: Inode, _ file: File) throws(Errno) {}
+  /// No ->read: EINVAL, as vfs_read answers.
+  public func read(_ file: File, into buffer: UnsafeMutableRawBufferPointer, at offset: Int64)
+    throws(Errno) -> Int
+  { throw .EINVAL }
+  /// No ->write: EINVAL, as vfs_write answers.
+  public func write(_ file: File, from buffer: UnsafeRawBufferPointer, at offset: Int64)
+    throws(Errno) -> Int
+  { throw .EINVAL }
+  /// No ->iterate_shared: ENOTDIR, as iterate_dir answers.
+  public func iterate(_ file: File, from offset: Int64, _ emit: (DirEntry) -> Bool) throws(Errno) {
+    throw .ENOTDIR
+  }
+  public func flush(_ file: File) throws(Errno) {}
+  public func release(_ inode: Inode, _ file: File) {}
+  /// No ->fsync: EINVAL, as vfs_fsync_range answers.
+  public func fsync(_ file: File, dataOnly: Bool) throws(Errno) { throw .EINVAL }
+  public func llseek(_ file: File, offset: Int64, whence: Int32) throws(Errno) -> Int64 {
+    try Simple.llseek(file, offset: offset, whence: whence)
+  }
+  /// No ->unlocked_ioctl: ENOTTY.
+  public func ioctl(
+    _ file: File, command: UInt32, argument: UInt64, input: UnsafeRawBufferPointer,
+    outputSize: Int
+  ) throws(Errno) -> (result: Int32, output: [UInt8]) { throw .ENOTTY }
+  /// No ->poll: always ready (DEFAULT_POLLMASK).
+  public func poll(_ file: File, waiter: PollWaiter?) -> PollEvents { .default }
+  /// No ->fallocate: EOPNOTSUPP.
+  public func fallocate(_ file: File, mode: Int32, offset: Int64, length: Int64) throws(Errno) {
+    throw .EOPNOTSUPP
+  }
+}
+
+/// Operations for a file that has none of its own (FIFOs, sockets: the kernel
+/// serves them itself and never opens them here).
+public struct NoFileOperations: FileOperations {
+  public init() {}
+}

@@ -1,0 +1,95 @@
+/// An inode: one file system object, whatever names it has. Like `struct inode`.
+///
+/// Invariants:
+/// - `ino` is unique in the VFS for the inode's whole life and never reused,
+///   so a stale FUSE node id can never name another file.
+/// - An inode lives while a directory entry names it (nlink > 0), the kernel
+///   above holds a lookup on it, or a `File` has it open. When all three are
+///   gone the VFS evicts it (`SuperOperations.evictInode`).
+///
+/// Locking: the attribute fields, `xattrs` and `privateData`'s contents are
+/// guarded by `lock`. `lookupCount` and `openCount` belong to the VFS's inode
+/// cache and are guarded by its lock. Code holds at most one inode lock at a time.
+public final class Inode: @unchecked Sendable {
+  public let ino: UInt64
+  public let generation: UInt64
+  public unowned let sb: SuperBlock
+
+  /// i_op: namespace and attribute operations.
+  public let ops: InodeOperations
+  /// i_fop: what `open` installs in a new `File` (chrdev_open may replace it).
+  public let fileOps: FileOperations
+
+  public let lock = Lock()
+
+  // Guarded by `lock`.
+  public var mode: UInt32
+  public var nlink: UInt32
+  public var uid: UInt32
+  public var gid: UInt32
+  public var rdev: DevT
+  public var size: Int64 = 0
+  /// 512-byte blocks of storage actually held (i_blocks).
+  public var blocks: Int64 = 0
+  public var atime: Timestamp
+  public var mtime: Timestamp
+  public var ctime: Timestamp
+  public var xattrs = Xattrs()
+  /// The file system's own per-inode data (i_private / container_of in C).
+  public var privateData: AnyObject?
+
+  // Guarded by the inode cache's lock (see InodeCache).
+  var lookupCount: UInt64 = 0
+  var openCount: Int = 0
+  var evicted = false
+
+  public init(
+    sb: SuperBlock, ino: UInt64, generation: UInt64, mode: UInt32, cred: Cred,
+    rdev: DevT = .zero, ops: InodeOperations, fileOps: FileOperations
+  ) {
+    self.sb = sb
+    self.ino = ino
+    self.generation = generation
+    self.mode = mode
+    self.nlink = FileType(mode: mode) == .directory ? 2 : 1
+    self.uid = cred.uid
+    self.gid = cred.gid
+    self.rdev = rdev
+    self.ops = ops
+    self.fileOps = fileOps
+    let now = Timestamp.now
+    self.atime = now
+    self.mtime = now
+    self.ctime = now
+  }
+
+  /// For directories: the directory holding this one (the dentry's d_parent),
+  /// kept by the VFS under the namespace lock; used for the rename loop check.
+  public internal(set) weak var parentDirectory: Inode?
+
+  /// The file type from the mode. Set at creation and never changed.
+  public var type: FileType { FileType(mode: mode) ?? .regular }
+  public var isDirectory: Bool { mode & FileType.mask == FileType.directory.rawValue }
+
+  /// Sets mtime and ctime to now, as a change to content does. Caller holds `lock`.
+  public func touchModified(_ now: Timestamp = .now) {
+    mtime = now
+    ctime = now
+  }
+
+  /// Sets ctime to now, as a change to the inode itself does. Caller holds `lock`.
+  public func touchChanged(_ now: Timestamp = .now) {
+    ctime = now
+  }
+}
+
+/// Extended attributes of one inode, like the kernel's `simple_xattrs`.
+public struct Xattrs: Sendable {
+  public var values: [String: [UInt8]] = [:]
+  public init() {}
+
+  /// Bytes held, names and values, for the per-inode limit.
+  public var totalSize: Int {
+    values.reduce(0) { $0 + $1.key.utf8.count + $1.value.count }
+  }
+}

@@ -1,0 +1,117 @@
+/// The inode cache: the inodes the kernel above us knows, by number (the
+/// kernel's inode hash and `iget`), with their lookup and open counts.
+///
+/// An inode enters when an entry reply hands it to the kernel (lookup count
+/// +1) or a File opens it, and leaves when both counts are zero. If it also
+/// has no links left it is evicted: like iput_final() -> evict().
+///
+/// Locking: `lock` guards the table and every inode's `lookupCount`,
+/// `openCount` and `evicted`. It may be taken with a namespace lock held, and
+/// it takes inode locks inside it; never the other way round.
+public final class InodeCache: @unchecked Sendable {
+  public struct Stats: Sendable, Equatable {
+    public var inUse = 0
+    public var lookups: UInt64 = 0
+    public var openFiles = 0
+    public var evicted: UInt64 = 0
+  }
+
+  private let lock = Lock()
+  private var table: [UInt64: Inode] = [:]
+  private var evictedCount: UInt64 = 0
+
+  init() {}
+
+  /// Like ilookup(): the inode with this number, if the kernel may name it.
+  public func get(_ ino: UInt64) -> Inode? {
+    lock.withLock { table[ino] }
+  }
+
+  /// Adds `count` lookups: the kernel now holds the inode (an entry reply).
+  public func hold(_ inode: Inode, count: UInt64 = 1) {
+    lock.withLock {
+      if inode.lookupCount == 0 && inode.openCount == 0 { table[inode.ino] = inode }
+      inode.lookupCount += count
+    }
+  }
+
+  /// Drops `count` lookups (FUSE forget). Returns the inode if it must now be
+  /// evicted. More forgets than lookups are clamped, never negative.
+  func forget(_ ino: UInt64, count: UInt64) -> Inode? {
+    lock.withLock {
+      guard let inode = table[ino] else { return nil }
+      inode.lookupCount -= min(count, inode.lookupCount)
+      return releaseIfUnusedLocked(inode)
+    }
+  }
+
+  func openFile(_ inode: Inode) {
+    lock.withLock {
+      if inode.lookupCount == 0 && inode.openCount == 0 { table[inode.ino] = inode }
+      inode.openCount += 1
+    }
+  }
+
+  func closeFile(_ inode: Inode) -> Inode? {
+    lock.withLock {
+      inode.openCount -= 1
+      return releaseIfUnusedLocked(inode)
+    }
+  }
+
+  /// For unlink/rmdir/rename: the inode lost its last link; returns it if
+  /// nothing else holds it, so it must be evicted now.
+  func evictIfUnused(_ inode: Inode) -> Inode? {
+    lock.withLock {
+      guard inode.lookupCount == 0, inode.openCount == 0 else { return nil }
+      return releaseIfUnusedLocked(inode)
+    }
+  }
+
+  private func releaseIfUnusedLocked(_ inode: Inode) -> Inode? {
+    guard inode.lookupCount == 0, inode.openCount == 0 else { return nil }
+    if table[inode.ino] === inode { table[inode.ino] = nil }
+    let unlinked = inode.lock.withLock { inode.nlink == 0 }
+    guard unlinked else { return nil }
+    // Evict once, whichever of forget, close or unlink comes last.
+    guard !inode.evicted else { return nil }
+    inode.evicted = true
+    evictedCount += 1
+    return inode
+  }
+
+  public var stats: Stats {
+    lock.withLock {
+      var s = Stats(inUse: table.count, lookups: 0, openFiles: 0, evicted: evictedCount)
+      for inode in table.values {
+        s.lookups += inode.lookupCount
+        s.openFiles += inode.openCount
+      }
+      return s
+    }
+  }
+
+  public var all: [Inode] { lock.withLock { Array(table.values) } }
+}
+
+/// Open files by handle, the analog of a process's fd table. FUSE's `fh`.
+final class FileTable: @unchecked Sendable {
+  private let lock = Lock()
+  private var files: [UInt64: File] = [:]
+  private var nextHandle: UInt64 = 1
+
+  func install(_ file: File) -> UInt64 {
+    lock.withLock {
+      let fh = nextHandle
+      nextHandle += 1
+      files[fh] = file
+      return fh
+    }
+  }
+
+  func get(_ fh: UInt64) -> File? { lock.withLock { files[fh] } }
+
+  func remove(_ fh: UInt64) -> File? { lock.withLock { files.removeValue(forKey: fh) } }
+
+  var count: Int { lock.withLock { files.count } }
+}

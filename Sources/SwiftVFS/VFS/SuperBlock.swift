@@ -1,0 +1,135 @@
+import Synchronization
+
+/// One mounted instance of a file system, like `struct super_block`.
+///
+/// Holds the root inode, the limits (`size=` as blocks, `nr_inodes=`), the
+/// usage counted against them, and the namespace lock.
+///
+/// Locking: `namespaceLock` is taken for writing by every change to any
+/// directory's entries in this superblock (create, link, unlink, rename...),
+/// and for reading by lookups that miss the dcache and by readdir. It is the
+/// outermost lock (like the kernel's s_vfs_rename_mutex plus i_rwsem), so
+/// namespace changes never deadlock. `usage` has its own small lock.
+public final class SuperBlock: @unchecked Sendable {
+  public let fsType: FileSystemType
+  public let ops: SuperOperations
+  /// s_dev: a small number that identifies this superblock in the VFS.
+  public let id: Int
+  public let magic: UInt64
+  public let blockSize: Int
+  /// s_maxbytes.
+  public let maxFileSize: Int64
+  public let options: MountOptions
+  public let readOnly: Bool
+  public let namespaceLock = RWLock()
+  /// s_fs_info: the file system's own data.
+  public var privateData: AnyObject?
+
+  /// The root directory; set once by the file system type's `mount`.
+  public var root: Inode {
+    guard let root = root_ else { preconditionFailure("superblock has no root") }
+    return root
+  }
+  private var root_: Inode?
+
+  /// Limits, in blocks of `blockSize` and in inodes; nil is unlimited.
+  public let maxBlocks: UInt64?
+  public let maxInodes: UInt64?
+
+  private let usageLock = Lock()
+  private var usedBlocks_: UInt64 = 0
+  private var usedInodes_: UInt64 = 0
+
+  private let numbers: InodeNumbers
+
+  public init(
+    fsType: FileSystemType, ops: SuperOperations, context: MountContext, magic: UInt64,
+    blockSize: Int = 4096, maxFileSize: Int64 = Int64.max, maxBlocks: UInt64? = nil,
+    maxInodes: UInt64? = nil
+  ) {
+    self.fsType = fsType
+    self.ops = ops
+    self.id = context.superBlockID
+    self.numbers = context.inodeNumbers
+    self.options = context.options
+    self.readOnly = context.options.flag("ro")
+    self.magic = magic
+    self.blockSize = blockSize
+    self.maxFileSize = maxFileSize
+    self.maxBlocks = maxBlocks
+    self.maxInodes = maxInodes
+  }
+
+  /// Sets the root once, during mount (d_make_root).
+  public func setRoot(_ inode: Inode) {
+    precondition(root_ == nil, "root set twice")
+    root_ = inode
+  }
+
+  public var usedBlocks: UInt64 { usageLock.withLock { usedBlocks_ } }
+  public var usedInodes: UInt64 { usageLock.withLock { usedInodes_ } }
+
+  /// Like new_inode(): a fresh inode counted against nr_inodes (ENOSPC past it).
+  public func newInode(
+    mode: UInt32, cred: Cred, rdev: DevT = .zero, ops: InodeOperations,
+    fileOps: FileOperations
+  ) throws(Errno) -> Inode {
+    try usageLock.withLock { () throws(Errno) in
+      if let max = maxInodes, usedInodes_ >= max { throw .ENOSPC }
+      usedInodes_ += 1
+    }
+    let (ino, generation) = numbers.next()
+    return Inode(
+      sb: self, ino: ino, generation: generation, mode: mode, cred: cred, rdev: rdev, ops: ops,
+      fileOps: fileOps)
+  }
+
+  /// Gives back an inode's slot when it is evicted.
+  public func releaseInode() {
+    usageLock.withLock { usedInodes_ -= 1 }
+  }
+
+  /// Reserves `count` blocks for data, or throws ENOSPC taking none.
+  public func reserveBlocks(_ count: UInt64) throws(Errno) {
+    try usageLock.withLock { () throws(Errno) in
+      if let max = maxBlocks, usedBlocks_ + count > max { throw .ENOSPC }
+      usedBlocks_ += count
+    }
+  }
+
+  public func releaseBlocks(_ count: UInt64) {
+    usageLock.withLock { usedBlocks_ -= count }
+  }
+}
+
+/// The superblock operations table, like `struct super_operations`.
+public protocol SuperOperations: Sendable {
+  /// Linux: ->statfs.
+  func statfs(_ sb: SuperBlock) -> StatFS
+  /// Linux: ->evict_inode. The inode has no links, no lookups and no open
+  /// files: free what it holds.
+  func evictInode(_ inode: Inode)
+}
+
+extension SuperOperations {
+  public func statfs(_ sb: SuperBlock) -> StatFS { Simple.statfs(sb) }
+  public func evictInode(_ inode: Inode) { inode.sb.releaseInode() }
+}
+
+/// Hands out inode numbers and generations, like get_next_ino(). One per VFS,
+/// so the root of the first superblock is inode 1, FUSE's root id.
+public final class InodeNumbers: Sendable {
+  private let nextIno = Atomic<UInt64>(1)
+  private let nextGeneration: Atomic<UInt64>
+
+  public init() {
+    // Generations start from the clock so a remount does not repeat them.
+    nextGeneration = Atomic(UInt64(max(Timestamp.now.sec, 1)))
+  }
+
+  func next() -> (ino: UInt64, generation: UInt64) {
+    let ino = nextIno.add(1, ordering: .relaxed).oldValue
+    let gen = nextGeneration.add(1, ordering: .relaxed).oldValue
+    return (ino, gen)
+  }
+}

@@ -1,0 +1,570 @@
+/// The virtual file system: one tree of superblocks, the caches above them,
+/// and the entry points the FUSE bridge calls, one per request kind.
+///
+/// Like the kernel's namei.c / open.c / read_write.c, this layer does the
+/// checks every file system shares (names, types, mount points, superblock
+/// boundaries, read-only mounts) and keeps the dcache and inode cache right;
+/// the file systems below do the storage.
+///
+/// Reference counts: every call that hands an inode to the kernel as an entry
+/// (lookup, create, mkdir, mknod, symlink, link) adds one lookup to it;
+/// `forget` takes them away. `open` and `release` count open files.
+///
+/// Lock order: superblock namespace lock, then the inode cache's lock, then
+/// one inode lock at a time; the dcache's and file table's locks are innermost.
+public final class VFS: @unchecked Sendable {
+  public let filesystems = FileSystemRegistry()
+  public let chrdevs = ChrdevRegistry()
+  public let dcache: Dcache
+  public let icache = InodeCache()
+  let files = FileTable()
+  let inodeNumbers = InodeNumbers()
+  /// What the FUSE bridge served, per opcode (/proc/vfs/requests and trace).
+  public let requests = RequestStats()
+
+  /// The superblock mounted at `/`.
+  public private(set) var rootSuperBlock: SuperBlock!
+  /// Mounted superblocks: the root's, then each one mounted on a directory.
+  public private(set) var mounts: [Mount] = []
+  private var mountedOn: [UInt64: SuperBlock] = [:]  // mount point ino -> superblock
+  private let mountLock = Lock()
+  private var nextSuperBlockID = 1
+
+  public struct Mount: Sendable {
+    public let path: String
+    public let superBlock: SuperBlock
+    /// The directory it covers (nil for the root).
+    public let mountPoint: Inode?
+  }
+
+  public init(dcacheCapacity: Int = Dcache.defaultCapacity) {
+    dcache = Dcache(capacity: dcacheCapacity)
+  }
+
+  public var root: Inode { rootSuperBlock.root }
+
+  // MARK: - Mounting
+
+  /// Mounts a new superblock of the named type, at `/` first and then on
+  /// existing directories of the root file system (like do_new_mount()).
+  @discardableResult
+  public func mount(_ typeName: String, at path: String, options: MountOptions, cred: Cred = .root)
+    throws(Errno) -> SuperBlock
+  {
+    let type = try filesystems.type(named: typeName)
+    let id = mountLock.withLock {
+      defer { nextSuperBlockID += 1 }
+      return nextSuperBlockID
+    }
+    let context = MountContext(
+      options: options, inodeNumbers: inodeNumbers, superBlockID: id, vfs: self, cred: cred)
+    if rootSuperBlock == nil {
+      guard path == "/" else { throw .EINVAL }
+      let sb = try type.mount(context)
+      rootSuperBlock = sb
+      icache.hold(sb.root)  // the root is pinned: FUSE never forgets it
+      dcache.add(parentIno: 0, name: "/", inode: sb.root, pinned: true)
+      mountLock.withLock { mounts.append(Mount(path: "/", superBlock: sb, mountPoint: nil)) }
+      return sb
+    }
+    var dir = root
+    for part in path.split(separator: "/") {
+      dir = try resolve(dir, FileName(String(part)))
+    }
+    guard dir.isDirectory else { throw .ENOTDIR }
+    guard !isMountPoint(dir), dir !== root else { throw .EBUSY }
+    let sb = try type.mount(context)
+    sb.root.parentDirectory = dir.parentDirectory
+    icache.hold(sb.root)
+    dcache.add(parentIno: 0, name: FileName(path), inode: sb.root, pinned: true)
+    mountLock.withLock {
+      mountedOn[dir.ino] = sb
+      mounts.append(Mount(path: path, superBlock: sb, mountPoint: dir))
+    }
+    return sb
+  }
+
+  func isMountPoint(_ inode: Inode) -> Bool {
+    mountLock.withLock { mountedOn[inode.ino] != nil }
+  }
+
+  /// Whether `inode` is the root of a mounted superblock or covered by one:
+  /// such inodes cannot be removed or renamed (EBUSY), as in the kernel.
+  func isBusy(_ inode: Inode) -> Bool {
+    inode === inode.sb.root || isMountPoint(inode)
+  }
+
+  /// Like follow_mount(): a covered directory shows the mounted root instead.
+  func crossMount(_ inode: Inode) -> Inode {
+    guard inode.isDirectory else { return inode }
+    return mountLock.withLock { mountedOn[inode.ino]?.root } ?? inode
+  }
+
+  // MARK: - Inodes by number
+
+  /// The inode FUSE names by `ino`: ESTALE-like ENOENT if the kernel should
+  /// not hold that number.
+  public func inode(_ ino: UInt64) throws(Errno) -> Inode {
+    guard let inode = icache.get(ino) else { throw .ENOENT }
+    return inode
+  }
+
+  /// Adds a lookup for an inode handed to the kernel outside an entry call
+  /// (readdirplus).
+  public func hold(_ inode: Inode) { icache.hold(inode) }
+
+  /// FUSE forget: the kernel dropped `count` lookups.
+  public func forget(_ ino: UInt64, count: UInt64) {
+    if let victim = icache.forget(ino, count: count) { evict(victim) }
+  }
+
+  func evict(_ inode: Inode) {
+    inode.sb.ops.evictInode(inode)
+  }
+
+  func evictIfUnlinked(_ inode: Inode) {
+    if let victim = icache.evictIfUnused(inode) { evict(victim) }
+  }
+
+  // MARK: - Lookup
+
+  /// Like lookup_fast()/lookup_slow(): the dcache first, then the directory's
+  /// ->lookup under the namespace lock, caching what it finds (or a negative
+  /// entry). Adds a lookup to the result, for the kernel.
+  public func lookup(_ dir: Inode, _ name: FileName) throws(Errno) -> Inode {
+    let inode = try resolveUnlocked(dir, name)
+    icache.hold(inode)
+    return inode
+  }
+
+  func resolveUnlocked(_ dir: Inode, _ name: FileName) throws(Errno) -> Inode {
+    guard dir.isDirectory else { throw .ENOTDIR }
+    if name.bytes == [0x2e] { return dir }
+    if name.bytes == [0x2e, 0x2e] {
+      guard let parent = dir.parentDirectory else { throw .ENOENT }
+      return parent
+    }
+    switch dcache.lookup(parentIno: dir.ino, name: name) {
+    case .positive(let inode): return crossMount(inode)
+    case .negative: throw .ENOENT
+    case .miss:
+      return try dir.sb.namespaceLock.withReadLock { () throws(Errno) in
+        try resolveMissLocked(dir, name)
+      }
+    }
+  }
+
+  /// The same, for callers that hold the namespace lock already.
+  func resolve(_ dir: Inode, _ name: FileName) throws(Errno) -> Inode {
+    guard let inode = try resolveOptional(dir, name) else { throw .ENOENT }
+    return inode
+  }
+
+  func resolveOptional(_ dir: Inode, _ name: FileName) throws(Errno) -> Inode? {
+    guard dir.isDirectory else { throw .ENOTDIR }
+    switch dcache.lookup(parentIno: dir.ino, name: name) {
+    case .positive(let inode): return crossMount(inode)
+    case .negative: return nil
+    case .miss:
+      do {
+        return try resolveMissLocked(dir, name)
+      } catch where error == .ENOENT {
+        return nil
+      }
+    }
+  }
+
+  private func resolveMissLocked(_ dir: Inode, _ name: FileName) throws(Errno) -> Inode {
+    let found = try dir.ops.lookup(dir, name)
+    dcache.add(parentIno: dir.ino, name: name, inode: found)
+    guard let found else { throw .ENOENT }
+    return crossMount(found)
+  }
+
+  // MARK: - Namespace changes
+
+  /// The shared front half of create, mkdir, mknod and symlink (like
+  /// filename_create()): checks, then the fs op under the namespace lock,
+  /// then the dcache entry. Returns the new inode with one lookup held.
+  func makeEntry(
+    _ dir: Inode, _ name: FileName, _ make: (Inode) throws(Errno) -> Inode
+  ) throws(Errno) -> Inode {
+    guard dir.isDirectory else { throw .ENOTDIR }
+    guard !name.isDotOrDotDot else { throw .EEXIST }
+    guard !dir.sb.readOnly else { throw .EROFS }
+    let inode = try dir.sb.namespaceLock.withWriteLock { () throws(Errno) -> Inode in
+      try checkAlive(dir)
+      if try resolveOptional(dir, name) != nil { throw .EEXIST }
+      let inode = try make(dir)
+      if inode.isDirectory { inode.parentDirectory = dir }
+      dcache.add(parentIno: dir.ino, name: name, inode: inode)
+      return inode
+    }
+    icache.hold(inode)
+    return inode
+  }
+
+  /// A directory that was removed takes no new entries (ENOENT, as the
+  /// kernel's IS_DEADDIR check answers).
+  private func checkAlive(_ dir: Inode) throws(Errno) {
+    if dir.lock.withLock({ dir.nlink == 0 }) { throw .ENOENT }
+  }
+
+  public func mknod(_ dir: Inode, _ name: FileName, mode: UInt32, rdev: DevT, cred: Cred)
+    throws(Errno) -> Inode
+  {
+    guard let type = FileType(mode: mode), type != .directory, type != .symlink else {
+      throw .EINVAL
+    }
+    return try makeEntry(dir, name) { dir throws(Errno) in
+      try dir.ops.mknod(dir, name, mode: mode, rdev: rdev, cred: cred)
+    }
+  }
+
+  public func mkdir(_ dir: Inode, _ name: FileName, mode: UInt32, cred: Cred) throws(Errno)
+    -> Inode
+  {
+    try makeEntry(dir, name) { dir throws(Errno) in
+      try dir.ops.mkdir(dir, name, mode: mode & 0o7777, cred: cred)
+    }
+  }
+
+  public func symlink(_ dir: Inode, _ name: FileName, target: [UInt8], cred: Cred) throws(Errno)
+    -> Inode
+  {
+    guard !target.isEmpty else { throw .ENOENT }
+    guard target.count < 4096, !target.contains(0) else { throw .ENAMETOOLONG }
+    return try makeEntry(dir, name) { dir throws(Errno) in
+      try dir.ops.symlink(dir, name, target: target, cred: cred)
+    }
+  }
+
+  /// Like vfs_link().
+  public func link(_ inode: Inode, _ dir: Inode, _ name: FileName) throws(Errno) -> Inode {
+    guard !inode.isDirectory else { throw .EPERM }
+    guard inode.sb === dir.sb else { throw .EXDEV }
+    return try makeEntry(dir, name) { dir throws(Errno) in
+      // Linking an inode whose last name is gone is ENOENT (no O_TMPFILE here).
+      if inode.lock.withLock({ inode.nlink == 0 }) { throw .ENOENT }
+      if inode.lock.withLock({ inode.nlink == UInt32.max }) { throw .EMLINK }
+      try dir.ops.link(inode, dir, name)
+      return inode
+    }
+  }
+
+  /// Like vfs_unlink().
+  public func unlink(_ dir: Inode, _ name: FileName) throws(Errno) {
+    guard dir.isDirectory else { throw .ENOTDIR }
+    guard !name.isDotOrDotDot else { throw .EISDIR }
+    guard !dir.sb.readOnly else { throw .EROFS }
+    let victim = try dir.sb.namespaceLock.withWriteLock { () throws(Errno) -> Inode in
+      let victim = try resolve(dir, name)
+      guard !victim.isDirectory else { throw .EISDIR }
+      guard !isBusy(victim) else { throw .EBUSY }
+      try dir.ops.unlink(dir, name, victim)
+      dcache.delete(parentIno: dir.ino, name: name)
+      return victim
+    }
+    evictIfUnlinked(victim)
+  }
+
+  /// Like vfs_rmdir().
+  public func rmdir(_ dir: Inode, _ name: FileName) throws(Errno) {
+    guard dir.isDirectory else { throw .ENOTDIR }
+    if name.bytes == [0x2e] { throw .EINVAL }
+    if name.bytes == [0x2e, 0x2e] { throw .ENOTEMPTY }
+    guard !dir.sb.readOnly else { throw .EROFS }
+    let victim = try dir.sb.namespaceLock.withWriteLock { () throws(Errno) -> Inode in
+      let victim = try resolve(dir, name)
+      guard victim.isDirectory else { throw .ENOTDIR }
+      guard !isBusy(victim) else { throw .EBUSY }
+      try dir.ops.rmdir(dir, name, victim)
+      dcache.delete(parentIno: dir.ino, name: name)
+      victim.parentDirectory = nil
+      return victim
+    }
+    evictIfUnlinked(victim)
+  }
+
+  /// Like vfs_rename(), with RENAME_NOREPLACE and RENAME_EXCHANGE.
+  public func rename(
+    _ oldDir: Inode, _ oldName: FileName, _ newDir: Inode, _ newName: FileName,
+    flags: RenameFlags = []
+  ) throws(Errno) {
+    guard flags.rawValue & ~RenameFlags([.noReplace, .exchange]).rawValue == 0,
+      !flags.contains([.noReplace, .exchange])
+    else { throw .EINVAL }
+    guard oldDir.isDirectory, newDir.isDirectory else { throw .ENOTDIR }
+    guard !oldName.isDotOrDotDot, !newName.isDotOrDotDot else { throw .EBUSY }
+    guard oldDir.sb === newDir.sb else { throw .EXDEV }
+    guard !oldDir.sb.readOnly else { throw .EROFS }
+    let replaced = try oldDir.sb.namespaceLock.withWriteLock { () throws(Errno) -> Inode? in
+      let source = try resolve(oldDir, oldName)
+      let target = try resolveOptional(newDir, newName)
+      if flags.contains(.exchange), target == nil { throw .ENOENT }
+      if flags.contains(.noReplace), target != nil { throw .EEXIST }
+      if source === target { return nil }  // the same file: POSIX says do nothing
+      guard !isBusy(source), target.map({ !isBusy($0) }) ?? true else { throw .EBUSY }
+      if source.isDirectory, isAncestor(source, of: newDir) { throw .EINVAL }
+      if let target {
+        if flags.contains(.exchange) {
+          if target.isDirectory, isAncestor(target, of: oldDir) { throw .EINVAL }
+        } else if source.isDirectory, !target.isDirectory {
+          throw .ENOTDIR
+        } else if !source.isDirectory, target.isDirectory {
+          throw .EISDIR
+        }
+      }
+      if newDir !== oldDir, newDir.lock.withLock({ newDir.nlink == 0 }) { throw .ENOENT }
+      try oldDir.ops.rename(oldDir, oldName, source, newDir, newName, target, flags: flags)
+      if flags.contains(.exchange), let target {
+        dcache.add(parentIno: oldDir.ino, name: oldName, inode: target)
+        if target.isDirectory { target.parentDirectory = oldDir }
+      } else {
+        dcache.delete(parentIno: oldDir.ino, name: oldName)
+      }
+      dcache.add(parentIno: newDir.ino, name: newName, inode: source)
+      if source.isDirectory { source.parentDirectory = newDir }
+      return flags.contains(.exchange) ? nil : target
+    }
+    if let replaced {
+      if replaced.isDirectory { replaced.parentDirectory = nil }
+      evictIfUnlinked(replaced)
+    }
+  }
+
+  /// Like is_subdir(): whether `dir` is `ancestor` or below it. Caller holds
+  /// the namespace lock, so parents do not move meanwhile.
+  func isAncestor(_ ancestor: Inode, of dir: Inode) -> Bool {
+    var cur: Inode? = dir
+    while let d = cur {
+      if d === ancestor { return true }
+      cur = d.parentDirectory
+    }
+    return false
+  }
+
+  // MARK: - Attributes
+
+  public func getattr(_ inode: Inode) throws(Errno) -> Stat {
+    try inode.ops.getattr(inode)
+  }
+
+  /// Like notify_change(): checks, then the inode's ->setattr.
+  public func setattr(_ inode: Inode, _ attr: SetAttr, cred: Cred) throws(Errno) -> Stat {
+    if !attr.isEmpty {
+      guard !inode.sb.readOnly else { throw .EROFS }
+      if let size = attr.size {
+        guard !inode.isDirectory else { throw .EISDIR }
+        guard inode.type == .regular else { throw .EINVAL }
+        guard size >= 0 else { throw .EINVAL }
+        guard size <= inode.sb.maxFileSize else { throw .EFBIG }
+      }
+      try inode.ops.setattr(inode, attr, cred: cred)
+    }
+    return try inode.ops.getattr(inode)
+  }
+
+  public func readlink(_ inode: Inode) throws(Errno) -> [UInt8] {
+    try inode.ops.readlink(inode)
+  }
+
+  public func statfs(_ inode: Inode) -> StatFS {
+    inode.sb.ops.statfs(inode.sb)
+  }
+
+  // MARK: - Extended attributes
+
+  /// Like xattr_permission(): user.* lives only on regular files and
+  /// directories; trusted.* is for root alone (CAP_SYS_ADMIN).
+  private func checkXattrAccess(_ inode: Inode, _ name: String, write: Bool, cred: Cred)
+    throws(Errno)
+  {
+    if name.hasPrefix("trusted."), !cred.isRoot { throw write ? .EPERM : .ENODATA }
+    if name.hasPrefix("user."), inode.type != .regular, inode.type != .directory {
+      throw write ? .EPERM : .ENODATA
+    }
+  }
+
+  public func getxattr(_ inode: Inode, _ name: String, cred: Cred) throws(Errno) -> [UInt8] {
+    try checkXattrAccess(inode, name, write: false, cred: cred)
+    return try inode.ops.getxattr(inode, name)
+  }
+
+  public func setxattr(
+    _ inode: Inode, _ name: String, _ value: [UInt8], flags: XattrFlags, cred: Cred
+  ) throws(Errno) {
+    guard !inode.sb.readOnly else { throw .EROFS }
+    try checkXattrAccess(inode, name, write: true, cred: cred)
+    try inode.ops.setxattr(inode, name, value, flags: flags)
+  }
+
+  public func listxattr(_ inode: Inode, cred: Cred) throws(Errno) -> [String] {
+    try inode.ops.listxattr(inode).filter { cred.isRoot || !$0.hasPrefix("trusted.") }
+  }
+
+  public func removexattr(_ inode: Inode, _ name: String, cred: Cred) throws(Errno) {
+    guard !inode.sb.readOnly else { throw .EROFS }
+    try checkXattrAccess(inode, name, write: true, cred: cred)
+    try inode.ops.removexattr(inode, name)
+  }
+
+  // MARK: - Open files
+
+  /// Like do_dentry_open(): makes a File with the inode's fops (or, for a
+  /// character device, the driver's: chrdev_open) and gives it a handle.
+  public func open(_ inode: Inode, flags: Int32, cred: Cred) throws(Errno) -> (UInt64, File) {
+    let accessMode = flags & 3
+    let wantsWrite = accessMode != 0 || flags & OpenFlags.truncate != 0
+    switch inode.type {
+    case .directory:
+      if accessMode != 0 { throw .EISDIR }
+    case .symlink:
+      throw .ELOOP
+    case .blockDevice:
+      throw .ENXIO
+    case .fifo, .socket:
+      break
+    case .characterDevice, .regular:
+      if flags & OpenFlags.directory != 0 { throw .ENOTDIR }
+    }
+    if wantsWrite, inode.sb.readOnly { throw .EROFS }
+    let file = File(inode: inode, flags: flags, cred: cred, fileOps: inode.fileOps)
+    if inode.type == .characterDevice {
+      try chrdevs.open(inode, file)
+    } else {
+      try file.fileOps.open(inode, file)
+    }
+    if flags & OpenFlags.truncate != 0, accessMode != 0, inode.type == .regular {
+      try inode.ops.setattr(inode, SetAttr(size: 0), cred: cred)
+    }
+    icache.openFile(inode)
+    return (files.install(file), file)
+  }
+
+  /// Like open(O_CREAT) reaching ->create (atomic_open): creates the file, or
+  /// opens the existing one unless O_EXCL.
+  public func create(_ dir: Inode, _ name: FileName, mode: UInt32, flags: Int32, cred: Cred)
+    throws(Errno) -> (Inode, UInt64, File)
+  {
+    let inode: Inode
+    var openFlags = flags & ~OpenFlags.truncate  // a new file is empty already
+    do {
+      inode = try makeEntry(dir, name) { dir throws(Errno) in
+        try dir.ops.create(dir, name, mode: FileType.regular.rawValue | mode & 0o7777, cred: cred)
+      }
+    } catch where error == .EEXIST && flags & OpenFlags.exclusive == 0 {
+      inode = try lookup(dir, name)
+      openFlags = flags
+    }
+    do {
+      let (fh, file) = try open(inode, flags: openFlags, cred: cred)
+      return (inode, fh, file)
+    } catch {
+      forget(inode.ino, count: 1)
+      throw error
+    }
+  }
+
+  public func file(_ fh: UInt64) throws(Errno) -> File {
+    guard let file = files.get(fh) else { throw .EBADF }
+    return file
+  }
+
+  /// Like __fput(): the last close of a File.
+  public func release(_ fh: UInt64) {
+    guard let file = files.remove(fh) else { return }
+    file.fileOps.release(file.inode, file)
+    if let victim = icache.closeFile(file.inode) { evict(victim) }
+  }
+
+  public var openFileCount: Int { files.count }
+
+  public func read(_ file: File, into buffer: UnsafeMutableRawBufferPointer, at offset: Int64)
+    throws(Errno) -> Int
+  {
+    guard file.isReadable else { throw .EBADF }
+    guard offset >= 0 else { throw .EINVAL }
+    return try file.fileOps.read(file, into: buffer, at: offset)
+  }
+
+  public func write(_ file: File, from buffer: UnsafeRawBufferPointer, at offset: Int64)
+    throws(Errno) -> Int
+  {
+    guard file.isWritable else { throw .EBADF }
+    guard offset >= 0 else { throw .EINVAL }
+    return try file.fileOps.write(file, from: buffer, at: offset)
+  }
+
+  /// Lists a directory from cookie `offset`; covered mount points show the
+  /// mounted root, as getdents shows what a path walk would find.
+  public func readdir(_ file: File, from offset: Int64, _ emit: (DirEntry) -> Bool) throws(Errno) {
+    guard offset >= 0 else { throw .EINVAL }
+    try file.fileOps.iterate(file, from: offset) { entry in
+      guard let inode = entry.inode, inode.isDirectory else { return emit(entry) }
+      let shown = crossMount(inode)
+      if shown === inode { return emit(entry) }
+      var e = entry
+      e.inode = shown
+      e.ino = shown.ino
+      return emit(e)
+    }
+  }
+
+  public func fsync(_ file: File, dataOnly: Bool) throws(Errno) {
+    try file.fileOps.fsync(file, dataOnly: dataOnly)
+  }
+
+  public func flush(_ file: File) throws(Errno) {
+    try file.fileOps.flush(file)
+  }
+
+  public func lseek(_ file: File, offset: Int64, whence: Int32) throws(Errno) -> Int64 {
+    try file.fileOps.llseek(file, offset: offset, whence: whence)
+  }
+
+  /// Like vfs_fallocate(): the generic checks, then the file's ->fallocate.
+  public func fallocate(_ file: File, mode: Int32, offset: Int64, length: Int64) throws(Errno) {
+    guard offset >= 0, length > 0 else { throw .EINVAL }
+    guard file.isWritable else { throw .EBADF }
+    guard !file.inode.sb.readOnly else { throw .EROFS }
+    let known = Fallocate.keepSize | Fallocate.punchHole
+    guard mode & ~known == 0 else { throw .EOPNOTSUPP }
+    if mode & Fallocate.punchHole != 0, mode & Fallocate.keepSize == 0 { throw .EOPNOTSUPP }
+    if file.inode.isDirectory { throw .EISDIR }
+    guard file.inode.type == .regular else { throw .ENODEV }
+    guard offset.addingReportingOverflow(length).overflow == false,
+      offset + length <= file.inode.sb.maxFileSize
+    else { throw .EFBIG }
+    try file.fileOps.fallocate(file, mode: mode, offset: offset, length: length)
+  }
+
+  public func ioctl(
+    _ file: File, command: UInt32, argument: UInt64, input: UnsafeRawBufferPointer,
+    outputSize: Int
+  ) throws(Errno) -> (result: Int32, output: [UInt8]) {
+    try file.fileOps.ioctl(
+      file, command: command, argument: argument, input: input, outputSize: outputSize)
+  }
+
+  public func poll(_ file: File, waiter: PollWaiter?) -> PollEvents {
+    file.fileOps.poll(file, waiter: waiter)
+  }
+}
+
+/// open(2) flag bits the VFS looks at (x86-64 / generic values).
+public enum OpenFlags {
+  public static let accessMode: Int32 = 0o3
+  public static let create: Int32 = 0o100
+  public static let exclusive: Int32 = 0o200
+  public static let truncate: Int32 = 0o1000
+  public static let append: Int32 = 0o2000
+  public static let nonBlock: Int32 = 0o4000
+  public static let directory: Int32 = 0o200000
+}
+
+/// fallocate(2) modes.
+public enum Fallocate {
+  public static let keepSize: Int32 = 0x01
+  public static let punchHole: Int32 = 0x02
+}
