@@ -126,7 +126,9 @@ extension MountOptions {
 
   static func scaled(_ text: String) throws(Errno) -> UInt64 {
     guard let last = text.last else { throw .EINVAL }
-    let shifts: [Character: UInt64] = ["k": 10, "K": 10, "m": 20, "M": 20, "g": 30, "G": 30, "t": 40, "T": 40]
+    let shifts: [Character: UInt64] = [
+      "k": 10, "K": 10, "m": 20, "M": 20, "g": 30, "G": 30, "t": 40, "T": 40,
+    ]
     let (digits, shift) = shifts[last].map { (text.dropLast(), $0) } ?? (Substring(text), 0)
     guard let n = UInt64(digits) else { throw .EINVAL }
     let (v, overflow) = n.multipliedReportingOverflow(by: 1 << shift)

@@ -168,7 +168,7 @@ public final class VFS: @unchecked Sendable {
     case .miss:
       do {
         return try resolveMissLocked(dir, name)
-      } catch where error == .ENOENT {
+      } catch  where error == .ENOENT {
         return nil
       }
     }
@@ -453,7 +453,7 @@ public final class VFS: @unchecked Sendable {
       inode = try makeEntry(dir, name) { dir throws(Errno) in
         try dir.ops.create(dir, name, mode: FileType.regular.rawValue | mode & 0o7777, cred: cred)
       }
-    } catch where error == .EEXIST && flags & OpenFlags.exclusive == 0 {
+    } catch  where error == .EEXIST && flags & OpenFlags.exclusive == 0 {
       inode = try lookup(dir, name)
       openFlags = flags
     }

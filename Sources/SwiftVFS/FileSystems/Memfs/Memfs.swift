@@ -55,6 +55,7 @@ enum Memfs {
       let inode = try sb.newInode(
         mode: mode, cred: cred, ops: directoryOps, fileOps: directoryOps)
       inode.privateData = MemfsDirectory()
+      inode.size = 2 * Memfs.direntSize
       return inode
     case .regular:
       let inode = try sb.newInode(mode: mode, cred: cred, ops: fileOps, fileOps: fileOps)
@@ -67,6 +68,10 @@ enum Memfs {
         mode: mode, cred: cred, rdev: rdev, ops: specialOps, fileOps: NoFileOperations())
     }
   }
+
+  /// BOGO_DIRENT_SIZE: tmpfs counts 20 bytes of directory size per entry
+  /// (and two for "." and ".."), so `ls -l` shows the same sizes here.
+  static let direntSize: Int64 = 20
 
   static func directory(_ inode: Inode) -> MemfsDirectory {
     unsafeDowncast(inode.privateData!, to: MemfsDirectory.self)
@@ -94,7 +99,8 @@ enum Memfs {
   /// or ctime, or is a day old. Caller holds the inode's lock.
   static func touchAccessedLocked(_ inode: Inode) {
     let now = Timestamp.now
-    if inode.atime <= inode.mtime || inode.atime <= inode.ctime || now.sec - inode.atime.sec >= 86400
+    if inode.atime <= inode.mtime || inode.atime <= inode.ctime
+      || now.sec - inode.atime.sec >= 86400
     {
       inode.atime = now
     }
@@ -138,8 +144,7 @@ struct MemfsDirectoryOperations: SimpleXattrs, FileOperations {
     try mknod(dir, name, mode: FileType.directory.rawValue | mode, rdev: .zero, cred: cred)
   }
 
-  func symlink(_ dir: Inode, _ name: FileName, target: [UInt8], cred: Cred) throws(Errno) -> Inode
-  {
+  func symlink(_ dir: Inode, _ name: FileName, target: [UInt8], cred: Cred) throws(Errno) -> Inode {
     let (_, owner) = Memfs.initOwner(dir, mode: 0, cred: cred)
     let inode = try Memfs.newInode(dir.sb, mode: FileType.symlink.rawValue | 0o777, cred: owner)
     inode.lock.withLock {
@@ -168,7 +173,10 @@ struct MemfsDirectoryOperations: SimpleXattrs, FileOperations {
       victim.nlink -= 1
       victim.ctime = now
     }
-    dir.lock.withLock { dir.touchModified(now) }
+    dir.lock.withLock {
+      dir.size -= Memfs.direntSize
+      dir.touchModified(now)
+    }
   }
 
   /// Like simple_rmdir(): only an empty directory goes.
@@ -182,6 +190,7 @@ struct MemfsDirectoryOperations: SimpleXattrs, FileOperations {
     }
     dir.lock.withLock {
       dir.nlink -= 1
+      dir.size -= Memfs.direntSize
       dir.touchModified(now)
     }
   }
@@ -215,6 +224,8 @@ struct MemfsDirectoryOperations: SimpleXattrs, FileOperations {
         if target.isDirectory { newDir.lock.withLock { newDir.nlink -= 1 } }
       }
       from.remove(oldName, compact: false)
+      oldDir.lock.withLock { oldDir.size -= Memfs.direntSize }
+      if target == nil { newDir.lock.withLock { newDir.size += Memfs.direntSize } }
       to.replace(newName, with: inode)
       if inode.isDirectory, oldDir !== newDir {
         oldDir.lock.withLock { oldDir.nlink -= 1 }
@@ -226,13 +237,13 @@ struct MemfsDirectoryOperations: SimpleXattrs, FileOperations {
     if newDir !== oldDir { newDir.lock.withLock { newDir.touchModified(now) } }
   }
 
-
   private func addEntry(
     _ dir: Inode, _ name: FileName, _ inode: Inode, isDirectory: Bool, now: Timestamp = .now
   ) {
     Memfs.directory(dir).insert(name, inode)
     dir.lock.withLock {
       if isDirectory { dir.nlink += 1 }
+      dir.size += Memfs.direntSize
       dir.touchModified(now)
     }
   }
@@ -296,7 +307,6 @@ struct MemfsFileOperations: SimpleXattrs, FileOperations {
       Simple.applyLocked(inode, attr, now: now)
     }
   }
-
 
   /// The kernel's page cache may keep what it read: every change to a memfs
   /// file goes through the kernel, so its cached pages stay true.

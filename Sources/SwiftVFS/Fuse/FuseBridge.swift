@@ -1,0 +1,627 @@
+import CFuse
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// The FUSE bridge: the only code that speaks libfuse. Each low-level request
+/// is decoded, checked, handed to the VFS, and answered with exactly one
+/// reply (or none, for forget). Errors become `fuse_reply_err` here and
+/// nowhere else.
+///
+/// Lookup counts: every entry reply (lookup, mknod, mkdir, symlink, link,
+/// create, and each readdirplus entry) adds one in the VFS; if the reply
+/// cannot be delivered, the count is given back at once.
+public final class FuseBridge: @unchecked Sendable {
+  public struct Options: Sendable {
+    /// Seconds the kernel may trust a name lookup (entry) and attributes.
+    public var entryTimeout: Double = 1.0
+    public var attrTimeout: Double = 1.0
+    /// Let the kernel cache writes (FUSE_CAP_WRITEBACK_CACHE).
+    public var writebackCache = false
+    /// One log line per request on stderr.
+    public var debug = false
+    public init() {}
+  }
+
+  public let vfs: VFS
+  let options: Options
+
+  public init(vfs: VFS, options: Options) {
+    self.vfs = vfs
+    self.options = options
+  }
+
+  // MARK: - Serving one request
+
+  /// Runs `body` for one request: times it, turns a thrown Errno into the
+  /// error reply, and records it in the request table. `body` sends the
+  /// success reply itself.
+  @inline(__always)
+  func serve(
+    _ req: fuse_req_t?, _ opcode: FuseOpcode, _ ino: UInt64,
+    detail: @autoclosure () -> String = "",
+    _ body: () throws(Errno) -> Inode?
+  ) {
+    let start = FuseBridge.monotonicNanos()
+    var served: Inode?
+    var failure: Errno?
+    do {
+      served = try body()
+    } catch {
+      failure = error
+      fuse_reply_err(req, error.rawValue)
+    }
+    let elapsed = FuseBridge.monotonicNanos() &- start
+    let stats = vfs.requests
+    let wantsDetail = options.debug || stats.tracing
+    let record = RequestStats.Record(
+      opcode: opcode.name, operation: opcode.vfsOperation ?? "-", ino: ino,
+      detail: wantsDetail ? detail() : "",
+      fileSystem: served?.sb.fsType.name ?? "-", error: failure, latencyNanos: elapsed)
+    stats.record(record)
+    if options.debug { FuseBridge.log(record) }
+  }
+
+  static func monotonicNanos() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+  }
+
+  static func log(_ r: RequestStats.Record) {
+    let result = r.error.map { "\($0)" } ?? "ok"
+    let line =
+      "\(r.opcode) ino=\(r.ino)\(r.detail.isEmpty ? "" : " " + r.detail) -> \(r.operation) [\(r.fileSystem)] \(result) \(r.latencyNanos / 1000)us\n"
+    line.withCString { _ = Glibc.write(2, $0, strlen($0)) }
+  }
+
+  static func cred(_ req: fuse_req_t?) -> Cred {
+    guard let ctx = fuse_req_ctx(req) else { return .root }
+    return Cred(uid: ctx.pointee.uid, gid: ctx.pointee.gid, pid: ctx.pointee.pid)
+  }
+
+  // MARK: - Entries
+
+  func entryParam(_ inode: Inode, stat st: Stat) -> fuse_entry_param {
+    var e = fuse_entry_param()
+    e.ino = inode.ino
+    e.generation = inode.generation
+    e.attr = FuseAttributes.stat(st)
+    e.attr_timeout = options.attrTimeout
+    e.entry_timeout = options.entryTimeout
+    return e
+  }
+
+  /// Sends an entry reply for an inode the VFS just gave one lookup to; if
+  /// the kernel does not take it, the lookup is given back.
+  func replyEntry(_ req: fuse_req_t?, _ inode: Inode) throws(Errno) {
+    let st: Stat
+    do throws(Errno) {
+      st = try vfs.getattr(inode)
+    } catch {
+      vfs.forget(inode.ino, count: 1)
+      throw error
+    }
+    var e = entryParam(inode, stat: st)
+    if fuse_reply_entry(req, &e) != 0 { vfs.forget(inode.ino, count: 1) }
+  }
+
+  func lookup(_ req: fuse_req_t?, _ parent: UInt64, _ namePtr: UnsafePointer<CChar>?) {
+    serve(req, .lookup, parent, detail: String(cString: namePtr!)) { () throws(Errno) -> Inode? in
+      let dir = try vfs.inode(parent)
+      let name = try FuseAttributes.name(namePtr)
+      let inode: Inode
+      do throws(Errno) {
+        inode = try vfs.lookup(dir, name)
+      } catch  where error == .ENOENT {
+        // A negative entry the kernel may cache for entry_timeout.
+        var e = fuse_entry_param()
+        e.entry_timeout = options.entryTimeout
+        fuse_reply_entry(req, &e)
+        return dir
+      }
+      try replyEntry(req, inode)
+      return inode
+    }
+  }
+
+  func forget(_ req: fuse_req_t?, _ ino: UInt64, _ count: UInt64) {
+    serve(req, .forget, ino) { () throws(Errno) -> Inode? in
+      vfs.forget(ino, count: count)
+      return nil
+    }
+    fuse_reply_none(req)
+  }
+
+  func forgetMulti(
+    _ req: fuse_req_t?, _ count: Int, _ list: UnsafeMutablePointer<fuse_forget_data>?
+  ) {
+    serve(req, .batchForget, 0, detail: "count=\(count)") { () throws(Errno) -> Inode? in
+      for i in 0..<count {
+        vfs.forget(list![i].ino, count: list![i].nlookup)
+      }
+      return nil
+    }
+    fuse_reply_none(req)
+  }
+
+  func getattr(_ req: fuse_req_t?, _ ino: UInt64) {
+    serve(req, .getattr, ino) { () throws(Errno) -> Inode? in
+      let inode = try vfs.inode(ino)
+      var st = FuseAttributes.stat(try vfs.getattr(inode))
+      fuse_reply_attr(req, &st, options.attrTimeout)
+      return inode
+    }
+  }
+
+  func setattr(
+    _ req: fuse_req_t?, _ ino: UInt64, _ attr: UnsafeMutablePointer<stat>?, _ toSet: Int32
+  ) {
+    serve(req, .setattr, ino, detail: "to_set=0x\(String(toSet, radix: 16))") {
+      () throws(Errno) -> Inode? in
+      let inode = try vfs.inode(ino)
+      guard let attr else { throw .EINVAL }
+      let change = try FuseAttributes.setAttr(attr.pointee, toSet: toSet)
+      var st = FuseAttributes.stat(try vfs.setattr(inode, change, cred: FuseBridge.cred(req)))
+      fuse_reply_attr(req, &st, options.attrTimeout)
+      return inode
+    }
+  }
+
+  func readlink(_ req: fuse_req_t?, _ ino: UInt64) {
+    serve(req, .readlink, ino) { () throws(Errno) -> Inode? in
+      let inode = try vfs.inode(ino)
+      var target = try vfs.readlink(inode)
+      target.append(0)
+      target.withUnsafeBufferPointer {
+        $0.withMemoryRebound(to: CChar.self) { _ = fuse_reply_readlink(req, $0.baseAddress) }
+      }
+      return inode
+    }
+  }
+
+  func mknod(
+    _ req: fuse_req_t?, _ parent: UInt64, _ namePtr: UnsafePointer<CChar>?, _ mode: mode_t,
+    _ rdev: dev_t
+  ) {
+    serve(req, .mknod, parent, detail: String(cString: namePtr!)) { () throws(Errno) -> Inode? in
+      let dir = try vfs.inode(parent)
+      let name = try FuseAttributes.name(namePtr)
+      let dev = try DevT(userEncoding: UInt64(rdev))
+      let inode = try vfs.mknod(dir, name, mode: mode, rdev: dev, cred: FuseBridge.cred(req))
+      let type = inode.type
+      if type == .characterDevice || type == .blockDevice {
+        // The kernel insists the reply has the type it asked for; with zero
+        // timeouts its next lookup sees the regular-file view (DESIGN.md).
+        let st: Stat
+        do throws(Errno) { st = try vfs.getattr(inode) } catch {
+          vfs.forget(inode.ino, count: 1)
+          throw error
+        }
+        var e = entryParam(inode, stat: st)
+        e.attr = FuseAttributes.stat(st, showDevicesAsFiles: false)
+        e.attr_timeout = 0
+        e.entry_timeout = 0
+        if fuse_reply_entry(req, &e) != 0 { vfs.forget(inode.ino, count: 1) }
+      } else {
+        try replyEntry(req, inode)
+      }
+      return inode
+    }
+  }
+
+  func mkdir(_ req: fuse_req_t?, _ parent: UInt64, _ namePtr: UnsafePointer<CChar>?, _ mode: mode_t)
+  {
+    serve(req, .mkdir, parent, detail: String(cString: namePtr!)) { () throws(Errno) -> Inode? in
+      let dir = try vfs.inode(parent)
+      let name = try FuseAttributes.name(namePtr)
+      let inode = try vfs.mkdir(dir, name, mode: mode, cred: FuseBridge.cred(req))
+      try replyEntry(req, inode)
+      return inode
+    }
+  }
+
+  func symlink(
+    _ req: fuse_req_t?, _ target: UnsafePointer<CChar>?, _ parent: UInt64,
+    _ namePtr: UnsafePointer<CChar>?
+  ) {
+    serve(req, .symlink, parent, detail: String(cString: namePtr!)) { () throws(Errno) -> Inode? in
+      let dir = try vfs.inode(parent)
+      let name = try FuseAttributes.name(namePtr)
+      guard let target else { throw .EINVAL }
+      let length = strnlen(target, 4096)
+      let bytes = target.withMemoryRebound(to: UInt8.self, capacity: length) {
+        Array(UnsafeBufferPointer(start: $0, count: length))
+      }
+      let inode = try vfs.symlink(dir, name, target: bytes, cred: FuseBridge.cred(req))
+      try replyEntry(req, inode)
+      return inode
+    }
+  }
+
+  func link(
+    _ req: fuse_req_t?, _ ino: UInt64, _ newParent: UInt64, _ namePtr: UnsafePointer<CChar>?
+  ) {
+    serve(req, .link, ino, detail: String(cString: namePtr!)) { () throws(Errno) -> Inode? in
+      let inode = try vfs.inode(ino)
+      let dir = try vfs.inode(newParent)
+      let name = try FuseAttributes.name(namePtr)
+      try replyEntry(req, try vfs.link(inode, dir, name))
+      return inode
+    }
+  }
+
+  func unlink(_ req: fuse_req_t?, _ parent: UInt64, _ namePtr: UnsafePointer<CChar>?) {
+    serve(req, .unlink, parent, detail: String(cString: namePtr!)) { () throws(Errno) -> Inode? in
+      let dir = try vfs.inode(parent)
+      try vfs.unlink(dir, try FuseAttributes.name(namePtr))
+      fuse_reply_err(req, 0)
+      return dir
+    }
+  }
+
+  func rmdir(_ req: fuse_req_t?, _ parent: UInt64, _ namePtr: UnsafePointer<CChar>?) {
+    serve(req, .rmdir, parent, detail: String(cString: namePtr!)) { () throws(Errno) -> Inode? in
+      let dir = try vfs.inode(parent)
+      try vfs.rmdir(dir, try FuseAttributes.name(namePtr))
+      fuse_reply_err(req, 0)
+      return dir
+    }
+  }
+
+  func rename(
+    _ req: fuse_req_t?, _ parent: UInt64, _ namePtr: UnsafePointer<CChar>?, _ newParent: UInt64,
+    _ newNamePtr: UnsafePointer<CChar>?, _ flags: UInt32
+  ) {
+    serve(
+      req, .rename, parent,
+      detail: "\(String(cString: namePtr!)) -> \(String(cString: newNamePtr!))"
+    ) { () throws(Errno) -> Inode? in
+      let dir = try vfs.inode(parent)
+      let newDir = try vfs.inode(newParent)
+      try vfs.rename(
+        dir, try FuseAttributes.name(namePtr), newDir, try FuseAttributes.name(newNamePtr),
+        flags: RenameFlags(rawValue: flags))
+      fuse_reply_err(req, 0)
+      return dir
+    }
+  }
+
+  // MARK: - Open files
+
+  func fileInfo(_ fi: UnsafeMutablePointer<fuse_file_info>?) throws(Errno) -> File {
+    guard let fi else { throw .EBADF }
+    return try vfs.file(fi.pointee.fh)
+  }
+
+  func fillOpen(_ fi: UnsafeMutablePointer<fuse_file_info>, _ fh: UInt64, _ file: File) {
+    fi.pointee.fh = fh
+    fi.pointee.direct_io = file.directIO ? 1 : 0
+    fi.pointee.keep_cache = file.keepCache ? 1 : 0
+    fi.pointee.nonseekable = file.nonSeekable ? 1 : 0
+  }
+
+  func open(_ req: fuse_req_t?, _ ino: UInt64, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+    serve(req, .open, ino, detail: "flags=0o\(String(fi?.pointee.flags ?? 0, radix: 8))") {
+      () throws(Errno) -> Inode? in
+      let inode = try vfs.inode(ino)
+      guard let fi else { throw .EINVAL }
+      let (fh, file) = try vfs.open(inode, flags: fi.pointee.flags, cred: FuseBridge.cred(req))
+      fillOpen(fi, fh, file)
+      if fuse_reply_open(req, fi) != 0 { vfs.release(fh) }
+      return inode
+    }
+  }
+
+  func create(
+    _ req: fuse_req_t?, _ parent: UInt64, _ namePtr: UnsafePointer<CChar>?, _ mode: mode_t,
+    _ fi: UnsafeMutablePointer<fuse_file_info>?
+  ) {
+    serve(req, .create, parent, detail: String(cString: namePtr!)) { () throws(Errno) -> Inode? in
+      let dir = try vfs.inode(parent)
+      let name = try FuseAttributes.name(namePtr)
+      guard let fi else { throw .EINVAL }
+      let (inode, fh, file) = try vfs.create(
+        dir, name, mode: mode, flags: fi.pointee.flags, cred: FuseBridge.cred(req))
+      let st: Stat
+      do throws(Errno) { st = try vfs.getattr(inode) } catch {
+        vfs.release(fh)
+        vfs.forget(inode.ino, count: 1)
+        throw error
+      }
+      var e = entryParam(inode, stat: st)
+      fillOpen(fi, fh, file)
+      if fuse_reply_create(req, &e, fi) != 0 {
+        vfs.release(fh)
+        vfs.forget(inode.ino, count: 1)
+      }
+      return inode
+    }
+  }
+
+  func read(
+    _ req: fuse_req_t?, _ ino: UInt64, _ size: Int, _ offset: off_t,
+    _ fi: UnsafeMutablePointer<fuse_file_info>?
+  ) {
+    serve(req, .read, ino, detail: "off=\(offset) size=\(size)") { () throws(Errno) -> Inode? in
+      let file = try fileInfo(fi)
+      guard offset >= 0 else { throw .EINVAL }
+      let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(size, 1), alignment: 16)
+      defer { buffer.deallocate() }
+      let n = try Interruption.run(req) { () throws(Errno) -> Int in
+        try vfs.read(
+          file, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<size]), at: Int64(offset))
+      }
+      fuse_reply_buf(req, buffer.baseAddress, n)
+      return file.inode
+    }
+  }
+
+  func write(
+    _ req: fuse_req_t?, _ ino: UInt64, _ data: UnsafePointer<CChar>?, _ size: Int, _ offset: off_t,
+    _ fi: UnsafeMutablePointer<fuse_file_info>?
+  ) {
+    serve(req, .write, ino, detail: "off=\(offset) size=\(size)") { () throws(Errno) -> Inode? in
+      let file = try fileInfo(fi)
+      guard offset >= 0 else { throw .EINVAL }
+      let n = try Interruption.run(req) { () throws(Errno) -> Int in
+        try vfs.write(
+          file, from: UnsafeRawBufferPointer(start: data, count: size), at: Int64(offset))
+      }
+      fuse_reply_write(req, n)
+      return file.inode
+    }
+  }
+
+  func flush(_ req: fuse_req_t?, _ ino: UInt64, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+    serve(req, .flush, ino) { () throws(Errno) -> Inode? in
+      let file = try fileInfo(fi)
+      try vfs.flush(file)
+      fuse_reply_err(req, 0)
+      return file.inode
+    }
+  }
+
+  func release(
+    _ req: fuse_req_t?, _ ino: UInt64, _ fi: UnsafeMutablePointer<fuse_file_info>?,
+    _ opcode: FuseOpcode
+  ) {
+    serve(req, opcode, ino) { () throws(Errno) -> Inode? in
+      let inode = try? vfs.inode(ino)
+      if let fi { vfs.release(fi.pointee.fh) }
+      fuse_reply_err(req, 0)
+      return inode
+    }
+  }
+
+  func fsync(
+    _ req: fuse_req_t?, _ ino: UInt64, _ dataOnly: Int32,
+    _ fi: UnsafeMutablePointer<fuse_file_info>?, _ opcode: FuseOpcode
+  ) {
+    serve(req, opcode, ino) { () throws(Errno) -> Inode? in
+      let file = try fileInfo(fi)
+      try vfs.fsync(file, dataOnly: dataOnly != 0)
+      fuse_reply_err(req, 0)
+      return file.inode
+    }
+  }
+
+  func opendir(_ req: fuse_req_t?, _ ino: UInt64, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+    serve(req, .opendir, ino) { () throws(Errno) -> Inode? in
+      let inode = try vfs.inode(ino)
+      guard let fi else { throw .EINVAL }
+      guard inode.isDirectory else { throw .ENOTDIR }
+      let (fh, _) = try vfs.open(
+        inode, flags: fi.pointee.flags & ~OpenFlags.accessMode, cred: FuseBridge.cred(req))
+      fi.pointee.fh = fh
+      if fuse_reply_open(req, fi) != 0 { vfs.release(fh) }
+      return inode
+    }
+  }
+
+  /// READDIR and READDIRPLUS: fills one buffer of entries from the cookie the
+  /// kernel gives. With `plus`, each entry (not "." or "..") carries its
+  /// attributes and takes a lookup, but only once it is in the buffer.
+  func readdir(
+    _ req: fuse_req_t?, _ ino: UInt64, _ size: Int, _ offset: off_t,
+    _ fi: UnsafeMutablePointer<fuse_file_info>?, plus: Bool
+  ) {
+    serve(req, plus ? .readdirplus : .readdir, ino, detail: "off=\(offset) size=\(size)") {
+      () throws(Errno) -> Inode? in
+      let file = try fileInfo(fi)
+      let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: max(size, 1))
+      defer { buffer.deallocate() }
+      var used = 0
+      try vfs.readdir(file, from: Int64(offset)) { entry in
+        var nameBytes = entry.name.bytes
+        nameBytes.append(0)
+        return nameBytes.withUnsafeBufferPointer { raw in
+          raw.withMemoryRebound(to: CChar.self) { name in
+            let remaining = size - used
+            if plus {
+              var e = fuse_entry_param()
+              var st: Stat?
+              if let inode = entry.inode { st = try? vfs.getattr(inode) }
+              if let st, let inode = entry.inode {
+                e = entryParam(inode, stat: st)
+              } else {
+                e.attr.st_ino = UInt(entry.ino)
+                e.attr.st_mode = entry.type.rawValue
+              }
+              let n = fuse_add_direntry_plus(
+                req, buffer + used, remaining, name.baseAddress, &e, off_t(entry.offset))
+              guard n <= remaining else { return false }
+              if e.ino != 0, let inode = entry.inode { vfs.hold(inode) }
+              used += n
+            } else {
+              var st = Glibc.stat()
+              st.st_ino = UInt(entry.ino)
+              st.st_mode =
+                entry.type == .characterDevice || entry.type == .blockDevice
+                ? FileType.regular.rawValue : entry.type.rawValue
+              let n = fuse_add_direntry(
+                req, buffer + used, remaining, name.baseAddress, &st, off_t(entry.offset))
+              guard n <= remaining else { return false }
+              used += n
+            }
+            return true
+          }
+        }
+      }
+      fuse_reply_buf(req, buffer, used)
+      return file.inode
+    }
+  }
+
+  func statfs(_ req: fuse_req_t?, _ ino: UInt64) {
+    serve(req, .statfs, ino) { () throws(Errno) -> Inode? in
+      let inode = try vfs.inode(ino)
+      var v = FuseAttributes.statvfs(vfs.statfs(inode))
+      fuse_reply_statfs(req, &v)
+      return inode
+    }
+  }
+
+  // MARK: - Extended attributes
+
+  func setxattr(
+    _ req: fuse_req_t?, _ ino: UInt64, _ namePtr: UnsafePointer<CChar>?,
+    _ value: UnsafePointer<CChar>?, _ size: Int, _ flags: Int32
+  ) {
+    serve(req, .setxattr, ino, detail: String(cString: namePtr!)) { () throws(Errno) -> Inode? in
+      let inode = try vfs.inode(ino)
+      let name = try FuseAttributes.xattrName(namePtr)
+      guard size <= Simple.xattrSizeMax else { throw .E2BIG }
+      let bytes =
+        value.map { v in
+          v.withMemoryRebound(to: UInt8.self, capacity: size) {
+            Array(UnsafeBufferPointer(start: $0, count: size))
+          }
+        } ?? []
+      try vfs.setxattr(
+        inode, name, bytes, flags: XattrFlags(rawValue: flags), cred: FuseBridge.cred(req))
+      fuse_reply_err(req, 0)
+      return inode
+    }
+  }
+
+  func getxattr(_ req: fuse_req_t?, _ ino: UInt64, _ namePtr: UnsafePointer<CChar>?, _ size: Int) {
+    serve(req, .getxattr, ino, detail: String(cString: namePtr!)) { () throws(Errno) -> Inode? in
+      let inode = try vfs.inode(ino)
+      let name = try FuseAttributes.xattrName(namePtr)
+      let value = try vfs.getxattr(inode, name, cred: FuseBridge.cred(req))
+      try replyXattr(req, value, size)
+      return inode
+    }
+  }
+
+  func listxattr(_ req: fuse_req_t?, _ ino: UInt64, _ size: Int) {
+    serve(req, .listxattr, ino) { () throws(Errno) -> Inode? in
+      let inode = try vfs.inode(ino)
+      var list: [UInt8] = []
+      for name in try vfs.listxattr(inode, cred: FuseBridge.cred(req)) {
+        list.append(contentsOf: name.utf8)
+        list.append(0)
+      }
+      try replyXattr(req, list, size)
+      return inode
+    }
+  }
+
+  /// Size 0 asks for the size; a buffer too small is ERANGE.
+  private func replyXattr(_ req: fuse_req_t?, _ value: [UInt8], _ size: Int) throws(Errno) {
+    if size == 0 {
+      fuse_reply_xattr(req, value.count)
+    } else {
+      guard value.count <= size else { throw .ERANGE }
+      value.withUnsafeBytes { _ = fuse_reply_buf(req, $0.baseAddress, $0.count) }
+    }
+  }
+
+  func removexattr(_ req: fuse_req_t?, _ ino: UInt64, _ namePtr: UnsafePointer<CChar>?) {
+    serve(req, .removexattr, ino, detail: String(cString: namePtr!)) {
+      () throws(Errno) -> Inode? in
+      let inode = try vfs.inode(ino)
+      try vfs.removexattr(inode, try FuseAttributes.xattrName(namePtr), cred: FuseBridge.cred(req))
+      fuse_reply_err(req, 0)
+      return inode
+    }
+  }
+
+  // MARK: - The rest of file_operations
+
+  func fallocate(
+    _ req: fuse_req_t?, _ ino: UInt64, _ mode: Int32, _ offset: off_t, _ length: off_t,
+    _ fi: UnsafeMutablePointer<fuse_file_info>?
+  ) {
+    serve(req, .fallocate, ino, detail: "mode=\(mode) off=\(offset) len=\(length)") {
+      () throws(Errno) -> Inode? in
+      let file = try fileInfo(fi)
+      try vfs.fallocate(file, mode: mode, offset: Int64(offset), length: Int64(length))
+      fuse_reply_err(req, 0)
+      return file.inode
+    }
+  }
+
+  func lseek(
+    _ req: fuse_req_t?, _ ino: UInt64, _ offset: off_t, _ whence: Int32,
+    _ fi: UnsafeMutablePointer<fuse_file_info>?
+  ) {
+    serve(req, .lseek, ino, detail: "off=\(offset) whence=\(whence)") {
+      () throws(Errno) -> Inode? in
+      let file = try fileInfo(fi)
+      fuse_reply_lseek(req, off_t(try vfs.lseek(file, offset: Int64(offset), whence: whence)))
+      return file.inode
+    }
+  }
+
+  func ioctl(
+    _ req: fuse_req_t?, _ ino: UInt64, _ command: UInt32, _ arg: UnsafeMutableRawPointer?,
+    _ fi: UnsafeMutablePointer<fuse_file_info>?, _ flags: UInt32,
+    _ inBuf: UnsafeRawPointer?, _ inSize: Int, _ outSize: Int
+  ) {
+    serve(req, .ioctl, ino, detail: "cmd=0x\(String(command, radix: 16))") {
+      () throws(Errno) -> Inode? in
+      let file = try fileInfo(fi)
+      // 32-bit compat ioctls are not served, as a driver without compat_ioctl.
+      if flags & UInt32(FUSE_IOCTL_COMPAT) != 0 { throw .ENOSYS }
+      let input = UnsafeRawBufferPointer(start: inBuf, count: inBuf == nil ? 0 : inSize)
+      let argument = UInt64(UInt(bitPattern: arg))
+      let (result, output) = try Interruption.run(req) {
+        () throws(Errno) -> (result: Int32, output: [UInt8]) in
+        try vfs.ioctl(
+          file, command: command, argument: argument, input: input, outputSize: outSize)
+      }
+      let n = min(output.count, outSize)
+      output.withUnsafeBytes { _ = fuse_reply_ioctl(req, result, $0.baseAddress, n) }
+      return file.inode
+    }
+  }
+
+  func poll(
+    _ req: fuse_req_t?, _ ino: UInt64, _ fi: UnsafeMutablePointer<fuse_file_info>?,
+    _ handle: OpaquePointer?
+  ) {
+    serve(req, .poll, ino) { () throws(Errno) -> Inode? in
+      let file: File
+      do throws(Errno) { file = try fileInfo(fi) } catch {
+        if let handle { fuse_pollhandle_destroy(handle) }
+        throw error
+      }
+      let waiter = handle.map { FusePollWaiter($0) }
+      let events = vfs.poll(file, waiter: waiter)
+      fuse_reply_poll(req, events.rawValue)
+      return file.inode
+    }
+  }
+}
+
+/// A FUSE poll handle as a VFS `PollWaiter`: waking it tells the kernel to
+/// poll again. Destroyed when the last holder lets it go.
+final class FusePollWaiter: PollWaiter, @unchecked Sendable {
+  private let handle: OpaquePointer
+  init(_ handle: OpaquePointer) { self.handle = handle }
+  func wake() { fuse_lowlevel_notify_poll(handle) }
+  deinit { fuse_pollhandle_destroy(handle) }
+}

@@ -1,0 +1,52 @@
+/// The FUSE opcodes, with the VFS operation each dispatches to: the request
+/// table /proc/vfs/requests shows, the analog of the syscall table.
+/// `vfsOperation` is nil for an opcode the bridge leaves to libfuse's default
+/// answer (ENOSYS, after which the kernel handles it itself or stops asking).
+public enum FuseOpcode: String, CaseIterable, Sendable {
+  case lookup, forget, getattr, setattr, readlink, symlink, mknod, mkdir, unlink, rmdir, rename
+  case link, open, read, write, statfs, release, fsync, setxattr, getxattr, listxattr
+  case removexattr, flush, opendir, readdir, releasedir, fsyncdir, getlk, setlk, access
+  case create, interrupt, bmap, ioctl, poll, batchForget, fallocate, readdirplus
+  case copyFileRange, lseek, flock
+
+  /// The kernel's name, e.g. "LOOKUP", "BATCH_FORGET".
+  public var name: String {
+    switch self {
+    case .batchForget: return "BATCH_FORGET"
+    case .copyFileRange: return "COPY_FILE_RANGE"
+    default: return rawValue.uppercased()
+    }
+  }
+
+  public var vfsOperation: String? {
+    switch self {
+    case .lookup: return "inode_operations.lookup"
+    case .forget, .batchForget: return "iput"
+    case .getattr: return "inode_operations.getattr"
+    case .setattr: return "inode_operations.setattr"
+    case .readlink: return "inode_operations.get_link"
+    case .symlink: return "inode_operations.symlink"
+    case .mknod: return "inode_operations.mknod"
+    case .mkdir: return "inode_operations.mkdir"
+    case .unlink: return "inode_operations.unlink"
+    case .rmdir: return "inode_operations.rmdir"
+    case .rename: return "inode_operations.rename"
+    case .link: return "inode_operations.link"
+    case .open, .opendir: return "file_operations.open"
+    case .create: return "inode_operations.create"
+    case .read: return "file_operations.read"
+    case .write: return "file_operations.write"
+    case .statfs: return "super_operations.statfs"
+    case .release, .releasedir: return "file_operations.release"
+    case .fsync, .fsyncdir: return "file_operations.fsync"
+    case .flush: return "file_operations.flush"
+    case .setxattr, .getxattr, .listxattr, .removexattr: return "xattr_handler.\(rawValue)"
+    case .readdir, .readdirplus: return "file_operations.iterate_shared"
+    case .ioctl: return "file_operations.unlocked_ioctl"
+    case .poll: return "file_operations.poll"
+    case .fallocate: return "file_operations.fallocate"
+    case .lseek: return "file_operations.llseek"
+    case .getlk, .setlk, .flock, .access, .interrupt, .bmap, .copyFileRange: return nil
+    }
+  }
+}

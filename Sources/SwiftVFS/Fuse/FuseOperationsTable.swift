@@ -1,0 +1,107 @@
+import CFuse
+
+/// The `struct fuse_lowlevel_ops` libfuse calls: one capture-free C function
+/// per request, each finding the bridge through the session's userdata.
+/// Slots left empty (locks, access, bmap, copy_file_range) get libfuse's
+/// ENOSYS: the kernel then does POSIX and flock locks itself, and
+/// default_permissions makes access() the kernel's business.
+extension FuseBridge {
+  @inline(__always)
+  static func from(_ req: fuse_req_t?) -> FuseBridge {
+    Unmanaged<FuseBridge>.fromOpaque(fuse_req_userdata(req)).takeUnretainedValue()
+  }
+
+  static func operationsTable() -> fuse_lowlevel_ops {
+    var ops = fuse_lowlevel_ops()
+    ops.`init` = { userdata, conn in
+      guard let userdata, let conn else { return }
+      Unmanaged<FuseBridge>.fromOpaque(userdata).takeUnretainedValue().negotiate(conn)
+    }
+    ops.lookup = { req, parent, name in FuseBridge.from(req).lookup(req, parent, name) }
+    ops.forget = { req, ino, n in FuseBridge.from(req).forget(req, ino, n) }
+    ops.forget_multi = { req, count, list in FuseBridge.from(req).forgetMulti(req, count, list) }
+    ops.getattr = { req, ino, _ in FuseBridge.from(req).getattr(req, ino) }
+    ops.setattr = { req, ino, attr, toSet, _ in FuseBridge.from(req).setattr(req, ino, attr, toSet)
+    }
+    ops.readlink = { req, ino in FuseBridge.from(req).readlink(req, ino) }
+    ops.mknod = { req, parent, name, mode, rdev in
+      FuseBridge.from(req).mknod(req, parent, name, mode, rdev)
+    }
+    ops.mkdir = { req, parent, name, mode in FuseBridge.from(req).mkdir(req, parent, name, mode) }
+    ops.unlink = { req, parent, name in FuseBridge.from(req).unlink(req, parent, name) }
+    ops.rmdir = { req, parent, name in FuseBridge.from(req).rmdir(req, parent, name) }
+    ops.symlink = { req, target, parent, name in
+      FuseBridge.from(req).symlink(req, target, parent, name)
+    }
+    ops.rename = { req, parent, name, newParent, newName, flags in
+      FuseBridge.from(req).rename(req, parent, name, newParent, newName, flags)
+    }
+    ops.link = { req, ino, newParent, name in FuseBridge.from(req).link(req, ino, newParent, name) }
+    ops.open = { req, ino, fi in FuseBridge.from(req).open(req, ino, fi) }
+    ops.create = { req, parent, name, mode, fi in
+      FuseBridge.from(req).create(req, parent, name, mode, fi)
+    }
+    ops.read = { req, ino, size, off, fi in FuseBridge.from(req).read(req, ino, size, off, fi) }
+    ops.write = { req, ino, buf, size, off, fi in
+      FuseBridge.from(req).write(req, ino, buf, size, off, fi)
+    }
+    ops.flush = { req, ino, fi in FuseBridge.from(req).flush(req, ino, fi) }
+    ops.release = { req, ino, fi in FuseBridge.from(req).release(req, ino, fi, .release) }
+    ops.fsync = { req, ino, datasync, fi in
+      FuseBridge.from(req).fsync(req, ino, datasync, fi, .fsync)
+    }
+    ops.opendir = { req, ino, fi in FuseBridge.from(req).opendir(req, ino, fi) }
+    ops.readdir = { req, ino, size, off, fi in
+      FuseBridge.from(req).readdir(req, ino, size, off, fi, plus: false)
+    }
+    ops.readdirplus = { req, ino, size, off, fi in
+      FuseBridge.from(req).readdir(req, ino, size, off, fi, plus: true)
+    }
+    ops.releasedir = { req, ino, fi in FuseBridge.from(req).release(req, ino, fi, .releasedir) }
+    ops.fsyncdir = { req, ino, datasync, fi in
+      FuseBridge.from(req).fsync(req, ino, datasync, fi, .fsyncdir)
+    }
+    ops.statfs = { req, ino in FuseBridge.from(req).statfs(req, ino) }
+    ops.setxattr = { req, ino, name, value, size, flags in
+      FuseBridge.from(req).setxattr(req, ino, name, value, size, flags)
+    }
+    ops.getxattr = { req, ino, name, size in FuseBridge.from(req).getxattr(req, ino, name, size) }
+    ops.listxattr = { req, ino, size in FuseBridge.from(req).listxattr(req, ino, size) }
+    ops.removexattr = { req, ino, name in FuseBridge.from(req).removexattr(req, ino, name) }
+    ops.fallocate = { req, ino, mode, off, len, fi in
+      FuseBridge.from(req).fallocate(req, ino, mode, off, len, fi)
+    }
+    ops.lseek = { req, ino, off, whence, fi in FuseBridge.from(req).lseek(req, ino, off, whence, fi)
+    }
+    ops.ioctl = { req, ino, cmd, arg, fi, flags, inBuf, inSize, outSize in
+      FuseBridge.from(req).ioctl(req, ino, cmd, arg, fi, flags, inBuf, inSize, outSize)
+    }
+    ops.poll = { req, ino, fi, ph in FuseBridge.from(req).poll(req, ino, fi, ph) }
+    return ops
+  }
+
+  /// FUSE_INIT: what we ask of the kernel. Big writes, readdirplus, atomic
+  /// O_TRUNC; the kernel itself clears setuid/setgid on write and chown (we
+  /// do not claim HANDLE_KILLPRIV), as it does for tmpfs.
+  func negotiate(_ conn: UnsafeMutablePointer<fuse_conn_info>) {
+    let c = conn.pointee.capable
+    var want = conn.pointee.want
+    for cap in [
+      FUSE_CAP_ATOMIC_O_TRUNC, FUSE_CAP_READDIRPLUS, FUSE_CAP_READDIRPLUS_AUTO,
+      FUSE_CAP_ASYNC_READ, FUSE_CAP_PARALLEL_DIROPS, FUSE_CAP_IOCTL_DIR, FUSE_CAP_ASYNC_DIO,
+    ] where c & UInt32(cap) != 0 {
+      want |= UInt32(cap)
+    }
+    want &= ~UInt32(FUSE_CAP_HANDLE_KILLPRIV)
+    want &= ~UInt32(FUSE_CAP_AUTO_INVAL_DATA)
+    if options.writebackCache, c & UInt32(FUSE_CAP_WRITEBACK_CACHE) != 0 {
+      want |= UInt32(FUSE_CAP_WRITEBACK_CACHE)
+    } else {
+      want &= ~UInt32(FUSE_CAP_WRITEBACK_CACHE)
+    }
+    conn.pointee.want = want
+    conn.pointee.max_write = 1 << 20
+    conn.pointee.max_readahead = 1 << 20
+    conn.pointee.time_gran = 1
+  }
+}

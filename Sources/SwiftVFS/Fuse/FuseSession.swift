@@ -1,0 +1,95 @@
+import CFuse
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// One FUSE mount: the libfuse session, its kernel connection, and the loop
+/// that serves requests. The mount's life: `init` mounts, `run` serves until
+/// the file system is unmounted (or a signal ends the loop), `close` unmounts
+/// what is still mounted and frees the session.
+public final class FuseSession {
+  public struct Failure: Error, CustomStringConvertible {
+    public let description: String
+  }
+
+  private let session: OpaquePointer
+  private let bridge: Unmanaged<FuseBridge>
+  public let mountPoint: String
+  private var closed = false
+  private var signalHandlersInstalled = false
+
+  /// Mounts `bridge` at `mountPoint`. `kernelOptions` are the `-o` options
+  /// for the kernel mount itself (fsname, default_permissions, allow_other, ro).
+  public init(bridge: FuseBridge, mountPoint: String, kernelOptions: [String]) throws(Failure) {
+    self.mountPoint = mountPoint
+    self.bridge = Unmanaged.passRetained(bridge)
+    var argv: [UnsafeMutablePointer<CChar>?] = [strdup("vfsmount")]
+    if !kernelOptions.isEmpty {
+      argv.append(strdup("-o"))
+      argv.append(strdup(kernelOptions.joined(separator: ",")))
+    }
+    defer { for arg in argv { free(arg) } }
+    var ops = FuseBridge.operationsTable()
+    let userdata = self.bridge.toOpaque()
+    let made = argv.withUnsafeMutableBufferPointer { buffer -> OpaquePointer? in
+      var args = fuse_args(argc: Int32(buffer.count), argv: buffer.baseAddress, allocated: 0)
+      defer { fuse_opt_free_args(&args) }
+      return cfuse_session_new(
+        &args, &ops, MemoryLayout<fuse_lowlevel_ops>.size, userdata)
+    }
+    guard let made else {
+      self.bridge.release()
+      throw Failure(description: "cannot create a FUSE session (bad options?)")
+    }
+    session = made
+    guard fuse_session_mount(session, mountPoint) == 0 else {
+      fuse_session_destroy(session)
+      self.bridge.release()
+      throw Failure(
+        description: "cannot mount on \(mountPoint) (is /dev/fuse usable, and are you root?)")
+    }
+  }
+
+  /// Ctrl-C, SIGTERM and SIGHUP end the loop, so `run` returns and the mount
+  /// is unmounted cleanly (libfuse's handlers). Only for a process that owns
+  /// its signals (the CLI), never in a test process.
+  public func installSignalHandlers() {
+    if fuse_set_signal_handlers(session) == 0 { signalHandlersInstalled = true }
+  }
+
+  /// Detaches into the background unless `foreground`; the mount is already
+  /// up, so errors were reported in the foreground.
+  public func daemonize(foreground: Bool) {
+    fuse_daemonize(foreground ? 1 : 0)
+  }
+
+  /// Serves requests until unmount or a signal. Returns 0 on a clean end.
+  public func run(multithreaded: Bool, maxThreads: Int = 16) -> Int32 {
+    let result: Int32
+    if multithreaded {
+      let config = fuse_loop_cfg_create()
+      fuse_loop_cfg_set_max_threads(config, UInt32(maxThreads))
+      fuse_loop_cfg_set_idle_threads(config, UInt32(max(maxThreads / 2, 2)))
+      fuse_loop_cfg_set_clone_fd(config, 0)
+      result = cfuse_session_loop_mt(session, config)
+      fuse_loop_cfg_destroy(config)
+    } else {
+      result = fuse_session_loop(session)
+    }
+    // A signal ends the loop with a positive signal number; that is a clean exit.
+    return result < 0 ? result : 0
+  }
+
+  /// Unmounts (if still mounted) and frees the session.
+  public func close() {
+    guard !closed else { return }
+    closed = true
+    if signalHandlersInstalled { fuse_remove_signal_handlers(session) }
+    fuse_session_unmount(session)
+    fuse_session_destroy(session)
+    bridge.release()
+  }
+
+  deinit { close() }
+}

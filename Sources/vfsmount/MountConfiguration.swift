@@ -1,0 +1,114 @@
+import SwiftVFS
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// The `-o` options, sorted into what the kernel mount takes, what the file
+/// system takes, and what the bridge takes. Every value is checked here, so a
+/// bad one is a one-line error before anything is mounted.
+struct MountConfiguration {
+  var fileSystemOptions = MountOptions()
+  var kernelOptions = ["fsname=swiftvfs", "subtype=swiftvfs", "default_permissions"]
+  var entryTimeout = 1.0
+  var attrTimeout = 1.0
+  var writebackCache = false
+
+  static let fileSystemKeys: Set = ["size", "nr_inodes", "mode", "uid", "gid", "dcache_max"]
+
+  init(options: [String]) throws {
+    for group in options {
+      let parsed: MountOptions
+      do {
+        parsed = try MountOptions(parsing: group)
+      } catch {
+        throw MountFailure("bad mount options '\(group)'")
+      }
+      for (key, value) in parsed.items {
+        try add(key, value)
+      }
+    }
+  }
+
+  private mutating func add(_ key: String, _ value: String?) throws {
+    func bad() -> MountFailure { MountFailure("invalid value for option \(key): '\(value ?? "")'") }
+    var single = MountOptions()
+    single.set(key, value)
+    switch key {
+    case "size":
+      guard value != nil, (try? single.size(key, percentOf: 100)) != nil else { throw bad() }
+    case "nr_inodes", "dcache_max":
+      guard value != nil, (try? single.count(key)) != nil else { throw bad() }
+    case "mode":
+      guard value != nil, let m = try? single.octal(key), m <= 0o7777 else { throw bad() }
+    case "uid", "gid":
+      guard value != nil, (try? single.id(key)) != nil else { throw bad() }
+    case "entry_timeout", "attr_timeout":
+      guard value != nil, let s = (try? single.seconds(key)) ?? nil else { throw bad() }
+      if key == "entry_timeout" { entryTimeout = s } else { attrTimeout = s }
+      return
+    case "allow_other", "ro", "default_permissions", "writeback_cache":
+      guard value == nil else { throw MountFailure("option \(key) takes no value") }
+      if key == "writeback_cache" { writebackCache = true }
+      if key == "allow_other" || key == "ro" { kernelOptions.append(key) }
+      if key == "ro" { fileSystemOptions.set("ro", nil) }
+      return
+    default:
+      throw MountFailure("unknown mount option '\(key)'")
+    }
+    fileSystemOptions.set(key, value)
+  }
+
+  /// The mount point must exist, be a directory, and not be mounted already.
+  static func checkMountPoint(_ path: String) throws -> String {
+    var st = stat()
+    guard stat(path, &st) == 0 else {
+      throw MountFailure("mount point \(path): \(String(cString: strerror(errno)))")
+    }
+    guard st.st_mode & S_IFMT == S_IFDIR else {
+      throw MountFailure("mount point \(path) is not a directory")
+    }
+    guard let resolved = realpath(path, nil) else {
+      throw MountFailure("mount point \(path): \(String(cString: strerror(errno)))")
+    }
+    defer { free(resolved) }
+    let absolute = String(cString: resolved)
+    if mountedPaths().contains(absolute) {
+      throw MountFailure("\(absolute) is already a mount point")
+    }
+    return absolute
+  }
+
+  /// Mount points from /proc/self/mountinfo (field 5, with \040-style escapes).
+  static func mountedPaths() -> Set<String> {
+    guard let f = fopen("/proc/self/mountinfo", "r") else { return [] }
+    defer { fclose(f) }
+    var paths = Set<String>()
+    var line: UnsafeMutablePointer<CChar>?
+    var capacity = 0
+    while getline(&line, &capacity, f) > 0 {
+      let fields = String(cString: line!).split(separator: " ")
+      if fields.count > 4 { paths.insert(unescape(String(fields[4]))) }
+    }
+    free(line)
+    return paths
+  }
+
+  static func unescape(_ s: String) -> String {
+    var out = [UInt8]()
+    let bytes = Array(s.utf8)
+    var i = 0
+    while i < bytes.count {
+      if bytes[i] == UInt8(ascii: "\\"), i + 3 < bytes.count,
+        let v = UInt8(String(decoding: bytes[i + 1...i + 3], as: UTF8.self), radix: 8)
+      {
+        out.append(v)
+        i += 4
+      } else {
+        out.append(bytes[i])
+        i += 1
+      }
+    }
+    return String(decoding: out, as: UTF8.self)
+  }
+}
