@@ -30,6 +30,15 @@ let package = Package(
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
+    // The benchmark: the same workloads on vfsmount and on a kernel tmpfs,
+    // with ratios, JSON and a chart; plus micro benchmarks of the VFS core.
+    .executableTarget(
+      name: "vfsbench",
+      dependencies: [
+        "SwiftVFS",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]
+    ),
     // Runs a list of file operations as another uid/gid and prints one errno
     // name per operation: the mount tests use it for permission cases.
     .executableTarget(name: "vfsprobe"),
