@@ -13,6 +13,8 @@ struct MountConfiguration {
   var entryTimeout = 1.0
   var attrTimeout = 1.0
   var writebackCache = false
+  var maxThreads = 16
+  var maxIdleThreads = 8
 
   static let fileSystemKeys: Set = ["size", "nr_inodes", "mode", "uid", "gid", "dcache_max"]
 
@@ -46,6 +48,10 @@ struct MountConfiguration {
     case "entry_timeout", "attr_timeout":
       guard value != nil, let s = (try? single.seconds(key)) ?? nil else { throw bad() }
       if key == "entry_timeout" { entryTimeout = s } else { attrTimeout = s }
+      return
+    case "max_threads", "max_idle_threads":
+      guard let text = value, let n = Int(text), (1...1024).contains(n) else { throw bad() }
+      if key == "max_threads" { maxThreads = n } else { maxIdleThreads = n }
       return
     case "allow_other", "ro", "default_permissions", "writeback_cache":
       guard value == nil else { throw MountFailure("option \(key) takes no value") }

@@ -24,6 +24,8 @@ struct VfsMount: ParsableCommand {
         attr_timeout=S      seconds the kernel caches attributes (default 1)
         writeback_cache     let the kernel cache writes (faster small writes)
         dcache_max=N        most dentries the Swift dcache keeps
+        max_threads=N       most threads serving requests (default 16)
+        max_idle_threads=N  threads kept waiting for requests (default 8)
         default_permissions always on: the kernel checks modes, as on tmpfs
 
       Unmount with `fusermount3 -u MOUNTPOINT` (or `umount` as root); in the
@@ -92,7 +94,9 @@ struct VfsMount: ParsableCommand {
     }
     session.installSignalHandlers()
     session.daemonize(foreground: foreground || debug)
-    let result = session.run(multithreaded: !singleThreaded)
+    let result = session.run(
+      multithreaded: !singleThreaded, maxThreads: parsed.maxThreads,
+      maxIdleThreads: parsed.maxIdleThreads)
     session.close()
     if result != 0 { throw ExitCode(1) }
   }

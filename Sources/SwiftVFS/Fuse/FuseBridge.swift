@@ -290,6 +290,16 @@ public final class FuseBridge: @unchecked Sendable {
 
   // MARK: - Open files
 
+  /// Runs a read, write or ioctl that may sleep (devices and generated
+  /// files, which use direct I/O) so that FUSE_INTERRUPT wakes it with EINTR.
+  /// memfs data never sleeps, and skips the cost.
+  @inline(__always)
+  func mayBlock<T>(_ req: fuse_req_t?, _ file: File, _ body: () throws(Errno) -> T) throws(Errno)
+    -> T
+  {
+    file.directIO ? try Interruption.run(req, body) : try body()
+  }
+
   func fileInfo(_ fi: UnsafeMutablePointer<fuse_file_info>?) throws(Errno) -> File {
     guard let fi else { throw .EBADF }
     return try vfs.file(fi.pointee.fh)
@@ -300,6 +310,7 @@ public final class FuseBridge: @unchecked Sendable {
     fi.pointee.direct_io = file.directIO ? 1 : 0
     fi.pointee.keep_cache = file.keepCache ? 1 : 0
     fi.pointee.nonseekable = file.nonSeekable ? 1 : 0
+    fi.pointee.noflush = file.noFlush ? 1 : 0
   }
 
   func open(_ req: fuse_req_t?, _ ino: UInt64, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
@@ -349,7 +360,7 @@ public final class FuseBridge: @unchecked Sendable {
       guard offset >= 0 else { throw .EINVAL }
       let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(size, 1), alignment: 16)
       defer { buffer.deallocate() }
-      let n = try Interruption.run(req) { () throws(Errno) -> Int in
+      let n = try mayBlock(req, file) { () throws(Errno) -> Int in
         try vfs.read(
           file, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<size]), at: Int64(offset))
       }
@@ -365,7 +376,7 @@ public final class FuseBridge: @unchecked Sendable {
     serve(req, .write, ino, detail: "off=\(offset) size=\(size)") { () throws(Errno) -> Inode? in
       let file = try fileInfo(fi)
       guard offset >= 0 else { throw .EINVAL }
-      let n = try Interruption.run(req) { () throws(Errno) -> Int in
+      let n = try mayBlock(req, file) { () throws(Errno) -> Int in
         try vfs.write(
           file, from: UnsafeRawBufferPointer(start: data, count: size), at: Int64(offset))
       }
@@ -412,9 +423,11 @@ public final class FuseBridge: @unchecked Sendable {
       let inode = try vfs.inode(ino)
       guard let fi else { throw .EINVAL }
       guard inode.isDirectory else { throw .ENOTDIR }
-      let (fh, _) = try vfs.open(
+      let (fh, file) = try vfs.open(
         inode, flags: fi.pointee.flags & ~OpenFlags.accessMode, cred: FuseBridge.cred(req))
       fi.pointee.fh = fh
+      fi.pointee.cache_readdir = file.cacheDirectory ? 1 : 0
+      fi.pointee.keep_cache = file.cacheDirectory ? 1 : 0
       if fuse_reply_open(req, fi) != 0 { vfs.release(fh) }
       return inode
     }
@@ -588,7 +601,7 @@ public final class FuseBridge: @unchecked Sendable {
       if flags & UInt32(FUSE_IOCTL_COMPAT) != 0 { throw .ENOSYS }
       let input = UnsafeRawBufferPointer(start: inBuf, count: inBuf == nil ? 0 : inSize)
       let argument = UInt64(UInt(bitPattern: arg))
-      let (result, output) = try Interruption.run(req) {
+      let (result, output) = try mayBlock(req, file) {
         () throws(Errno) -> (result: Int32, output: [UInt8]) in
         try vfs.ioctl(
           file, command: command, argument: argument, input: input, outputSize: outSize)

@@ -65,12 +65,12 @@ public final class FuseSession {
   }
 
   /// Serves requests until unmount or a signal. Returns 0 on a clean end.
-  public func run(multithreaded: Bool, maxThreads: Int = 16) -> Int32 {
+  public func run(multithreaded: Bool, maxThreads: Int = 16, maxIdleThreads: Int = 8) -> Int32 {
     let result: Int32
     if multithreaded {
       let config = fuse_loop_cfg_create()
       fuse_loop_cfg_set_max_threads(config, UInt32(maxThreads))
-      fuse_loop_cfg_set_idle_threads(config, UInt32(max(maxThreads / 2, 2)))
+      fuse_loop_cfg_set_idle_threads(config, UInt32(maxIdleThreads))
       fuse_loop_cfg_set_clone_fd(config, 0)
       result = cfuse_session_loop_mt(session, config)
       fuse_loop_cfg_destroy(config)

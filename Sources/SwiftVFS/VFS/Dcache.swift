@@ -169,6 +169,16 @@ public final class Dcache: @unchecked Sendable {
     }
   }
 
+  /// What an entry names now, without counting a lookup: nil if there is no
+  /// entry, 0 for a negative one. For the consistency checker.
+  func lookupQuietly(parentIno: UInt64, name: FileName) -> UInt64? {
+    let hash = Dcache.hash(parentIno, name)
+    return lock.withLock {
+      guard let dentry = findLocked(parentIno, name, hash) else { return nil }
+      return dentry.inode?.ino ?? 0
+    }
+  }
+
   /// Every entry, for the consistency checker.
   public func allEntries() -> [(parentIno: UInt64, name: FileName, inode: Inode?)] {
     lock.withLock {

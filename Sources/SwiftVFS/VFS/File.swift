@@ -21,6 +21,11 @@ public final class File: @unchecked Sendable {
   public var directIO = false
   public var keepCache = false
   public var nonSeekable = false
+  /// No FLUSH on close(2): for files whose ->flush does nothing.
+  public var noFlush = false
+  /// For directories: the kernel may cache the listing (it drops it itself
+  /// when it changes the directory).
+  public var cacheDirectory = false
 
   public init(inode: Inode, flags: Int32, cred: Cred, fileOps: FileOperations) {
     self.inode = inode

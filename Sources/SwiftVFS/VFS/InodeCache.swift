@@ -91,7 +91,27 @@ public final class InodeCache: @unchecked Sendable {
     }
   }
 
+  /// The same counts per superblock (by `SuperBlock.id`), for /proc/vfs/inodes.
+  /// `evicted` is left 0: each superblock counts its own.
+  public var statsBySuperBlock: [Int: Stats] {
+    lock.withLock {
+      var out: [Int: Stats] = [:]
+      for inode in table.values {
+        out[inode.sb.id, default: Stats()].inUse += 1
+        out[inode.sb.id, default: Stats()].lookups += inode.lookupCount
+        out[inode.sb.id, default: Stats()].openFiles += inode.openCount
+      }
+      return out
+    }
+  }
+
   public var all: [Inode] { lock.withLock { Array(table.values) } }
+
+  func isEvicted(_ inode: Inode) -> Bool { lock.withLock { inode.evicted } }
+
+  func counts(_ inode: Inode) -> (lookups: UInt64, opens: Int) {
+    lock.withLock { (inode.lookupCount, inode.openCount) }
+  }
 }
 
 /// Open files by handle, the analog of a process's fd table. FUSE's `fh`.

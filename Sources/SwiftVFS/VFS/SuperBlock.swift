@@ -39,6 +39,7 @@ public final class SuperBlock: @unchecked Sendable {
   private let usageLock = Lock()
   private var usedBlocks_: UInt64 = 0
   private var usedInodes_: UInt64 = 0
+  private var evictedInodes_: UInt64 = 0
 
   private let numbers: InodeNumbers
 
@@ -68,6 +69,8 @@ public final class SuperBlock: @unchecked Sendable {
 
   public var usedBlocks: UInt64 { usageLock.withLock { usedBlocks_ } }
   public var usedInodes: UInt64 { usageLock.withLock { usedInodes_ } }
+  /// Inodes given back by eviction since mount (/proc/vfs/inodes).
+  public var evictedInodes: UInt64 { usageLock.withLock { evictedInodes_ } }
 
   /// Like new_inode(): a fresh inode counted against nr_inodes (ENOSPC past it).
   public func newInode(
@@ -86,7 +89,10 @@ public final class SuperBlock: @unchecked Sendable {
 
   /// Gives back an inode's slot when it is evicted.
   public func releaseInode() {
-    usageLock.withLock { usedInodes_ -= 1 }
+    usageLock.withLock {
+      usedInodes_ -= 1
+      evictedInodes_ += 1
+    }
   }
 
   /// Reserves `count` blocks for data, or throws ENOSPC taking none.
@@ -109,11 +115,22 @@ public protocol SuperOperations: Sendable {
   /// Linux: ->evict_inode. The inode has no links, no lookups and no open
   /// files: free what it holds.
   func evictInode(_ inode: Inode)
+  /// For the checker: this file system's own invariants for one inode
+  /// (sizes, st_blocks against stored data), one line per violation.
+  func check(_ inode: Inode) -> [String]
+  /// For the checker: blocks held by these inodes (nil: not counted).
+  func blocksHeld(_ inodes: [Inode]) -> UInt64?
+  /// For the checker: a directory's entries, read without taking the
+  /// namespace lock (the checker holds it). nil: use iterate.
+  func listDirectory(_ dir: Inode) -> [(FileName, Inode)]?
 }
 
 extension SuperOperations {
   public func statfs(_ sb: SuperBlock) -> StatFS { Simple.statfs(sb) }
   public func evictInode(_ inode: Inode) { inode.sb.releaseInode() }
+  public func check(_ inode: Inode) -> [String] { [] }
+  public func blocksHeld(_ inodes: [Inode]) -> UInt64? { nil }
+  public func listDirectory(_ dir: Inode) -> [(FileName, Inode)]? { nil }
 }
 
 /// Hands out inode numbers and generations, like get_next_ino(). One per VFS,

@@ -108,6 +108,44 @@ enum Memfs {
 }
 
 struct MemfsSuperOperations: SuperOperations {
+  /// Sizes and st_blocks agree with the stored pages; no page past the end.
+  func check(_ inode: Inode) -> [String] {
+    inode.lock.withLock {
+      var problems: [String] = []
+      switch inode.type {
+      case .regular:
+        let store = Memfs.pages(inode)
+        if inode.blocks != Int64(store.pageCount) * 8 {
+          problems.append(
+            "memfs: inode \(inode.ino) st_blocks \(inode.blocks), \(store.pageCount) pages")
+        }
+        let lastPage = inode.size == 0 ? -1 : (inode.size - 1) >> PageStore.pageShift
+        if let beyond = store.pages.keys.first(where: { $0 > lastPage }) {
+          problems.append("memfs: inode \(inode.ino) size \(inode.size) holds page \(beyond)")
+        }
+      case .directory:
+        let expected = (2 + Int64(Memfs.directory(inode).count)) * Memfs.direntSize
+        if inode.nlink > 0, inode.size != expected {
+          problems.append("memfs: dir \(inode.ino) size \(inode.size), expected \(expected)")
+        }
+      default:
+        break
+      }
+      return problems
+    }
+  }
+
+  func blocksHeld(_ inodes: [Inode]) -> UInt64? {
+    inodes.reduce(0) { sum, inode in
+      inode.type == .regular
+        ? sum + UInt64(inode.lock.withLock { Memfs.pages(inode).pageCount }) : sum
+    }
+  }
+
+  func listDirectory(_ dir: Inode) -> [(FileName, Inode)]? {
+    Memfs.directory(dir).slots.compactMap { $0.map { ($0.name, $0.inode) } }
+  }
+
   /// Like shmem_evict_inode(): the data goes back to the superblock.
   func evictInode(_ inode: Inode) {
     if inode.type == .regular {
@@ -250,8 +288,11 @@ struct MemfsDirectoryOperations: SimpleXattrs, FileOperations {
 
   // MARK: File operations of an open directory
 
+  /// The kernel may cache listings: every change to a memfs directory goes
+  /// through the kernel, which then drops its cached copy.
   func open(_ inode: Inode, _ file: File) throws(Errno) {
     Memfs.directory(inode).openCount.add(1, ordering: .relaxed)
+    file.cacheDirectory = true
   }
 
   func release(_ inode: Inode, _ file: File) {
@@ -312,6 +353,7 @@ struct MemfsFileOperations: SimpleXattrs, FileOperations {
   /// file goes through the kernel, so its cached pages stay true.
   func open(_ inode: Inode, _ file: File) throws(Errno) {
     file.keepCache = true
+    file.noFlush = true
   }
 
   func read(_ file: File, into buffer: UnsafeMutableRawBufferPointer, at offset: Int64)
