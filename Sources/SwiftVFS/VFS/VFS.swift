@@ -27,7 +27,7 @@ public final class VFS: @unchecked Sendable {
   /// Mounted superblocks: the root's, then each one mounted on a directory.
   public private(set) var mounts: [Mount] = []
   private var mountedOn: [UInt64: SuperBlock] = [:]  // mount point ino -> superblock
-  private let mountLock = Lock()
+  let mountLock = Lock()
   private var nextSuperBlockID = 1
 
   public struct Mount: Sendable {
