@@ -4,19 +4,19 @@ import CFuse
   import Glibc
 #endif
 
-/// Conversions between VFS values and the C structs libfuse takes. Device
-/// nodes are shown as regular files at this boundary (DESIGN.md: the kernel
-/// would send open() of a real S_IFCHR node to its own driver, or refuse it on
-/// a nodev mount), except in the reply to MKNOD, which must have the type the
-/// kernel asked for.
+/// Conversions between VFS values and the C structs libfuse takes. Character
+/// device nodes are shown as regular files at this boundary (DESIGN.md: the
+/// kernel would send open() of a real S_IFCHR node to its own driver, or
+/// refuse it on a nodev mount), except in the reply to MKNOD, which must have
+/// the type the kernel asked for. Block nodes are shown as they are, with
+/// their rdev, since no Swift driver serves them: the kernel refuses to open
+/// them on this nodev mount (EACCES), and the VFS would answer ENXIO.
 enum FuseAttributes {
   static func stat(_ st: Stat, showDevicesAsFiles: Bool = true) -> Glibc.stat {
     var s = Glibc.stat()
     var mode = st.mode
     let type = mode & FileType.mask
-    if showDevicesAsFiles,
-      type == FileType.characterDevice.rawValue || type == FileType.blockDevice.rawValue
-    {
+    if showDevicesAsFiles, type == FileType.characterDevice.rawValue {
       mode = FileType.regular.rawValue | mode & ModeBits.permissions
     }
     s.st_ino = UInt(st.ino)

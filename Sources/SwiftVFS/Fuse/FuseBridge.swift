@@ -76,6 +76,13 @@ public final class FuseBridge: @unchecked Sendable {
     line.withCString { _ = Glibc.write(2, $0, strlen($0)) }
   }
 
+  /// The caller's supplementary groups (read by libfuse from /proc/PID/status).
+  static func groups(_ req: fuse_req_t?) -> [UInt32] {
+    var list = [gid_t](repeating: 0, count: 64)
+    let n = fuse_req_getgroups(req, Int32(list.count), &list)
+    return n > 0 ? Array(list.prefix(Int(min(n, Int32(list.count))))) : []
+  }
+
   static func cred(_ req: fuse_req_t?) -> Cred {
     guard let ctx = fuse_req_ctx(req) else { return .root }
     return Cred(uid: ctx.pointee.uid, gid: ctx.pointee.gid, pid: ctx.pointee.pid)
@@ -163,6 +170,9 @@ public final class FuseBridge: @unchecked Sendable {
       let inode = try vfs.inode(ino)
       guard let attr else { throw .EINVAL }
       let change = try FuseAttributes.setAttr(attr.pointee, toSet: toSet)
+      if change.size != nil {
+        vfs.dropSetgidForNonMember(inode, cred: FuseBridge.cred(req)) { FuseBridge.groups(req) }
+      }
       var st = FuseAttributes.stat(try vfs.setattr(inode, change, cred: FuseBridge.cred(req)))
       fuse_reply_attr(req, &st, options.attrTimeout)
       return inode
@@ -190,8 +200,7 @@ public final class FuseBridge: @unchecked Sendable {
       let name = try FuseAttributes.name(namePtr)
       let dev = try DevT(userEncoding: UInt64(rdev))
       let inode = try vfs.mknod(dir, name, mode: mode, rdev: dev, cred: FuseBridge.cred(req))
-      let type = inode.type
-      if type == .characterDevice || type == .blockDevice {
+      if inode.type == .characterDevice {
         // The kernel insists the reply has the type it asked for; with zero
         // timeouts its next lookup sees the regular-file view (DESIGN.md).
         let st: Stat
@@ -376,6 +385,7 @@ public final class FuseBridge: @unchecked Sendable {
     serve(req, .write, ino, detail: "off=\(offset) size=\(size)") { () throws(Errno) -> Inode? in
       let file = try fileInfo(fi)
       guard offset >= 0 else { throw .EINVAL }
+      vfs.dropSetgidForNonMember(file.inode, cred: FuseBridge.cred(req)) { FuseBridge.groups(req) }
       let n = try mayBlock(req, file) { () throws(Errno) -> Int in
         try vfs.write(
           file, from: UnsafeRawBufferPointer(start: data, count: size), at: Int64(offset))
@@ -471,8 +481,7 @@ public final class FuseBridge: @unchecked Sendable {
               var st = Glibc.stat()
               st.st_ino = UInt(entry.ino)
               st.st_mode =
-                entry.type == .characterDevice || entry.type == .blockDevice
-                ? FileType.regular.rawValue : entry.type.rawValue
+                entry.type == .characterDevice ? FileType.regular.rawValue : entry.type.rawValue
               let n = fuse_add_direntry(
                 req, buffer + used, remaining, name.baseAddress, &st, off_t(entry.offset))
               guard n <= remaining else { return false }

@@ -49,8 +49,9 @@ extension VFS {
     }
     var live = UInt64(0)
     for (ino, inode) in seen {
-      live += 1
       let nlink = inode.lock.withLock { inode.nlink }
+      // Each extra name of a non-directory is charged too (see memfs link).
+      live += inode.isDirectory ? 1 : UInt64(max(nlink, 1))
       if nlink != links[ino] {
         problems.append(
           "\(sb.fsType.name): inode \(ino) has nlink \(nlink), \(links[ino] ?? 0) entries")
@@ -59,6 +60,7 @@ extension VFS {
     }
     // Unlinked inodes kept alive by the kernel or an open file.
     for inode in icache.all where inode.sb === sb && seen[inode.ino] == nil {
+      if icache.isEvicted(inode) { continue }  // storage already given back
       live += 1
       let stats = icache.counts(inode)
       if stats.lookups == 0 && stats.opens == 0 {

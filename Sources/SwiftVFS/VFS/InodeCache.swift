@@ -59,22 +59,22 @@ public final class InodeCache: @unchecked Sendable {
     }
   }
 
-  /// For unlink/rmdir/rename: the inode lost its last link; returns it if
-  /// nothing else holds it, so it must be evicted now.
+  /// For unlink/rmdir/rename: returns the inode if it lost its last link and
+  /// no File has it open, so its storage must be freed now (as tmpfs frees it
+  /// at once). The kernel may still hold lookups on it: the inode object stays
+  /// in the table, answering getattr, until the last forget.
   func evictIfUnused(_ inode: Inode) -> Inode? {
-    lock.withLock {
-      guard inode.lookupCount == 0, inode.openCount == 0 else { return nil }
-      return releaseIfUnusedLocked(inode)
-    }
+    lock.withLock { releaseIfUnusedLocked(inode) }
   }
 
+  /// Drops the inode from the table once nothing names it by number, and
+  /// returns it for eviction once it has no links and no open files — once.
   private func releaseIfUnusedLocked(_ inode: Inode) -> Inode? {
-    guard inode.lookupCount == 0, inode.openCount == 0 else { return nil }
-    if table[inode.ino] === inode { table[inode.ino] = nil }
-    let unlinked = inode.lock.withLock { inode.nlink == 0 }
-    guard unlinked else { return nil }
-    // Evict once, whichever of forget, close or unlink comes last.
-    guard !inode.evicted else { return nil }
+    if inode.lookupCount == 0, inode.openCount == 0, table[inode.ino] === inode {
+      table[inode.ino] = nil
+    }
+    guard inode.openCount == 0, !inode.evicted else { return nil }
+    guard inode.lock.withLock({ inode.nlink == 0 }) else { return nil }
     inode.evicted = true
     evictedCount += 1
     return inode

@@ -91,9 +91,12 @@ public enum Simple {
 
   static func checkXattrName(_ name: String) throws(Errno) {
     guard name.utf8.count <= xattrNameMax else { throw .ERANGE }
-    guard let prefix = xattrPrefixes.first(where: { name.hasPrefix($0) }),
-      name.utf8.count > prefix.utf8.count
-    else { throw .EOPNOTSUPP }
+    guard let prefix = xattrPrefixes.first(where: { name.hasPrefix($0) }) else {
+      throw .EOPNOTSUPP
+    }
+    // A namespace with nothing after it ("user.") is EINVAL, as
+    // xattr_resolve_name() answers.
+    guard name.utf8.count > prefix.utf8.count else { throw .EINVAL }
   }
 
   public static func getxattr(_ inode: Inode, _ name: String) throws(Errno) -> [UInt8] {

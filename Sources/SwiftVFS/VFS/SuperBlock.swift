@@ -77,14 +77,20 @@ public final class SuperBlock: @unchecked Sendable {
     mode: UInt32, cred: Cred, rdev: DevT = .zero, ops: InodeOperations,
     fileOps: FileOperations
   ) throws(Errno) -> Inode {
-    try usageLock.withLock { () throws(Errno) in
-      if let max = maxInodes, usedInodes_ >= max { throw .ENOSPC }
-      usedInodes_ += 1
-    }
+    try reserveInode()
     let (ino, generation) = numbers.next()
     return Inode(
       sb: self, ino: ino, generation: generation, mode: mode, cred: cred, rdev: rdev, ops: ops,
       fileOps: fileOps)
+  }
+
+  /// Takes one slot of nr_inodes without making an inode (tmpfs charges hard
+  /// links this way); ENOSPC past the limit.
+  public func reserveInode() throws(Errno) {
+    try usageLock.withLock { () throws(Errno) in
+      if let max = maxInodes, usedInodes_ >= max { throw .ENOSPC }
+      usedInodes_ += 1
+    }
   }
 
   /// Gives back an inode's slot when it is evicted.

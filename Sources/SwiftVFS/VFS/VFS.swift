@@ -365,6 +365,24 @@ public final class VFS: @unchecked Sendable {
     return try inode.ops.getattr(inode)
   }
 
+  /// Like setattr_should_drop_sgid() on write and truncate: a caller who is
+  /// not root and not in the file's group loses its setgid bit even without
+  /// group execute. (The FUSE kernel clears setuid, and setgid with group
+  /// execute, itself; this is the case it leaves to the file system.)
+  /// `groups` gives the caller's supplementary groups; called only if needed.
+  public func dropSetgidForNonMember(_ inode: Inode, cred: Cred, groups: () -> [UInt32]) {
+    guard !cred.isRoot, inode.type == .regular else { return }
+    let (mode, gid) = inode.lock.withLock { (inode.mode, inode.gid) }
+    guard mode & ModeBits.setgid != 0, mode & ModeBits.groupExec == 0, cred.gid != gid else {
+      return
+    }
+    guard !groups().contains(gid) else { return }
+    inode.lock.withLock {
+      inode.mode &= ~ModeBits.setgid
+      inode.touchChanged()
+    }
+  }
+
   public func readlink(_ inode: Inode) throws(Errno) -> [UInt8] {
     try inode.ops.readlink(inode)
   }
@@ -386,7 +404,18 @@ public final class VFS: @unchecked Sendable {
     }
   }
 
+  /// The read-only virtual xattr that shows a device node's number ("1:3"),
+  /// since at the FUSE boundary the node looks like a regular file.
+  public static let rdevXattr = "user.dev.rdev"
+
+  private func isDeviceNode(_ inode: Inode) -> Bool {
+    inode.type == .characterDevice || inode.type == .blockDevice
+  }
+
   public func getxattr(_ inode: Inode, _ name: String, cred: Cred) throws(Errno) -> [UInt8] {
+    if name == VFS.rdevXattr, isDeviceNode(inode) {
+      return Array(inode.lock.withLock { inode.rdev.description }.utf8)
+    }
     try checkXattrAccess(inode, name, write: false, cred: cred)
     return try inode.ops.getxattr(inode, name)
   }
@@ -395,16 +424,19 @@ public final class VFS: @unchecked Sendable {
     _ inode: Inode, _ name: String, _ value: [UInt8], flags: XattrFlags, cred: Cred
   ) throws(Errno) {
     guard !inode.sb.readOnly else { throw .EROFS }
+    if name == VFS.rdevXattr, isDeviceNode(inode) { throw .EPERM }
     try checkXattrAccess(inode, name, write: true, cred: cred)
     try inode.ops.setxattr(inode, name, value, flags: flags)
   }
 
   public func listxattr(_ inode: Inode, cred: Cred) throws(Errno) -> [String] {
-    try inode.ops.listxattr(inode).filter { cred.isRoot || !$0.hasPrefix("trusted.") }
+    let names = try inode.ops.listxattr(inode).filter { cred.isRoot || !$0.hasPrefix("trusted.") }
+    return isDeviceNode(inode) ? [VFS.rdevXattr] + names : names
   }
 
   public func removexattr(_ inode: Inode, _ name: String, cred: Cred) throws(Errno) {
     guard !inode.sb.readOnly else { throw .EROFS }
+    if name == VFS.rdevXattr, isDeviceNode(inode) { throw .EPERM }
     try checkXattrAccess(inode, name, write: true, cred: cred)
     try inode.ops.removexattr(inode, name)
   }
@@ -435,7 +467,9 @@ public final class VFS: @unchecked Sendable {
     } else {
       try file.fileOps.open(inode, file)
     }
-    if flags & OpenFlags.truncate != 0, accessMode != 0, inode.type == .regular {
+    // Linux truncates on O_TRUNC even with O_RDONLY (the kernel has checked
+    // write permission for it).
+    if flags & OpenFlags.truncate != 0, inode.type == .regular {
       try inode.ops.setattr(inode, SetAttr(size: 0), cred: cred)
     }
     icache.openFile(inode)

@@ -193,8 +193,10 @@ struct MemfsDirectoryOperations: SimpleXattrs, FileOperations {
     return inode
   }
 
-  /// Like simple_link().
+  /// Like shmem_link(): as tmpfs does, each extra name of a file is charged
+  /// against nr_inodes (it costs a dentry's memory), and given back on unlink.
   func link(_ inode: Inode, _ dir: Inode, _ name: FileName) throws(Errno) {
+    try dir.sb.reserveInode()
     let now = Timestamp.now
     inode.lock.withLock {
       inode.nlink += 1
@@ -207,10 +209,12 @@ struct MemfsDirectoryOperations: SimpleXattrs, FileOperations {
   func unlink(_ dir: Inode, _ name: FileName, _ victim: Inode) throws(Errno) {
     let now = Timestamp.now
     Memfs.directory(dir).remove(name, compact: true)
-    victim.lock.withLock {
+    let hadOtherNames = victim.lock.withLock {
       victim.nlink -= 1
       victim.ctime = now
+      return victim.nlink > 0
     }
+    if hadOtherNames { dir.sb.releaseInode() }
     dir.lock.withLock {
       dir.size -= Memfs.direntSize
       dir.touchModified(now)
@@ -255,10 +259,12 @@ struct MemfsDirectoryOperations: SimpleXattrs, FileOperations {
         if target.isDirectory {
           guard Memfs.directory(target).isEmpty else { throw .ENOTEMPTY }
         }
-        target.lock.withLock {
+        let hadOtherNames = target.lock.withLock {
           target.nlink = target.isDirectory ? 0 : target.nlink - 1
           target.ctime = now
+          return target.nlink > 0
         }
+        if hadOtherNames { newDir.sb.releaseInode() }
         if target.isDirectory { newDir.lock.withLock { newDir.nlink -= 1 } }
       }
       from.remove(oldName, compact: false)
@@ -443,5 +449,4 @@ struct MemfsSymlinkOperations: SimpleXattrs {
 
 /// FIFOs, sockets and device nodes: attributes and xattrs only; the kernel
 /// (or, for char devices, the chrdev registry) serves their opens.
-struct MemfsSpecialOperations: InodeOperations {
-}
+struct MemfsSpecialOperations: SimpleXattrs {}
