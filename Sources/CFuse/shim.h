@@ -11,6 +11,7 @@
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <linux/fs.h>
+#include <malloc.h>
 
 // fuse_session_loop_mt is a macro that picks a versioned symbol.
 static inline int cfuse_session_loop_mt(struct fuse_session *se,

@@ -367,6 +367,13 @@ public final class FuseBridge: @unchecked Sendable {
     serve(req, .read, ino, detail: "off=\(offset) size=\(size)") { () throws(Errno) -> Inode? in
       let file = try fileInfo(fi)
       guard offset >= 0 else { throw .EINVAL }
+      let spliced = try vfs.spliceRead(file, at: Int64(offset), count: size) { slices in
+        var iov = slices.map {
+          iovec(iov_base: UnsafeMutableRawPointer(mutating: $0.baseAddress), iov_len: $0.count)
+        }
+        fuse_reply_iov(req, &iov, Int32(iov.count))
+      }
+      if spliced { return file.inode }
       let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(size, 1), alignment: 16)
       defer { buffer.deallocate() }
       let n = try mayBlock(req, file) { () throws(Errno) -> Int in

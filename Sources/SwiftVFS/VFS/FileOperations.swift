@@ -11,6 +11,13 @@ public protocol FileOperations: Sendable {
   /// Linux: ->read. Fills `buffer` from `offset`; returns the bytes read (0 at EOF).
   func read(_ file: File, into buffer: UnsafeMutableRawBufferPointer, at offset: Int64)
     throws(Errno) -> Int
+  /// Linux: ->splice_read, loosely: hands `sink` the file's own bytes at
+  /// `offset` as slices of its storage, valid only during the call, so the
+  /// caller can send them without a copy. Returns false if the file cannot
+  /// (then `read` is used).
+  func spliceRead(
+    _ file: File, at offset: Int64, count: Int, to sink: ([UnsafeRawBufferPointer]) -> Void
+  ) throws(Errno) -> Bool
   /// Linux: ->write. Returns the bytes written.
   func write(_ file: File, from buffer: UnsafeRawBufferPointer, at offset: Int64) throws(Errno)
     -> Int
@@ -44,6 +51,9 @@ extension FileOperations {
   public func read(_ file: File, into buffer: UnsafeMutableRawBufferPointer, at offset: Int64)
     throws(Errno) -> Int
   { throw .EINVAL }
+  public func spliceRead(
+    _ file: File, at offset: Int64, count: Int, to sink: ([UnsafeRawBufferPointer]) -> Void
+  ) throws(Errno) -> Bool { false }
   /// No ->write: EINVAL, as vfs_write answers.
   public func write(_ file: File, from buffer: UnsafeRawBufferPointer, at offset: Int64)
     throws(Errno) -> Int

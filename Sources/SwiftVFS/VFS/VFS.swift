@@ -522,6 +522,16 @@ public final class VFS: @unchecked Sendable {
     return try file.fileOps.read(file, into: buffer, at: offset)
   }
 
+  /// `read` without a copy, where the file system can (see
+  /// `FileOperations.spliceRead`); false if it cannot.
+  public func spliceRead(
+    _ file: File, at offset: Int64, count: Int, to sink: ([UnsafeRawBufferPointer]) -> Void
+  ) throws(Errno) -> Bool {
+    guard file.isReadable else { throw .EBADF }
+    guard offset >= 0 else { throw .EINVAL }
+    return try file.fileOps.spliceRead(file, at: offset, count: count, to: sink)
+  }
+
   public func write(_ file: File, from buffer: UnsafeRawBufferPointer, at offset: Int64)
     throws(Errno) -> Int
   {

@@ -373,6 +373,18 @@ struct MemfsFileOperations: SimpleXattrs, FileOperations {
     }
   }
 
+  /// The pages themselves go to the kernel, under the inode's lock.
+  func spliceRead(
+    _ file: File, at offset: Int64, count: Int, to sink: ([UnsafeRawBufferPointer]) -> Void
+  ) throws(Errno) -> Bool {
+    let inode = file.inode
+    inode.lock.withLock {
+      Memfs.pages(inode).withSlices(at: offset, count: count, size: inode.size, sink)
+      Memfs.touchAccessedLocked(inode)
+    }
+    return true
+  }
+
   /// Like shmem_file_write_iter(): EFBIG past the superblock's max file size;
   /// O_APPEND writes at the end; a short write when space runs out.
   func write(_ file: File, from buffer: UnsafeRawBufferPointer, at offset: Int64) throws(Errno)

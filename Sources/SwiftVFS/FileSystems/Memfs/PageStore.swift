@@ -42,6 +42,33 @@ final class PageStore {
     return count
   }
 
+  /// Calls `body` with the stored bytes of `[offset, offset + count)` clipped
+  /// to `size`, as a list of slices of the pages themselves (holes as slices
+  /// of a shared zero page), so the bridge can reply without copying.
+  /// Caller holds the inode's lock for as long as the slices are used.
+  func withSlices<R>(
+    at offset: Int64, count: Int, size: Int64, _ body: ([UnsafeRawBufferPointer]) -> R
+  ) -> R {
+    guard offset < size else { return body([]) }
+    let total = Int(min(Int64(count), size - offset))
+    var slices: [UnsafeRawBufferPointer] = []
+    slices.reserveCapacity(total / PageStore.pageSize + 2)
+    var done = 0
+    while done < total {
+      let pos = offset + Int64(done)
+      let inPage = Int(pos & Int64(PageStore.pageSize - 1))
+      let n = min(PageStore.pageSize - inPage, total - done)
+      let base =
+        pages[pos >> PageStore.pageShift].map { UnsafeRawPointer($0) } ?? PageStore.zeroPage
+      slices.append(UnsafeRawBufferPointer(start: base + inPage, count: n))
+      done += n
+    }
+    return body(slices)
+  }
+
+  /// One page of zeros that every hole reads from.
+  nonisolated(unsafe) static let zeroPage = UnsafeRawPointer(calloc(1, pageSize)!)
+
   /// Writes `buffer` at `offset`, allocating pages as it goes. If the
   /// superblock runs out of space part-way, returns what was written (a short
   /// write, as tmpfs gives), or throws ENOSPC if nothing was.
@@ -60,7 +87,8 @@ final class PageStore {
         page = existing
       } else {
         do {
-          page = try allocatePage(index, sb: sb)
+          // A page written whole needs no zeroing first.
+          page = try allocatePage(index, sb: sb, zeroed: n != PageStore.pageSize)
         } catch {
           if done > 0 { return done }
           throw error
@@ -72,10 +100,11 @@ final class PageStore {
     return done
   }
 
-  private func allocatePage(_ index: Int64, sb: SuperBlock) throws(Errno) -> UnsafeMutableRawPointer
+  private func allocatePage(_ index: Int64, sb: SuperBlock, zeroed: Bool) throws(Errno)
+    -> UnsafeMutableRawPointer
   {
     try sb.reserveBlocks(1)
-    guard let page = calloc(1, PageStore.pageSize) else {
+    guard let page = zeroed ? calloc(1, PageStore.pageSize) : malloc(PageStore.pageSize) else {
       sb.releaseBlocks(1)
       throw .ENOMEM
     }
