@@ -85,11 +85,19 @@ public final class Inode: @unchecked Sendable {
 
 /// Extended attributes of one inode, like the kernel's `simple_xattrs`.
 public struct Xattrs: Sendable {
-  public var values: [String: [UInt8]] = [:]
+  public private(set) var values: [String: [UInt8]] = [:]
+  /// Bytes held, names and values, for the per-inode limit (kept as it
+  /// changes: summing on every set made many xattrs quadratic).
+  public private(set) var totalSize = 0
+
   public init() {}
 
-  /// Bytes held, names and values, for the per-inode limit.
-  public var totalSize: Int {
-    values.reduce(0) { $0 + $1.key.utf8.count + $1.value.count }
+  public subscript(name: String) -> [UInt8]? {
+    get { values[name] }
+    set {
+      if let old = values[name] { totalSize -= name.utf8.count + old.count }
+      if let newValue { totalSize += name.utf8.count + newValue.count }
+      values[name] = newValue
+    }
   }
 }

@@ -101,7 +101,7 @@ public enum Simple {
 
   public static func getxattr(_ inode: Inode, _ name: String) throws(Errno) -> [UInt8] {
     try checkXattrName(name)
-    guard let value = inode.lock.withLock({ inode.xattrs.values[name] }) else { throw .ENODATA }
+    guard let value = inode.lock.withLock({ inode.xattrs[name] }) else { throw .ENODATA }
     return value
   }
 
@@ -112,12 +112,12 @@ public enum Simple {
     guard flags.rawValue & ~3 == 0 else { throw .EINVAL }
     guard value.count <= xattrSizeMax else { throw .E2BIG }
     try inode.lock.withLock { () throws(Errno) in
-      let old = inode.xattrs.values[name]
+      let old = inode.xattrs[name]
       if flags.contains(.create), old != nil { throw .EEXIST }
       if flags.contains(.replace), old == nil { throw .ENODATA }
       let grow = name.utf8.count + value.count - (old.map { name.utf8.count + $0.count } ?? 0)
       if grow > 0, inode.xattrs.totalSize + grow > xattrInodeMax { throw .ENOSPC }
-      inode.xattrs.values[name] = value
+      inode.xattrs[name] = value
       inode.touchChanged()
     }
   }
@@ -129,7 +129,8 @@ public enum Simple {
   public static func removexattr(_ inode: Inode, _ name: String) throws(Errno) {
     try checkXattrName(name)
     try inode.lock.withLock { () throws(Errno) in
-      guard inode.xattrs.values.removeValue(forKey: name) != nil else { throw .ENODATA }
+      guard inode.xattrs[name] != nil else { throw .ENODATA }
+      inode.xattrs[name] = nil
       inode.touchChanged()
     }
   }
