@@ -10,8 +10,8 @@ import SwiftVFS
 struct MountConfiguration {
   var fileSystemOptions = MountOptions()
   var kernelOptions = ["fsname=swiftvfs", "subtype=swiftvfs", "default_permissions"]
-  var entryTimeout = 1.0
-  var attrTimeout = 1.0
+  var entryTimeout = FuseBridge.Options().entryTimeout
+  var attrTimeout = FuseBridge.Options().attrTimeout
   var writebackCache = false
   var maxThreads = 16
   var maxIdleThreads = 8

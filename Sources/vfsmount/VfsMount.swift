@@ -20,8 +20,8 @@ struct VfsMount: ParsableCommand {
         uid=N, gid=N        owner of the root directory
         allow_other         let other users use the mount (off by default)
         ro                  mount read-only
-        entry_timeout=S     seconds the kernel caches names (default 1)
-        attr_timeout=S      seconds the kernel caches attributes (default 1)
+        entry_timeout=S     seconds the kernel caches names (default 3600)
+        attr_timeout=S      seconds the kernel caches attributes (default 3600)
         writeback_cache     let the kernel cache writes (faster small writes)
         dcache_max=N        most dentries the Swift dcache keeps
         max_threads=N       most threads serving requests (default 16)

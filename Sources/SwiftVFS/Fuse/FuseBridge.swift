@@ -15,8 +15,12 @@ import CFuse
 public final class FuseBridge: @unchecked Sendable {
   public struct Options: Sendable {
     /// Seconds the kernel may trust a name lookup (entry) and attributes.
-    public var entryTimeout: Double = 1.0
-    public var attrTimeout: Double = 1.0
+    /// Long by default: every change to memfs goes through the kernel, which
+    /// drops what it cached itself, so its caches stay true (the same holds
+    /// for the generated /proc files and devices, read with direct I/O).
+    /// 0 and 0 is the teaching mode: every lookup reaches the Swift dcache.
+    public var entryTimeout: Double = 3600
+    public var attrTimeout: Double = 3600
     /// Let the kernel cache writes (FUSE_CAP_WRITEBACK_CACHE).
     public var writebackCache = false
     /// One log line per request on stderr.
