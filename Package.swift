@@ -39,6 +39,12 @@ let package = Package(
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
+    // The smallest file system written with SwiftVFS (README: "Write your own").
+    .executableTarget(
+      name: "hellofs",
+      dependencies: ["SwiftVFS"],
+      path: "Examples/hellofs"
+    ),
     // Runs a list of file operations as another uid/gid and prints one errno
     // name per operation: the mount tests use it for permission cases.
     .executableTarget(name: "vfsprobe"),
@@ -48,7 +54,7 @@ let package = Package(
     ),
     .testTarget(
       name: "MountTests",
-      dependencies: ["vfsmount", "vfsprobe"]
+      dependencies: ["vfsmount", "vfsprobe", "hellofs"]
     ),
   ]
 )

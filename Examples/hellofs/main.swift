@@ -1,0 +1,28 @@
+import SwiftVFS
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+// hellofs MOUNTPOINT: mounts HelloFS in the foreground until Ctrl-C,
+// SIGTERM or `fusermount3 -u MOUNTPOINT`.
+guard CommandLine.arguments.count == 2 else {
+  print("usage: hellofs MOUNTPOINT")
+  exit(2)
+}
+do {
+  let vfs = VFS()
+  try vfs.filesystems.register(HelloFS())
+  try vfs.mount("hellofs", at: "/", options: MountOptions())
+  let bridge = FuseBridge(vfs: vfs, options: FuseBridge.Options())
+  let session = try FuseSession(
+    bridge: bridge, mountPoint: CommandLine.arguments[1],
+    kernelOptions: ["fsname=hellofs", "subtype=hellofs", "default_permissions"])
+  session.installSignalHandlers()
+  let result = session.run(multithreaded: true)
+  session.close()
+  exit(result == 0 ? 0 : 1)
+} catch {
+  print("hellofs: \(error)")
+  exit(1)
+}
