@@ -34,6 +34,10 @@ public final class FuseBridge: @unchecked Sendable {
   public init(vfs: VFS, options: Options) {
     self.vfs = vfs
     self.options = options
+    // The request table lists every kernel opcode; these are the ones served.
+    for op in FuseOpcode.allCases where op != .flock {
+      vfs.requests.declare(op.name, operation: op.vfsOperation)
+    }
   }
 
   // MARK: - Serving one request

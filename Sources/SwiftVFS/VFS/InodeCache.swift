@@ -40,13 +40,18 @@ public final class InodeCache: @unchecked Sendable {
   func forget(_ ino: UInt64, count: UInt64) -> Inode? {
     lock.withLock {
       guard let inode = table[ino] else { return nil }
-      inode.lookupCount -= min(count, inode.lookupCount)
+      // A superblock's root stays pinned, whatever a FORGET says.
+      let floor: UInt64 = inode === inode.sb.root ? 1 : 0
+      inode.lookupCount -= min(count, inode.lookupCount - min(floor, inode.lookupCount))
       return releaseIfUnusedLocked(inode)
     }
   }
 
-  func openFile(_ inode: Inode) {
-    lock.withLock {
+  /// Counts an open File. An inode whose storage is already freed (no links,
+  /// kept only by the kernel's lookups) cannot be opened again: ENOENT.
+  func openFile(_ inode: Inode) throws(Errno) {
+    try lock.withLock { () throws(Errno) in
+      guard !inode.evicted else { throw .ENOENT }
       if inode.lookupCount == 0 && inode.openCount == 0 { table[inode.ino] = inode }
       inode.openCount += 1
     }

@@ -306,6 +306,12 @@ public final class VFS: @unchecked Sendable {
       if source === target { return nil }  // the same file: POSIX says do nothing
       guard !isBusy(source), target.map({ !isBusy($0) }) ?? true else { throw .EBUSY }
       if source.isDirectory, isAncestor(source, of: newDir) { throw .EINVAL }
+      // The target must not be an ancestor of the source (do_renameat2's trap).
+      if let target, !flags.contains(.exchange), target.isDirectory,
+        isAncestor(target, of: oldDir)
+      {
+        throw .ENOTEMPTY
+      }
       if let target {
         if flags.contains(.exchange) {
           if target.isDirectory, isAncestor(target, of: oldDir) { throw .EINVAL }
@@ -461,18 +467,23 @@ public final class VFS: @unchecked Sendable {
       if flags & OpenFlags.directory != 0 { throw .ENOTDIR }
     }
     if wantsWrite, inode.sb.readOnly { throw .EROFS }
+    try icache.openFile(inode)
     let file = File(inode: inode, flags: flags, cred: cred, fileOps: inode.fileOps)
-    if inode.type == .characterDevice {
-      try chrdevs.open(inode, file)
-    } else {
-      try file.fileOps.open(inode, file)
+    do throws(Errno) {
+      if inode.type == .characterDevice {
+        try chrdevs.open(inode, file)
+      } else {
+        try file.fileOps.open(inode, file)
+      }
+      // Linux truncates on O_TRUNC even with O_RDONLY (the kernel has checked
+      // write permission for it).
+      if flags & OpenFlags.truncate != 0, inode.type == .regular {
+        try inode.ops.setattr(inode, SetAttr(size: 0), cred: cred)
+      }
+    } catch {
+      if let victim = icache.closeFile(inode) { evict(victim) }
+      throw error
     }
-    // Linux truncates on O_TRUNC even with O_RDONLY (the kernel has checked
-    // write permission for it).
-    if flags & OpenFlags.truncate != 0, inode.type == .regular {
-      try inode.ops.setattr(inode, SetAttr(size: 0), cred: cred)
-    }
-    icache.openFile(inode)
     return (files.install(file), file)
   }
 
@@ -481,23 +492,31 @@ public final class VFS: @unchecked Sendable {
   public func create(_ dir: Inode, _ name: FileName, mode: UInt32, flags: Int32, cred: Cred)
     throws(Errno) -> (Inode, UInt64, File)
   {
-    let inode: Inode
-    var openFlags = flags & ~OpenFlags.truncate  // a new file is empty already
-    do {
-      inode = try makeEntry(dir, name) { dir throws(Errno) in
-        try dir.ops.create(dir, name, mode: FileType.regular.rawValue | mode & 0o7777, cred: cred)
+    // An existing file found by name may be unlinked before it is opened;
+    // then the name is free again: try once more.
+    for _ in 0..<3 {
+      let inode: Inode
+      var openFlags = flags & ~OpenFlags.truncate  // a new file is empty already
+      var existed = false
+      do throws(Errno) {
+        inode = try makeEntry(dir, name) { dir throws(Errno) in
+          try dir.ops.create(
+            dir, name, mode: FileType.regular.rawValue | mode & 0o7777, cred: cred)
+        }
+      } catch  where error == .EEXIST && flags & OpenFlags.exclusive == 0 {
+        inode = try lookup(dir, name)
+        openFlags = flags
+        existed = true
       }
-    } catch  where error == .EEXIST && flags & OpenFlags.exclusive == 0 {
-      inode = try lookup(dir, name)
-      openFlags = flags
+      do throws(Errno) {
+        let (fh, file) = try open(inode, flags: openFlags, cred: cred)
+        return (inode, fh, file)
+      } catch {
+        forget(inode.ino, count: 1)
+        if !(existed && error == .ENOENT) { throw error }
+      }
     }
-    do {
-      let (fh, file) = try open(inode, flags: openFlags, cred: cred)
-      return (inode, fh, file)
-    } catch {
-      forget(inode.ino, count: 1)
-      throw error
-    }
+    throw .ENOENT
   }
 
   public func file(_ fh: UInt64) throws(Errno) -> File {

@@ -119,10 +119,7 @@ struct MemfsSuperOperations: SuperOperations {
           problems.append(
             "memfs: inode \(inode.ino) st_blocks \(inode.blocks), \(store.pageCount) pages")
         }
-        let lastPage = inode.size == 0 ? -1 : (inode.size - 1) >> PageStore.pageShift
-        if let beyond = store.pages.keys.first(where: { $0 > lastPage }) {
-          problems.append("memfs: inode \(inode.ino) size \(inode.size) holds page \(beyond)")
-        }
+      // Pages past the end are allowed: fallocate with KEEP_SIZE puts them there.
       case .directory:
         let expected = (2 + Int64(Memfs.directory(inode).count)) * Memfs.direntSize
         if inode.nlink > 0, inode.size != expected {
@@ -431,8 +428,8 @@ struct MemfsFileOperations: SimpleXattrs, FileOperations {
     try inode.lock.withLock { () throws(Errno) in
       let store = Memfs.pages(inode)
       if mode & Fallocate.punchHole != 0 {
-        let end = min(offset + length, inode.size)
-        if offset < end { store.punchHole(offset: offset, length: end - offset, sb: inode.sb) }
+        // The whole range, past the end too: KEEP_SIZE may have put pages there.
+        store.punchHole(offset: offset, length: length, sb: inode.sb)
       } else {
         try store.allocate(offset: offset, length: length, sb: inode.sb)
         if mode & Fallocate.keepSize == 0 { inode.size = max(inode.size, offset + length) }

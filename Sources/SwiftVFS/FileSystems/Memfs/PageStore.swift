@@ -149,10 +149,15 @@ final class PageStore {
   func allocate(offset: Int64, length: Int64, sb: SuperBlock) throws(Errno) {
     let first = offset >> PageStore.pageShift
     let last = (offset + length - 1) >> PageStore.pageShift
+    // Reserve first, from a count, so a huge range fails at once (like
+    // shmem_fallocate's early ENOSPC) instead of after walking every index.
+    let held = Int64(pages.keys.lazy.filter { $0 >= first && $0 <= last }.count)
+    let needed = UInt64(last - first + 1 - held)
+    guard needed > 0 else { return }
+    try sb.reserveBlocks(needed)
     var missing: [Int64] = []
+    missing.reserveCapacity(Int(needed))
     for index in first...last where pages[index] == nil { missing.append(index) }
-    guard !missing.isEmpty else { return }
-    try sb.reserveBlocks(UInt64(missing.count))
     for index in missing {
       guard let page = calloc(1, PageStore.pageSize) else {
         sb.releaseBlocks(UInt64(missing.count))
