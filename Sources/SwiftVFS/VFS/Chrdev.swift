@@ -1,6 +1,20 @@
 /// The character device registry, like fs/char_dev.c: regions of device
 /// numbers claimed by drivers, and the `Cdev`s that serve them.
 ///
+/// A driver claims numbers first (`registerRegion` for a fixed major,
+/// `allocRegion` for a dynamic one), then adds a `Cdev` with its fops over
+/// them (`add`): from then on, opening a node whose rdev falls in the cdev's
+/// range reaches those fops (`open`, like chrdev_open). `registerChrdev` does
+/// both for a whole major in one call, as register_chrdev() does:
+/// ```swift
+/// struct Hello: FileOperations {
+///   func read(_ file: File, into buffer: UnsafeMutableRawBufferPointer, at offset: Int64)
+///     throws(Errno) -> Int { ... }
+/// }
+/// let major = try vfs.chrdevs.registerChrdev(name: "hello", fileOps: Hello())
+/// try vfs.devtmpfsCreateNode("hello", dev: DevT(major: major, minor: 0), mode: 0o666)
+/// ```
+///
 /// Locking: `lock` guards both tables; a driver's fops run without it.
 public final class ChrdevRegistry: @unchecked Sendable {
   /// A claimed range of minors under one major (struct char_device_struct).
@@ -51,9 +65,13 @@ public final class ChrdevRegistry: @unchecked Sendable {
   public init() {}
 
   /// Like register_chrdev_region(): claims `count` numbers from `base`.
-  /// EBUSY if any is claimed already; EINVAL for an empty or oversized range.
+  /// EBUSY if any is claimed already; EINVAL for an empty range, one that
+  /// runs past its major's last minor, or major 0 (which Linux reserves for
+  /// anonymous devices; use `allocRegion` for a dynamic major).
   public func registerRegion(_ base: DevT, count: UInt32, name: String) throws(Errno) {
-    guard count > 0, UInt64(base.minor) + UInt64(count) <= UInt64(DevT.maxMinor) + 1 else {
+    guard base.major != 0, count > 0,
+      UInt64(base.minor) + UInt64(count) <= UInt64(DevT.maxMinor) + 1
+    else {
       throw .EINVAL
     }
     let region = Region(base: base, count: count, name: name)
@@ -106,6 +124,36 @@ public final class ChrdevRegistry: @unchecked Sendable {
       guard !overlap else { throw .EBUSY }
       cdevs.append(cdev)
     }
+  }
+
+  /// Like register_chrdev(): claims minors 0-255 of `major` (0: a dynamic
+  /// major) under `name` and adds one cdev with `fileOps` over all of them.
+  /// Returns the major. EBUSY if the numbers or a cdev overlap; nothing is
+  /// kept on failure.
+  @discardableResult
+  public func registerChrdev(major: UInt32 = 0, name: String, fileOps: FileOperations)
+    throws(Errno) -> UInt32
+  {
+    let base: DevT
+    if major == 0 {
+      base = try allocRegion(count: 256, name: name)
+    } else {
+      base = try DevT(major: major, minor: 0)
+      try registerRegion(base, count: 256, name: name)
+    }
+    do {
+      try add(Cdev(base: base, count: 256, name: name, fileOps: fileOps))
+    } catch {
+      unregisterRegion(base, count: 256)
+      throw error
+    }
+    return base.major
+  }
+
+  /// Like unregister_chrdev(): the cdev and minors 0-255 of `major` go.
+  public func unregisterChrdev(major: UInt32) {
+    guard let base = try? DevT(major: major, minor: 0) else { return }
+    unregisterRegion(base, count: 256)
   }
 
   /// Like cdev_del().

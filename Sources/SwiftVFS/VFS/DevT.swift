@@ -43,6 +43,16 @@ public struct DevT: Hashable, Sendable, Comparable, CustomStringConvertible {
     try self.init(major: UInt32(major), minor: UInt32(minor))
   }
 
+  /// Parses "MAJOR:MINOR" in decimal, as /sys/dev and `user.dev.rdev` write
+  /// it; EINVAL if it does not parse or is out of range.
+  public init(parsing text: String) throws(Errno) {
+    let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+    guard parts.count == 2, let major = UInt32(parts[0]), let minor = UInt32(parts[1]) else {
+      throw .EINVAL
+    }
+    try self.init(major: major, minor: minor)
+  }
+
   public static func < (a: DevT, b: DevT) -> Bool { a.rawValue < b.rawValue }
 
   public var description: String { "\(major):\(minor)" }

@@ -1,3 +1,5 @@
+import Synchronization
+
 #if canImport(Glibc)
   import Glibc
 #endif
@@ -22,6 +24,13 @@
 /// Sleeps are interruptible (wait_event_interruptible): a thread that runs a
 /// request under an `Interruption` returns EINTR from `wait` when that
 /// interruption fires (FUSE_INTERRUPT: the caller got a signal).
+///
+/// A sleeper holds a thread: at the FUSE boundary, one of libfuse's worker
+/// threads. If every worker slept, none would be left to read the write that
+/// would wake them, nor the FUSE_INTERRUPT that would end their sleep, and the
+/// mount would hang. So the sleeps in progress, over all queues, are bounded
+/// by `WaitQueue.sleeperLimit` (the bridge sets it below its thread limit); a
+/// wait past the bound fails at once with EAGAIN instead of sleeping.
 ///
 /// Locking: `mutex` guards `pollWaiters` and the sleeps. The condition runs
 /// with `mutex` held and may take the driver's locks, so a driver must never
@@ -74,6 +83,9 @@ public final class WaitQueue: @unchecked Sendable {
     pthread_mutex_lock(mutex)
     defer { pthread_mutex_unlock(mutex) }
     if condition() { return true }
+    let sleeping = WaitQueue.sleeping.wrappingAdd(1, ordering: .relaxed).newValue
+    defer { WaitQueue.sleeping.wrappingSubtract(1, ordering: .relaxed) }
+    guard sleeping <= WaitQueue.sleeperLimit else { throw .EAGAIN }
     // Registered with the mutex held: an interrupt() after this point takes
     // the mutex to wake us, so it cannot be lost between test and sleep.
     guard interruption.beginWait(on: self) else { throw .EINTR }
@@ -119,6 +131,20 @@ public final class WaitQueue: @unchecked Sendable {
     }
     return false
   }
+
+  /// The most threads that may sleep at once in all wait queues together;
+  /// a wait beyond it throws EAGAIN. The FUSE bridge sets it a few below
+  /// its max_threads, so that some workers are always free to serve the
+  /// requests that wake the sleepers. Default 8 (libfuse's default pool is 10).
+  public static var sleeperLimit: Int {
+    get { limit.load(ordering: .relaxed) }
+    set { limit.store(max(newValue, 0), ordering: .relaxed) }
+  }
+  private static let limit = Atomic<Int>(8)
+  private static let sleeping = Atomic<Int>(0)
+
+  /// Threads asleep in all wait queues now.
+  public static var totalSleepers: Int { sleeping.load(ordering: .relaxed) }
 
   /// Threads asleep on the queue now (for tests and /proc).
   public var sleeperCount: Int {

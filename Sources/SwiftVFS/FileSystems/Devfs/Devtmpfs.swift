@@ -1,0 +1,74 @@
+/// devtmpfs, like drivers/base/devtmpfs.c: the file system mounted at /dev,
+/// whose device nodes appear as drivers register their devices.
+///
+/// In Linux devtmpfs is itself a tmpfs instance, and so it is here: a memfs
+/// superblock under its own type name, with memfs's operation tables. So
+/// mknod, unlink, rename, mkdir, symlinks and small files work in it as in
+/// any tmpfs. The nodes the drivers ask for are made by
+/// `VFS.devtmpfsCreateNode` (devtmpfs_create_node), through the same VFS
+/// mknod a user's mknod(2) reaches.
+///
+/// Mount options: `mode=` for the root (octal; default 0755, as devtmpfs
+/// roots are). No size or inode limit.
+public final class DevtmpfsType: FileSystemType {
+  public let name = "devtmpfs"
+
+  public init() {}
+
+  /// Like devtmpfs_init() + the tmpfs fill_super it borrows.
+  public func mount(_ context: MountContext) throws(Errno) -> SuperBlock {
+    let mode = try context.options.octal("mode") ?? 0o755
+    guard mode <= 0o7777 else { throw .EINVAL }
+    let sb = SuperBlock(
+      fsType: self, ops: MemfsSuperOperations(), context: context, magic: MemfsType.magic,
+      blockSize: PageStore.pageSize)
+    let root = try Memfs.newInode(
+      sb, mode: FileType.directory.rawValue | mode, cred: context.cred)
+    sb.setRoot(root)
+    return sb
+  }
+}
+
+extension VFS {
+  /// The devtmpfs superblock mounted in this VFS, if any.
+  public var devtmpfs: SuperBlock? {
+    mounts.first { $0.superBlock.fsType is DevtmpfsType }?.superBlock
+  }
+
+  /// Like devtmpfs_create_node(): makes the node `name` for `dev` at the root
+  /// of the mounted devtmpfs, owned by root. Does nothing when no devtmpfs is
+  /// mounted (a VFS without /dev), or when the name is taken already (a
+  /// driver loaded twice, or a node a user made first: EEXIST is not an
+  /// error here, as devtmpfs leaves an existing node alone).
+  public func devtmpfsCreateNode(
+    _ name: String, dev: DevT, mode: UInt32 = 0o600, type: FileType = .characterDevice
+  ) throws(Errno) {
+    guard let sb = devtmpfs else { return }
+    guard type == .characterDevice || type == .blockDevice else { throw .EINVAL }
+    let inode: Inode
+    do {
+      inode = try mknod(
+        sb.root, try FileName.validated(Array(name.utf8)),
+        mode: type.rawValue | mode & ModeBits.permissions, rdev: dev, cred: .root)
+    } catch  where error == .EEXIST {
+      return
+    }
+    forget(inode.ino, count: 1)  // mknod held a lookup for the kernel; none is asked for here
+  }
+
+  /// Like devtmpfs_delete_node(): removes `name` from the devtmpfs root if
+  /// it is a device node; no devtmpfs or no such node is not an error.
+  public func devtmpfsDeleteNode(_ name: String) throws(Errno) {
+    guard let sb = devtmpfs else { return }
+    let fileName = try FileName.validated(Array(name.utf8))
+    let inode: Inode
+    do {
+      inode = try lookup(sb.root, fileName)
+    } catch  where error == .ENOENT {
+      return
+    }
+    defer { forget(inode.ino, count: 1) }
+    guard inode.type == .characterDevice || inode.type == .blockDevice else { return }
+    try unlink(sb.root, fileName)
+  }
+}
