@@ -1,0 +1,86 @@
+/// What /proc holds, file by file: the layout of the tree and what each file
+/// shows or takes. The texts are made by `ProcReports`; the controls act here.
+///
+/// ```
+/// /proc/devices  filesystems  mounts
+/// /proc/sys/fs/  dentry-state  inode-nr  inode-state  dcache-max (rw)
+/// /proc/sys/vm/  drop_caches (w)
+/// /proc/vfs/     dcache  inodes  requests  objects  devnodes  check  trace  reset (w)
+/// ```
+enum ProcTree {
+  /// The largest `dcache-max` taken (INT_MAX, as proc_dointvec's ceiling).
+  static let dcacheMaxLimit = Int(Int32.max)
+
+  static func spec(_ vfs: VFS) -> ProcTreeSpec {
+    .dir(
+      "/",
+      [
+        .file("devices") { [unowned vfs] in ProcReports.devices(vfs) },
+        .file("filesystems") { [unowned vfs] in ProcReports.filesystems(vfs) },
+        .file("mounts") { [unowned vfs] in ProcReports.mounts(vfs) },
+        .dir(
+          "sys",
+          [
+            .dir(
+              "fs",
+              [
+                .file("dentry-state") { [unowned vfs] in ProcReports.dentryState(vfs) },
+                .file("inode-nr") { [unowned vfs] in ProcReports.inodeNr(vfs) },
+                .file("inode-state") { [unowned vfs] in ProcReports.inodeState(vfs) },
+                .control(
+                  "dcache-max", read: { [unowned vfs] in "\(vfs.dcache.capacity)\n" },
+                  write: { [unowned vfs] text throws(Errno) in
+                    vfs.dcache.capacity = try ProcControl.integer(text, in: 1...dcacheMaxLimit)
+                  }),
+              ]),
+            .dir(
+              "vm",
+              [
+                .control(
+                  "drop_caches", read: nil,
+                  write: { [unowned vfs] text throws(Errno) in
+                    dropCaches(vfs, try ProcControl.integer(text, in: 1...4))
+                  })
+              ]),
+          ]),
+        .dir(
+          "vfs",
+          [
+            .file("dcache") { [unowned vfs] in ProcReports.dcache(vfs) },
+            .file("inodes") { [unowned vfs] in ProcReports.inodes(vfs) },
+            .file("requests") { [unowned vfs] in ProcReports.requests(vfs) },
+            .file("objects") { [unowned vfs] in ProcReports.objects(vfs) },
+            .file("devnodes") { [unowned vfs] in ProcReports.deviceNodes(vfs) },
+            // fsck of the live tree: "ok", or one line per broken invariant.
+            .file("check") { [unowned vfs] in
+              let problems = vfs.check()
+              return problems.isEmpty ? "ok\n" : problems.joined(separator: "\n") + "\n"
+            },
+            .trace("trace"),
+            .control(
+              "reset", read: nil,
+              write: { [unowned vfs] text throws(Errno) in
+                _ = try ProcControl.integer(text, in: 1...1)
+                reset(vfs)
+              }),
+          ]),
+      ])
+  }
+
+  /// Like drop_caches_sysctl_handler(): 1 frees the page cache, 2 the
+  /// dentries and inodes nothing uses, 3 both; 4 (the kernel's "stop
+  /// logging" bit) does nothing. SwiftVFS keeps no clean page cache (memfs
+  /// pages are the files' data, never dropped), so 1 has nothing to free;
+  /// unused inodes are evicted as soon as they become unused, so 2 is the
+  /// dcache's LRU (shrink_dcache_sb). Pinned roots and data are never lost.
+  static func dropCaches(_ vfs: VFS, _ value: Int) {
+    if value & 2 != 0 { vfs.dcache.shrink(to: 0) }
+  }
+
+  /// /proc/vfs/reset: zeroes the dcache's event counters, the request table
+  /// and the trace's lost-line count. Sizes (entries, inodes) stay.
+  static func reset(_ vfs: VFS) {
+    vfs.dcache.resetCounters()
+    vfs.requests.reset()
+  }
+}
