@@ -30,6 +30,8 @@ public final class FuseBridge: @unchecked Sendable {
 
   public let vfs: VFS
   let options: Options
+  /// The session, for notifications to the kernel; set by `FuseSession`.
+  nonisolated(unsafe) var session: OpaquePointer?
 
   public init(vfs: VFS, options: Options) {
     self.vfs = vfs
@@ -322,6 +324,17 @@ public final class FuseBridge: @unchecked Sendable {
     return try vfs.file(fi.pointee.fh)
   }
 
+  /// With the writeback cache the kernel reads pages through any handle
+  /// (to fill a partly written page) and does O_APPEND itself, sending
+  /// writes at their real offsets: so a write-only open is made read-write
+  /// and O_APPEND is dropped here (as libfuse's passthrough example does).
+  func openFlags(_ flags: Int32) -> Int32 {
+    guard options.writebackCache else { return flags }
+    var f = flags & ~OpenFlags.append
+    if f & OpenFlags.accessMode == O_WRONLY { f = f & ~OpenFlags.accessMode | O_RDWR }
+    return f
+  }
+
   func fillOpen(_ fi: UnsafeMutablePointer<fuse_file_info>, _ fh: UInt64, _ file: File) {
     fi.pointee.fh = fh
     fi.pointee.direct_io = file.directIO ? 1 : 0
@@ -335,7 +348,8 @@ public final class FuseBridge: @unchecked Sendable {
       () throws(Errno) -> Inode? in
       let inode = try vfs.inode(ino)
       guard let fi else { throw .EINVAL }
-      let (fh, file) = try vfs.open(inode, flags: fi.pointee.flags, cred: FuseBridge.cred(req))
+      let (fh, file) = try vfs.open(
+        inode, flags: openFlags(fi.pointee.flags), cred: FuseBridge.cred(req))
       fillOpen(fi, fh, file)
       if fuse_reply_open(req, fi) != 0 { vfs.release(fh) }
       return inode
@@ -351,7 +365,7 @@ public final class FuseBridge: @unchecked Sendable {
       let name = try FuseAttributes.name(namePtr)
       guard let fi else { throw .EINVAL }
       let (inode, fh, file) = try vfs.create(
-        dir, name, mode: mode, flags: fi.pointee.flags, cred: FuseBridge.cred(req))
+        dir, name, mode: mode, flags: openFlags(fi.pointee.flags), cred: FuseBridge.cred(req))
       let st: Stat
       do throws(Errno) { st = try vfs.getattr(inode) } catch {
         vfs.release(fh)
@@ -406,6 +420,11 @@ public final class FuseBridge: @unchecked Sendable {
           file, from: UnsafeRawBufferPointer(start: data, count: size), at: Int64(offset))
       }
       fuse_reply_write(req, n)
+      if options.writebackCache, let session {
+        // The kernel cached this write and keeps its own size and times, but
+        // st_blocks is ours: have it ask again (attributes only, offset -1).
+        fuse_lowlevel_notify_inval_inode(session, ino, -1, 0)
+      }
       return file.inode
     }
   }

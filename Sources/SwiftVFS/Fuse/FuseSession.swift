@@ -17,7 +17,6 @@ public final class FuseSession {
   private let bridge: Unmanaged<FuseBridge>
   public let mountPoint: String
   private var closed = false
-  private var signalHandlersInstalled = false
 
   /// Mounts `bridge` at `mountPoint`. `kernelOptions` are the `-o` options
   /// for the kernel mount itself (fsname, default_permissions, allow_other, ro).
@@ -47,6 +46,7 @@ public final class FuseSession {
       throw Failure(description: "cannot create a FUSE session (bad options?)")
     }
     session = made
+    bridge.session = made
     guard fuse_session_mount(session, mountPoint) == 0 else {
       fuse_session_destroy(session)
       self.bridge.release()
@@ -56,10 +56,43 @@ public final class FuseSession {
   }
 
   /// Ctrl-C, SIGTERM and SIGHUP end the loop, so `run` returns and the mount
-  /// is unmounted cleanly (libfuse's handlers). Only for a process that owns
-  /// its signals (the CLI), never in a test process.
+  /// is unmounted cleanly. Like libfuse's handlers, the handler marks the
+  /// session exited; it also wakes a watcher thread that interrupts every
+  /// request asleep in a wait queue (a blocked device or trace read), since
+  /// libfuse can only cancel workers that wait for the kernel, and would
+  /// otherwise wait forever to join one asleep in a driver. Only for a
+  /// process that owns its signals (the CLI), never in a test process.
   public func installSignalHandlers() {
-    if fuse_set_signal_handlers(session) == 0 { signalHandlersInstalled = true }
+    SignalWatch.session = session
+    var fds: [Int32] = [-1, -1]
+    guard pipe(&fds) == 0 else { return }
+    SignalWatch.readEnd = fds[0]
+    SignalWatch.writeEnd = fds[1]
+    var action = sigaction()
+    action.__sigaction_handler.sa_handler = { _ in
+      // Async-signal-safe: a flag store and a write(2).
+      if let session = SignalWatch.session { fuse_session_exit(session) }
+      var byte: UInt8 = 1
+      _ = write(SignalWatch.writeEnd, &byte, 1)
+    }
+    sigemptyset(&action.sa_mask)
+    action.sa_flags = 0  // no SA_RESTART: the loop's wait returns EINTR
+    for signal in [SIGINT, SIGTERM, SIGHUP] { sigaction(signal, &action, nil) }
+    Glibc.signal(SIGPIPE, SIG_IGN)
+    var thread = pthread_t()
+    pthread_create(
+      &thread, nil,
+      { _ in
+        var byte: UInt8 = 0
+        while read(SignalWatch.readEnd, &byte, 1) < 0 && errno == EINTR {}
+        // Keep waking sleepers until the process ends: new ones may come
+        // before every worker has seen the exit.
+        while true {
+          Interruption.interruptAll()
+          usleep(20_000)
+        }
+      }, nil)
+    pthread_detach(thread)
   }
 
   /// Detaches into the background unless `foreground`; the mount is already
@@ -71,6 +104,10 @@ public final class FuseSession {
   /// Serves requests until unmount or a signal. Returns 0 on a clean end.
   public func run(multithreaded: Bool, maxThreads: Int = 16, maxIdleThreads: Int = 8) -> Int32 {
     let result: Int32
+    // Requests that sleep (device reads, the trace) may hold at most a few
+    // less than all the threads, so some are always free to serve the
+    // requests that wake them.
+    WaitQueue.sleeperLimit = multithreaded ? max(1, maxThreads - 4) : 0
     if multithreaded {
       let config = fuse_loop_cfg_create()
       fuse_loop_cfg_set_max_threads(config, UInt32(maxThreads))
@@ -89,11 +126,17 @@ public final class FuseSession {
   public func close() {
     guard !closed else { return }
     closed = true
-    if signalHandlersInstalled { fuse_remove_signal_handlers(session) }
     fuse_session_unmount(session)
     fuse_session_destroy(session)
     bridge.release()
   }
 
   deinit { close() }
+}
+
+/// What the signal handler may touch: set once before handlers are installed.
+enum SignalWatch {
+  nonisolated(unsafe) static var session: OpaquePointer?
+  nonisolated(unsafe) static var readEnd: Int32 = -1
+  nonisolated(unsafe) static var writeEnd: Int32 = -1
 }

@@ -48,9 +48,10 @@ public final class VFS: @unchecked Sendable {
   /// Mounts a new superblock of the named type, at `/` first and then on
   /// existing directories of the root file system (like do_new_mount()).
   @discardableResult
-  public func mount(_ typeName: String, at path: String, options: MountOptions, cred: Cred = .root)
-    throws(Errno) -> SuperBlock
-  {
+  public func mount(
+    _ typeName: String, at path: String, options: MountOptions, cred: Cred = .root,
+    createMountPoint: Bool = false, mountPointMode: UInt32 = 0o755
+  ) throws(Errno) -> SuperBlock {
     let type = try filesystems.type(named: typeName)
     let id = mountLock.withLock {
       defer { nextSuperBlockID += 1 }
@@ -67,10 +68,7 @@ public final class VFS: @unchecked Sendable {
       mountLock.withLock { mounts.append(Mount(path: "/", superBlock: sb, mountPoint: nil)) }
       return sb
     }
-    var dir = root
-    for part in path.split(separator: "/") {
-      dir = try resolve(dir, FileName(String(part)))
-    }
+    let dir = try findMountPoint(path, create: createMountPoint, mode: mountPointMode, cred: cred)
     guard dir.isDirectory else { throw .ENOTDIR }
     guard !isMountPoint(dir), dir !== root else { throw .EBUSY }
     let sb = try type.mount(context)
@@ -82,6 +80,28 @@ public final class VFS: @unchecked Sendable {
       mounts.append(Mount(path: path, superBlock: sb, mountPoint: dir))
     }
     return sb
+  }
+
+  /// Finds the directory at `path` (ENOENT if missing, as mount(2) says),
+  /// or with `create` makes what is missing (like `mount --mkdir`, and as a
+  /// boot image ships /dev and /proc even on a read-only root, so the root's
+  /// read-only flag does not stop it).
+  private func findMountPoint(_ path: String, create: Bool, mode: UInt32, cred: Cred)
+    throws(Errno) -> Inode
+  {
+    var dir = root
+    for part in path.split(separator: "/") {
+      let name = FileName(String(part))
+      dir = try dir.sb.namespaceLock.withWriteLock { () throws(Errno) -> Inode in
+        if let found = try resolveOptional(dir, name) { return found }
+        guard create else { throw .ENOENT }
+        let made = try dir.ops.mkdir(dir, name, mode: mode, cred: cred)
+        made.parentDirectory = dir
+        dcache.add(parentIno: dir.ino, name: name, inode: made)
+        return made
+      }
+    }
+    return dir
   }
 
   func isMountPoint(_ inode: Inode) -> Bool {
