@@ -19,7 +19,7 @@ do {
     bridge: bridge, mountPoint: CommandLine.arguments[1],
     kernelOptions: ["fsname=hellofs", "subtype=hellofs", "default_permissions"])
   session.installSignalHandlers()
-  let result = session.run(multithreaded: true)
+  let result = session.run(loop: .threaded)
   session.close()
   exit(result == 0 ? 0 : 1)
 } catch {

@@ -15,6 +15,7 @@ struct MountConfiguration {
   var writebackCache = false
   var maxThreads = 16
   var maxIdleThreads = 8
+  var libfuseLoop = false
 
   static let fileSystemKeys: Set = ["size", "nr_inodes", "mode", "uid", "gid", "dcache_max"]
 
@@ -53,9 +54,10 @@ struct MountConfiguration {
       guard let text = value, let n = Int(text), (1...1024).contains(n) else { throw bad() }
       if key == "max_threads" { maxThreads = n } else { maxIdleThreads = n }
       return
-    case "allow_other", "ro", "default_permissions", "writeback_cache":
+    case "allow_other", "ro", "default_permissions", "writeback_cache", "libfuse_mt":
       guard value == nil else { throw MountFailure("option \(key) takes no value") }
       if key == "writeback_cache" { writebackCache = true }
+      if key == "libfuse_mt" { libfuseLoop = true }
       if key == "allow_other" || key == "ro" { kernelOptions.append(key) }
       if key == "ro" { fileSystemOptions.set("ro", nil) }
       return

@@ -24,8 +24,10 @@ struct VfsMount: ParsableCommand {
         attr_timeout=S      seconds the kernel caches attributes (default 3600)
         writeback_cache     let the kernel cache writes (faster small writes)
         dcache_max=N        most dentries the Swift dcache keeps
-        max_threads=N       most threads serving requests (default 16)
-        max_idle_threads=N  threads kept waiting for requests (default 8)
+        max_threads=N       most threads serving requests that may sleep (default 16)
+        libfuse_mt          serve every request on libfuse's thread pool (slower
+                            for one client at a time; see README)
+        max_idle_threads=N  with libfuse_mt: idle threads kept (default 8)
         default_permissions always on: the kernel checks modes, as on tmpfs
 
       Unmount with `fusermount3 -u MOUNTPOINT` (or `umount` as root); in the
@@ -39,7 +41,11 @@ struct VfsMount: ParsableCommand {
   @Flag(name: .short, help: "Debug: foreground, one log line per request on stderr.")
   var debug = false
 
-  @Flag(name: .short, help: "Serve requests on one thread (default: several).")
+  @Flag(
+    name: .short,
+    help:
+      "Serve every request on one thread (default: one thread, plus workers for requests that may sleep)."
+  )
   var singleThreaded = false
 
   @Option(name: .short, help: "Mount options, comma-separated (see below).")
@@ -94,9 +100,10 @@ struct VfsMount: ParsableCommand {
     }
     session.installSignalHandlers()
     session.daemonize(foreground: foreground || debug)
+    let loop: FuseSession.Loop =
+      singleThreaded ? .single : parsed.libfuseLoop ? .libfuseMultithreaded : .threaded
     let result = session.run(
-      multithreaded: !singleThreaded, maxThreads: parsed.maxThreads,
-      maxIdleThreads: parsed.maxIdleThreads)
+      loop: loop, maxThreads: parsed.maxThreads, maxIdleThreads: parsed.maxIdleThreads)
     session.close()
     if result != 0 { throw ExitCode(1) }
   }

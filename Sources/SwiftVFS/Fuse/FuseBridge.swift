@@ -32,6 +32,9 @@ public final class FuseBridge: @unchecked Sendable {
   let options: Options
   /// The session, for notifications to the kernel; set by `FuseSession`.
   nonisolated(unsafe) var session: OpaquePointer?
+  /// Threads for requests that may sleep; nil when the loop serves all
+  /// requests itself (`-s`, or libfuse's multi-threaded loop).
+  nonisolated(unsafe) var workers: FuseWorkers?
 
   public init(vfs: VFS, options: Options) {
     self.vfs = vfs
@@ -324,6 +327,20 @@ public final class FuseBridge: @unchecked Sendable {
     return try vfs.file(fi.pointee.fh)
   }
 
+  func fileInfo(handle: UInt64?) throws(Errno) -> File {
+    guard let handle else { throw .EBADF }
+    return try vfs.file(handle)
+  }
+
+  /// The worker pool, if this request is on a file whose operations may
+  /// sleep (opened with direct I/O: devices, /proc) and a pool serves them.
+  func sleepyWorkers(_ handle: UInt64?) -> FuseWorkers? {
+    guard let workers, let handle, let file = try? vfs.file(handle), file.directIO else {
+      return nil
+    }
+    return workers
+  }
+
   /// With the writeback cache the kernel reads pages through any handle
   /// (to fill a partly written page) and does O_APPEND itself, sending
   /// writes at their real offsets: so a write-only open is made read-write
@@ -386,8 +403,18 @@ public final class FuseBridge: @unchecked Sendable {
     _ req: fuse_req_t?, _ ino: UInt64, _ size: Int, _ offset: off_t,
     _ fi: UnsafeMutablePointer<fuse_file_info>?
   ) {
+    let handle = fi?.pointee.fh
+    if let workers = sleepyWorkers(handle) {
+      let pending = PendingRequest(req: req)
+      workers.run { self.read(pending.req, ino, size, offset, handle: handle) }
+      return
+    }
+    read(req, ino, size, offset, handle: handle)
+  }
+
+  func read(_ req: fuse_req_t?, _ ino: UInt64, _ size: Int, _ offset: off_t, handle: UInt64?) {
     serve(req, .read, ino, detail: "off=\(offset) size=\(size)") { () throws(Errno) -> Inode? in
-      let file = try fileInfo(fi)
+      let file = try fileInfo(handle: handle)
       guard offset >= 0 else { throw .EINVAL }
       let spliced = try vfs.spliceRead(file, at: Int64(offset), count: size) { slices in
         var iov = slices.map {
@@ -411,13 +438,31 @@ public final class FuseBridge: @unchecked Sendable {
     _ req: fuse_req_t?, _ ino: UInt64, _ data: UnsafePointer<CChar>?, _ size: Int, _ offset: off_t,
     _ fi: UnsafeMutablePointer<fuse_file_info>?
   ) {
-    serve(req, .write, ino, detail: "off=\(offset) size=\(size)") { () throws(Errno) -> Inode? in
-      let file = try fileInfo(fi)
+    let handle = fi?.pointee.fh
+    let bytes = UnsafeRawBufferPointer(start: data, count: data == nil ? 0 : size)
+    if let workers = sleepyWorkers(handle) {
+      // The loop reuses its buffer for the next request: copy the data.
+      let copy = Array(bytes)
+      let pending = PendingRequest(req: req)
+      workers.run {
+        copy.withUnsafeBytes { self.write(pending.req, ino, $0, offset, handle: handle) }
+      }
+      return
+    }
+    write(req, ino, bytes, offset, handle: handle)
+  }
+
+  func write(
+    _ req: fuse_req_t?, _ ino: UInt64, _ bytes: UnsafeRawBufferPointer, _ offset: off_t,
+    handle: UInt64?
+  ) {
+    serve(req, .write, ino, detail: "off=\(offset) size=\(bytes.count)") {
+      () throws(Errno) -> Inode? in
+      let file = try fileInfo(handle: handle)
       guard offset >= 0 else { throw .EINVAL }
       vfs.dropSetgidForNonMember(file.inode, cred: FuseBridge.cred(req)) { FuseBridge.groups(req) }
       let n = try mayBlock(req, file) { () throws(Errno) -> Int in
-        try vfs.write(
-          file, from: UnsafeRawBufferPointer(start: data, count: size), at: Int64(offset))
+        try vfs.write(file, from: bytes, at: Int64(offset))
       }
       fuse_reply_write(req, n)
       if options.writebackCache, let session {
@@ -637,13 +682,33 @@ public final class FuseBridge: @unchecked Sendable {
     _ fi: UnsafeMutablePointer<fuse_file_info>?, _ flags: UInt32,
     _ inBuf: UnsafeRawPointer?, _ inSize: Int, _ outSize: Int
   ) {
+    let handle = fi?.pointee.fh
+    let input = UnsafeRawBufferPointer(start: inBuf, count: inBuf == nil ? 0 : inSize)
+    if let workers = sleepyWorkers(handle) {
+      let copy = Array(input)
+      let pending = PendingRequest(req: req)
+      let argument = UInt(bitPattern: arg)
+      workers.run {
+        copy.withUnsafeBytes {
+          self.ioctl(
+            pending.req, ino, command, argument: argument, handle: handle, flags, $0, outSize)
+        }
+      }
+      return
+    }
+    ioctl(req, ino, command, argument: UInt(bitPattern: arg), handle: handle, flags, input, outSize)
+  }
+
+  func ioctl(
+    _ req: fuse_req_t?, _ ino: UInt64, _ command: UInt32, argument arg: UInt, handle: UInt64?,
+    _ flags: UInt32, _ input: UnsafeRawBufferPointer, _ outSize: Int
+  ) {
     serve(req, .ioctl, ino, detail: "cmd=0x\(String(command, radix: 16))") {
       () throws(Errno) -> Inode? in
-      let file = try fileInfo(fi)
+      let file = try fileInfo(handle: handle)
       // 32-bit compat ioctls are not served, as a driver without compat_ioctl.
       if flags & UInt32(FUSE_IOCTL_COMPAT) != 0 { throw .ENOSYS }
-      let input = UnsafeRawBufferPointer(start: inBuf, count: inBuf == nil ? 0 : inSize)
-      let argument = UInt64(UInt(bitPattern: arg))
+      let argument = UInt64(arg)
       let (result, output) = try mayBlock(req, file) {
         () throws(Errno) -> (result: Int32, output: [UInt8]) in
         try vfs.ioctl(

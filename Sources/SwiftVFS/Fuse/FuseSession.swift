@@ -101,25 +101,56 @@ public final class FuseSession {
     fuse_daemonize(foreground ? 1 : 0)
   }
 
+  /// How requests are served.
+  public enum Loop: Sendable {
+    /// One thread serves everything; a request that would sleep gets EAGAIN.
+    case single
+    /// One thread serves what cannot sleep (all of memfs) at once, and hands
+    /// requests on files that may sleep (devices, /proc) to worker threads
+    /// (`FuseWorkers` explains why). The default.
+    case threaded
+    /// libfuse's multi-threaded loop: every request on a pool thread.
+    case libfuseMultithreaded
+  }
+
   /// Serves requests until unmount or a signal. Returns 0 on a clean end.
-  public func run(multithreaded: Bool, maxThreads: Int = 16, maxIdleThreads: Int = 8) -> Int32 {
-    let result: Int32
+  public func run(loop: Loop, maxThreads: Int = 16, maxIdleThreads: Int = 8) -> Int32 {
+    let bridge = self.bridge.takeUnretainedValue()
     // Requests that sleep (device reads, the trace) may hold at most a few
     // less than all the threads, so some are always free to serve the
     // requests that wake them.
-    WaitQueue.sleeperLimit = multithreaded ? max(1, maxThreads - 4) : 0
-    if multithreaded {
+    WaitQueue.sleeperLimit = loop == .single ? 0 : max(1, maxThreads - 4)
+    switch loop {
+    case .single:
+      return fuse_session_loop(session) < 0 ? -1 : 0
+    case .libfuseMultithreaded:
       let config = fuse_loop_cfg_create()
       fuse_loop_cfg_set_max_threads(config, UInt32(maxThreads))
       fuse_loop_cfg_set_idle_threads(config, UInt32(maxIdleThreads))
       fuse_loop_cfg_set_clone_fd(config, 0)
-      result = cfuse_session_loop_mt(session, config)
+      let result = cfuse_session_loop_mt(session, config)
       fuse_loop_cfg_destroy(config)
-    } else {
-      result = fuse_session_loop(session)
+      // A signal ends the loop with a positive signal number: a clean exit.
+      return result < 0 ? result : 0
+    case .threaded:
+      let workers = FuseWorkers(maxThreads: maxThreads)
+      bridge.workers = workers
+      // Like fuse_session_loop(), with the workers beside it.
+      var buffer = fuse_buf()
+      var result: Int32 = 0
+      while fuse_session_exited(session) == 0 {
+        result = fuse_session_receive_buf(session, &buffer)
+        if result == -EINTR { continue }
+        if result <= 0 { break }
+        fuse_session_process_buf(session, &buffer)
+      }
+      free(buffer.mem)
+      // No reply may go to a session that is about to be destroyed.
+      _ = workers.drain(seconds: 5)
+      bridge.workers = nil
+      fuse_session_reset(session)
+      return result < 0 ? result : 0
     }
-    // A signal ends the loop with a positive signal number; that is a clean exit.
-    return result < 0 ? result : 0
   }
 
   /// Unmounts (if still mounted) and frees the session.
