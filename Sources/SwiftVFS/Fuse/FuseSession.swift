@@ -25,8 +25,10 @@ public final class FuseSession {
     self.bridge = Unmanaged.passRetained(bridge)
     // memfs allocates many 4 KiB pages from several threads: let malloc grow
     // its heaps 64 MiB at a time rather than one mprotect() every few pages.
+    // Few arenas: memory freed by one thread then serves the others.
     _ = mallopt(M_TOP_PAD, 64 << 20)
     _ = mallopt(M_TRIM_THRESHOLD, 128 << 20)
+    _ = mallopt(M_ARENA_MAX, 2)
     var argv: [UnsafeMutablePointer<CChar>?] = [strdup("vfsmount")]
     if !kernelOptions.isEmpty {
       argv.append(strdup("-o"))

@@ -11,6 +11,8 @@
 /// Locking: callers hold the owning inode's lock.
 final class PageStore {
   static let pageSize = 4096
+  /// Pages freed at once (16 MiB) after which the heap is trimmed.
+  static let trimThreshold: UInt64 = 4096
   static let pageShift: Int64 = 12
 
   private(set) var pages: [Int64: UnsafeMutableRawPointer] = [:]
@@ -213,5 +215,12 @@ final class PageStore {
       }
     }
     if freed > 0 { sb.releaseBlocks(freed) }
+    // Give the memory back to the system after a big free, as tmpfs does:
+    // malloc keeps freed chunks in its heap otherwise.
+    if freed >= PageStore.trimThreshold { _ = malloc_trim(0) }
   }
 }
+
+/// glibc's malloc_trim(3) (in <malloc.h>, which the Glibc module leaves out).
+@_silgen_name("malloc_trim")
+private func malloc_trim(_ pad: Int) -> Int32
