@@ -47,34 +47,36 @@ extension VFS {
         seen[child.ino] = child
       }
     }
-    var live = UInt64(0)
+    var named = UInt64(0)
     for (ino, inode) in seen {
       let nlink = inode.lock.withLock { inode.nlink }
       // Each extra name of a non-directory is charged too (see memfs link).
-      live += inode.isDirectory ? 1 : UInt64(max(nlink, 1))
+      named += inode.isDirectory ? 1 : UInt64(max(nlink, 1))
       if nlink != links[ino] {
         problems.append(
           "\(sb.fsType.name): inode \(ino) has nlink \(nlink), \(links[ino] ?? 0) entries")
       }
       problems += sb.ops.check(inode)
     }
-    // Unlinked inodes kept alive by the kernel or an open file.
-    for inode in icache.all where inode.sb === sb && seen[inode.ino] == nil {
-      if icache.isEvicted(inode) { continue }  // storage already given back
-      live += 1
-      let stats = icache.counts(inode)
-      if stats.lookups == 0 && stats.opens == 0 {
-        problems.append("\(sb.fsType.name): orphan inode \(inode.ino) with no holder")
+    // Unlinked inodes kept alive by the kernel or an open file; and the
+    // counters, read while the inode cache holds still (evictions run
+    // inside its lock).
+    icache.withTable { table in
+      var orphans: [Inode] = []
+      for inode in table where inode.sb === sb && seen[inode.ino] == nil && !inode.evicted {
+        orphans.append(inode)
+        if inode.lookupCount == 0 && inode.openCount == 0 {
+          problems.append("\(sb.fsType.name): orphan inode \(inode.ino) with no holder")
+        }
+        problems += sb.ops.check(inode)
       }
-      problems += sb.ops.check(inode)
-    }
-    if live != sb.usedInodes {
-      problems.append("\(sb.fsType.name): \(sb.usedInodes) inodes counted, \(live) found")
-    }
-    let blocks = sb.ops.blocksHeld(
-      seen.values.map { $0 } + icache.all.filter { $0.sb === sb && seen[$0.ino] == nil })
-    if let blocks, blocks != sb.usedBlocks {
-      problems.append("\(sb.fsType.name): \(sb.usedBlocks) blocks counted, \(blocks) found")
+      let live = named + UInt64(orphans.count)
+      if live != sb.usedInodes {
+        problems.append("\(sb.fsType.name): \(sb.usedInodes) inodes counted, \(live) found")
+      }
+      if let blocks = sb.ops.blocksHeld(Array(seen.values) + orphans), blocks != sb.usedBlocks {
+        problems.append("\(sb.fsType.name): \(sb.usedBlocks) blocks counted, \(blocks) found")
+      }
     }
     // The dcache agrees with the directories (read under the same lock;
     // entries added since the snapshot was taken are not judged).

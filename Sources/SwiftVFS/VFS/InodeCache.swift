@@ -7,7 +7,9 @@
 ///
 /// Locking: `lock` guards the table and every inode's `lookupCount`,
 /// `openCount` and `evicted`. It may be taken with a namespace lock held, and
-/// it takes inode locks inside it; never the other way round.
+/// it takes inode locks inside it; never the other way round. Eviction
+/// (evict_inode) runs inside it, so an inode is always either counted here,
+/// named by a directory, or freed: the checker's recount never falls between.
 public final class InodeCache: @unchecked Sendable {
   public struct Stats: Sendable, Equatable {
     public var inUse = 0
@@ -37,13 +39,13 @@ public final class InodeCache: @unchecked Sendable {
 
   /// Drops `count` lookups (FUSE forget). Returns the inode if it must now be
   /// evicted. More forgets than lookups are clamped, never negative.
-  func forget(_ ino: UInt64, count: UInt64) -> Inode? {
+  func forget(_ ino: UInt64, count: UInt64, evict: (Inode) -> Void) {
     lock.withLock {
-      guard let inode = table[ino] else { return nil }
+      guard let inode = table[ino] else { return }
       // A superblock's root stays pinned, whatever a FORGET says.
       let floor: UInt64 = inode === inode.sb.root ? 1 : 0
       inode.lookupCount -= min(count, inode.lookupCount - min(floor, inode.lookupCount))
-      return releaseIfUnusedLocked(inode)
+      if let victim = releaseIfUnusedLocked(inode) { evict(victim) }
     }
   }
 
@@ -57,10 +59,10 @@ public final class InodeCache: @unchecked Sendable {
     }
   }
 
-  func closeFile(_ inode: Inode) -> Inode? {
+  func closeFile(_ inode: Inode, evict: (Inode) -> Void) {
     lock.withLock {
       inode.openCount -= 1
-      return releaseIfUnusedLocked(inode)
+      if let victim = releaseIfUnusedLocked(inode) { evict(victim) }
     }
   }
 
@@ -68,8 +70,16 @@ public final class InodeCache: @unchecked Sendable {
   /// no File has it open, so its storage must be freed now (as tmpfs frees it
   /// at once). The kernel may still hold lookups on it: the inode object stays
   /// in the table, answering getattr, until the last forget.
-  func evictIfUnused(_ inode: Inode) -> Inode? {
-    lock.withLock { releaseIfUnusedLocked(inode) }
+  func evictIfUnused(_ inode: Inode, evict: (Inode) -> Void) {
+    lock.withLock {
+      if let victim = releaseIfUnusedLocked(inode) { evict(victim) }
+    }
+  }
+
+  /// Runs `body` with the table held still (no inode enters, leaves or is
+  /// evicted meanwhile): for the consistency checker's recount.
+  func withTable<T>(_ body: ([Inode]) -> T) -> T {
+    lock.withLock { body(Array(table.values)) }
   }
 
   /// Drops the inode from the table once nothing names it by number, and

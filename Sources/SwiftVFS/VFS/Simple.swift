@@ -90,7 +90,8 @@ public enum Simple {
   public static let xattrInodeMax = 1 << 20
 
   static func checkXattrName(_ name: String) throws(Errno) {
-    guard name.utf8.count <= xattrNameMax else { throw .ERANGE }
+    // An empty or too long name is ERANGE, as setxattr(2)'s name copy answers.
+    guard !name.isEmpty, name.utf8.count <= xattrNameMax else { throw .ERANGE }
     guard let prefix = xattrPrefixes.first(where: { name.hasPrefix($0) }) else {
       throw .EOPNOTSUPP
     }

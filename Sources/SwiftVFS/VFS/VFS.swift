@@ -135,7 +135,7 @@ public final class VFS: @unchecked Sendable {
 
   /// FUSE forget: the kernel dropped `count` lookups.
   public func forget(_ ino: UInt64, count: UInt64) {
-    if let victim = icache.forget(ino, count: count) { evict(victim) }
+    icache.forget(ino, count: count, evict: evict)
   }
 
   func evict(_ inode: Inode) {
@@ -143,7 +143,7 @@ public final class VFS: @unchecked Sendable {
   }
 
   func evictIfUnlinked(_ inode: Inode) {
-    if let victim = icache.evictIfUnused(inode) { evict(victim) }
+    icache.evictIfUnused(inode, evict: evict)
   }
 
   // MARK: - Lookup
@@ -277,15 +277,16 @@ public final class VFS: @unchecked Sendable {
     guard dir.isDirectory else { throw .ENOTDIR }
     guard !name.isDotOrDotDot else { throw .EISDIR }
     guard !dir.sb.readOnly else { throw .EROFS }
-    let victim = try dir.sb.namespaceLock.withWriteLock { () throws(Errno) -> Inode in
+    try dir.sb.namespaceLock.withWriteLock { () throws(Errno) in
       let victim = try resolve(dir, name)
       guard !victim.isDirectory else { throw .EISDIR }
       guard !isBusy(victim) else { throw .EBUSY }
       try dir.ops.unlink(dir, name, victim)
       dcache.delete(parentIno: dir.ino, name: name)
-      return victim
+      // Freed in the same critical section, so the checker never sees an
+      // inode that is neither named nor freed.
+      evictIfUnlinked(victim)
     }
-    evictIfUnlinked(victim)
   }
 
   /// Like vfs_rmdir().
@@ -294,16 +295,15 @@ public final class VFS: @unchecked Sendable {
     if name.bytes == [0x2e] { throw .EINVAL }
     if name.bytes == [0x2e, 0x2e] { throw .ENOTEMPTY }
     guard !dir.sb.readOnly else { throw .EROFS }
-    let victim = try dir.sb.namespaceLock.withWriteLock { () throws(Errno) -> Inode in
+    try dir.sb.namespaceLock.withWriteLock { () throws(Errno) in
       let victim = try resolve(dir, name)
       guard victim.isDirectory else { throw .ENOTDIR }
       guard !isBusy(victim) else { throw .EBUSY }
       try dir.ops.rmdir(dir, name, victim)
       dcache.delete(parentIno: dir.ino, name: name)
       victim.parentDirectory = nil
-      return victim
+      evictIfUnlinked(victim)
     }
-    evictIfUnlinked(victim)
   }
 
   /// Like vfs_rename(), with RENAME_NOREPLACE and RENAME_EXCHANGE.
@@ -318,12 +318,12 @@ public final class VFS: @unchecked Sendable {
     guard !oldName.isDotOrDotDot, !newName.isDotOrDotDot else { throw .EBUSY }
     guard oldDir.sb === newDir.sb else { throw .EXDEV }
     guard !oldDir.sb.readOnly else { throw .EROFS }
-    let replaced = try oldDir.sb.namespaceLock.withWriteLock { () throws(Errno) -> Inode? in
+    try oldDir.sb.namespaceLock.withWriteLock { () throws(Errno) in
       let source = try resolve(oldDir, oldName)
       let target = try resolveOptional(newDir, newName)
       if flags.contains(.exchange), target == nil { throw .ENOENT }
       if flags.contains(.noReplace), target != nil { throw .EEXIST }
-      if source === target { return nil }  // the same file: POSIX says do nothing
+      if source === target { return }  // the same file: POSIX says do nothing
       guard !isBusy(source), target.map({ !isBusy($0) }) ?? true else { throw .EBUSY }
       if source.isDirectory, isAncestor(source, of: newDir) { throw .EINVAL }
       // The target must not be an ancestor of the source (do_renameat2's trap).
@@ -351,11 +351,10 @@ public final class VFS: @unchecked Sendable {
       }
       dcache.add(parentIno: newDir.ino, name: newName, inode: source)
       if source.isDirectory { source.parentDirectory = newDir }
-      return flags.contains(.exchange) ? nil : target
-    }
-    if let replaced {
-      if replaced.isDirectory { replaced.parentDirectory = nil }
-      evictIfUnlinked(replaced)
+      if !flags.contains(.exchange), let replaced = target {
+        if replaced.isDirectory { replaced.parentDirectory = nil }
+        evictIfUnlinked(replaced)
+      }
     }
   }
 
@@ -378,6 +377,11 @@ public final class VFS: @unchecked Sendable {
 
   /// Like notify_change(): checks, then the inode's ->setattr.
   public func setattr(_ inode: Inode, _ attr: SetAttr, cred: Cred) throws(Errno) -> Stat {
+    // Nanoseconds outside 0..<1e9 are EINVAL, as utimensat(2) answers.
+    for change in [attr.atime, attr.mtime] {
+      if case .to(let t)? = change, !(0..<1_000_000_000).contains(t.nsec) { throw .EINVAL }
+    }
+    if let t = attr.ctime, !(0..<1_000_000_000).contains(t.nsec) { throw .EINVAL }
     if !attr.isEmpty {
       guard !inode.sb.readOnly else { throw .EROFS }
       if let size = attr.size {
@@ -501,7 +505,7 @@ public final class VFS: @unchecked Sendable {
         try inode.ops.setattr(inode, SetAttr(size: 0), cred: cred)
       }
     } catch {
-      if let victim = icache.closeFile(inode) { evict(victim) }
+      icache.closeFile(inode, evict: evict)
       throw error
     }
     return (files.install(file), file)
@@ -548,7 +552,7 @@ public final class VFS: @unchecked Sendable {
   public func release(_ fh: UInt64) {
     guard let file = files.remove(fh) else { return }
     file.fileOps.release(file.inode, file)
-    if let victim = icache.closeFile(file.inode) { evict(victim) }
+    icache.closeFile(file.inode, evict: evict)
   }
 
   public var openFileCount: Int { files.count }
