@@ -51,6 +51,7 @@ public final class Inode: @unchecked Sendable {
     self.ino = ino
     self.generation = generation
     self.mode = mode
+    self.type = FileType(mode: mode) ?? .regular
     self.nlink = FileType(mode: mode) == .directory ? 2 : 1
     self.uid = cred.uid
     self.gid = cred.gid
@@ -67,9 +68,10 @@ public final class Inode: @unchecked Sendable {
   /// kept by the VFS under the namespace lock; used for the rename loop check.
   public internal(set) weak var parentDirectory: Inode?
 
-  /// The file type from the mode. Set at creation and never changed.
-  public var type: FileType { FileType(mode: mode) ?? .regular }
-  public var isDirectory: Bool { mode & FileType.mask == FileType.directory.rawValue }
+  /// The file type, fixed at creation (the type bits of `mode` never change),
+  /// so it is read without the lock.
+  public let type: FileType
+  public var isDirectory: Bool { type == .directory }
 
   /// Sets mtime and ctime to now, as a change to content does. Caller holds `lock`.
   public func touchModified(_ now: Timestamp = .now) {
