@@ -7,18 +7,8 @@ import XCTest
 /// must pass the consistency checker and every call must have answered with
 /// an errno the operation can give.
 final class ConcurrencyTests: XCTestCase {
-  /// A tiny deterministic generator per thread.
-  struct Rng {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-      state &+= 0x9E37_79B9_7F4A_7C15
-      var z = state
-      z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-      z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-      return z ^ (z >> 31)
-    }
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-  }
+  /// A tiny deterministic generator per thread: the fuzzer's SplitMix64.
+  typealias Rng = Fuzzer.Rng
 
   /// The errnos a namespace change may answer when racing others.
   static let expected: Set<Errno> = [
