@@ -1,4 +1,5 @@
 import CFuse
+import Synchronization
 
 #if canImport(Glibc)
   import Glibc
@@ -32,6 +33,11 @@ public final class FuseBridge: @unchecked Sendable {
   let options: Options
   /// The session, for notifications to the kernel; set by `FuseSession`.
   nonisolated(unsafe) var session: OpaquePointer?
+  /// The mount's readahead control in sysfs, written once after FUSE_INIT.
+  nonisolated(unsafe) var readaheadControl: String? {
+    didSet { readaheadPending.store(readaheadControl != nil, ordering: .releasing) }
+  }
+  private let readaheadPending = Atomic<Bool>(false)
   /// Threads for requests that may sleep; nil when the loop serves all
   /// requests itself (`-s`, or libfuse's multi-threaded loop).
   nonisolated(unsafe) var workers: FuseWorkers?
@@ -56,6 +62,14 @@ public final class FuseBridge: @unchecked Sendable {
     detail: @autoclosure () -> String = "",
     _ body: () throws(Errno) -> Inode?
   ) {
+    if readaheadPending.load(ordering: .acquiring),
+      readaheadPending.compareExchange(
+        expected: true, desired: false, ordering: .acquiringAndReleasing
+      )
+      .exchanged, let control = readaheadControl
+    {
+      raiseReadahead(control)
+    }
     let start = FuseBridge.monotonicNanos()
     var served: Inode?
     var failure: Errno?
@@ -74,6 +88,16 @@ public final class FuseBridge: @unchecked Sendable {
       fileSystem: served?.sb.fsType.name ?? "-", error: failure, latencyNanos: elapsed)
     stats.record(record)
     if options.debug { FuseBridge.log(record) }
+  }
+
+  /// The kernel caps a FUSE mount's readahead at its default 128 KiB when it
+  /// takes FUSE_INIT, whatever max_readahead says; sequential reads then
+  /// cost a round trip per 128 KiB. Once INIT is done (at the first request
+  /// after it), raise it to the 1 MiB we asked for, as root may in sysfs.
+  func raiseReadahead(_ control: String) {
+    guard let f = fopen(control, "w") else { return }
+    fputs("1024\n", f)
+    fclose(f)
   }
 
   static func monotonicNanos() -> UInt64 {

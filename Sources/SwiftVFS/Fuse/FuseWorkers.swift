@@ -37,9 +37,12 @@ final class FuseWorkers: @unchecked Sendable {
   func run(_ job: @escaping () -> Void) {
     pthread_mutex_lock(lock)
     queue.append(job)
-    if idle > 0 {
-      pthread_cond_signal(wake)
-    } else if threads < maxThreads {
+    // Every queued job needs a thread of its own: an idle one (each wakes
+    // for one job; a thread signalled but not yet awake still counts as
+    // idle), or a new one. Two jobs queued before one idle thread woke used
+    // to leave the second waiting behind the first, which may sleep for good.
+    if idle > 0 { pthread_cond_signal(wake) }
+    if queue.count > idle, threads < maxThreads {
       threads += 1
       let context = Unmanaged.passRetained(self).toOpaque()
       var thread = pthread_t()
