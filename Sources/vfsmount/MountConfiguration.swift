@@ -81,42 +81,9 @@ struct MountConfiguration {
     }
     defer { free(resolved) }
     let absolute = String(cString: resolved)
-    if mountedPaths().contains(absolute) {
+    if MountTable.entries().contains(where: { $0.mountPoint == absolute }) {
       throw MountFailure("\(absolute) is already a mount point")
     }
     return absolute
-  }
-
-  /// Mount points from /proc/self/mountinfo (field 5, with \040-style escapes).
-  static func mountedPaths() -> Set<String> {
-    guard let f = fopen("/proc/self/mountinfo", "r") else { return [] }
-    defer { fclose(f) }
-    var paths = Set<String>()
-    var line: UnsafeMutablePointer<CChar>?
-    var capacity = 0
-    while getline(&line, &capacity, f) > 0 {
-      let fields = String(cString: line!).split(separator: " ")
-      if fields.count > 4 { paths.insert(unescape(String(fields[4]))) }
-    }
-    free(line)
-    return paths
-  }
-
-  static func unescape(_ s: String) -> String {
-    var out = [UInt8]()
-    let bytes = Array(s.utf8)
-    var i = 0
-    while i < bytes.count {
-      if bytes[i] == UInt8(ascii: "\\"), i + 3 < bytes.count,
-        let v = UInt8(String(decoding: bytes[i + 1...i + 3], as: UTF8.self), radix: 8)
-      {
-        out.append(v)
-        i += 4
-      } else {
-        out.append(bytes[i])
-        i += 1
-      }
-    }
-    return String(decoding: out, as: UTF8.self)
   }
 }

@@ -139,16 +139,32 @@ public final class FuseBridge: @unchecked Sendable {
 
   /// Sends an entry reply for an inode the VFS just gave one lookup to; if
   /// the kernel does not take it, the lookup is given back.
-  func replyEntry(_ req: fuse_req_t?, _ inode: Inode) throws(Errno) {
-    let st: Stat
+  ///
+  /// `asMknodAskedFor`: the reply to MKNOD of a char device must have the
+  /// type the kernel asked for (else EIO); with zero timeouts its next
+  /// lookup sees the regular-file view (DESIGN.md).
+  func replyEntry(_ req: fuse_req_t?, _ inode: Inode, asMknodAskedFor: Bool = false)
+    throws(Errno)
+  {
+    let st = try statOrForget(inode)
+    var e = entryParam(inode, stat: st)
+    if asMknodAskedFor {
+      e.attr = FuseAttributes.stat(st, showDevicesAsFiles: false)
+      e.attr_timeout = 0
+      e.entry_timeout = 0
+    }
+    if fuse_reply_entry(req, &e) != 0 { vfs.forget(inode.ino, count: 1) }
+  }
+
+  /// The attributes of an inode just given a lookup; if they cannot be had,
+  /// the lookup is given back before the error goes to the kernel.
+  func statOrForget(_ inode: Inode) throws(Errno) -> Stat {
     do throws(Errno) {
-      st = try vfs.getattr(inode)
+      return try vfs.getattr(inode)
     } catch {
       vfs.forget(inode.ino, count: 1)
       throw error
     }
-    var e = entryParam(inode, stat: st)
-    if fuse_reply_entry(req, &e) != 0 { vfs.forget(inode.ino, count: 1) }
   }
 
   func lookup(_ req: fuse_req_t?, _ parent: UInt64, _ namePtr: UnsafePointer<CChar>?) {
@@ -237,22 +253,7 @@ public final class FuseBridge: @unchecked Sendable {
       let name = try FuseAttributes.name(namePtr)
       let dev = try DevT(userEncoding: UInt64(rdev))
       let inode = try vfs.mknod(dir, name, mode: mode, rdev: dev, cred: FuseBridge.cred(req))
-      if inode.type == .characterDevice {
-        // The kernel insists the reply has the type it asked for; with zero
-        // timeouts its next lookup sees the regular-file view (DESIGN.md).
-        let st: Stat
-        do throws(Errno) { st = try vfs.getattr(inode) } catch {
-          vfs.forget(inode.ino, count: 1)
-          throw error
-        }
-        var e = entryParam(inode, stat: st)
-        e.attr = FuseAttributes.stat(st, showDevicesAsFiles: false)
-        e.attr_timeout = 0
-        e.entry_timeout = 0
-        if fuse_reply_entry(req, &e) != 0 { vfs.forget(inode.ino, count: 1) }
-      } else {
-        try replyEntry(req, inode)
-      }
+      try replyEntry(req, inode, asMknodAskedFor: inode.type == .characterDevice)
       return inode
     }
   }
@@ -408,9 +409,8 @@ public final class FuseBridge: @unchecked Sendable {
       let (inode, fh, file) = try vfs.create(
         dir, name, mode: mode, flags: openFlags(fi.pointee.flags), cred: FuseBridge.cred(req))
       let st: Stat
-      do throws(Errno) { st = try vfs.getattr(inode) } catch {
+      do throws(Errno) { st = try statOrForget(inode) } catch {
         vfs.release(fh)
-        vfs.forget(inode.ino, count: 1)
         throw error
       }
       var e = entryParam(inode, stat: st)

@@ -62,22 +62,8 @@ public final class FuseSession {
   /// /proc/self/mountinfo (a stat of the mount point would ask this very
   /// file system, whose loop is not running yet).
   static func readaheadControl(of mountPoint: String) -> String? {
-    guard let f = fopen("/proc/self/mountinfo", "r") else { return nil }
-    defer { fclose(f) }
-    var line: UnsafeMutablePointer<CChar>?
-    var capacity = 0
-    defer { free(line) }
-    var found: String?
-    let escaped = mountPoint.split(separator: " ", omittingEmptySubsequences: false)
-      .joined(separator: "\\040")
-    while getline(&line, &capacity, f) > 0 {
-      let fields = String(cString: line!).split(separator: " ")
-      // Field 5 is the mount point (spaces escaped as \040); field 3 is MAJ:MIN.
-      if fields.count > 4, fields[4] == escaped {
-        found = "/sys/class/bdi/\(fields[2])/read_ahead_kb"
-      }
-    }
-    return found
+    MountTable.entries().last { $0.mountPoint == mountPoint }
+      .map { "/sys/class/bdi/\($0.device)/read_ahead_kb" }
   }
 
   /// Ctrl-C, SIGTERM and SIGHUP end the loop, so `run` returns and the mount

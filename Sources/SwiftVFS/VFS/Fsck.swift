@@ -96,11 +96,11 @@ extension VFS {
 
   /// A directory's entries, through its own iterate (readdir) op.
   func entries(of dir: Inode) -> [(FileName, Inode)] {
-    let file = File(inode: dir, flags: 0, cred: .root, fileOps: dir.fileOps)
-    var out: [(FileName, Inode)] = []
     // The namespace lock is held by the caller; iterate may take it for
     // reading, which a write holder cannot: use the fs's raw listing.
     if let listing = dir.sb.ops.listDirectory(dir) { return listing }
+    let file = File(inode: dir, flags: 0, cred: .root, fileOps: dir.fileOps)
+    var out: [(FileName, Inode)] = []
     try? dir.fileOps.iterate(file, from: 0) { entry in
       if let inode = entry.inode { out.append((entry.name, inode)) }
       return true

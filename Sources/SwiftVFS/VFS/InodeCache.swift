@@ -123,10 +123,6 @@ public final class InodeCache: @unchecked Sendable {
   public var all: [Inode] { lock.withLock { Array(table.values) } }
 
   func isEvicted(_ inode: Inode) -> Bool { lock.withLock { inode.evicted } }
-
-  func counts(_ inode: Inode) -> (lookups: UInt64, opens: Int) {
-    lock.withLock { (inode.lookupCount, inode.openCount) }
-  }
 }
 
 /// Open files by handle, the analog of a process's fd table. FUSE's `fh`.
