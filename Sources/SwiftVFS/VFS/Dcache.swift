@@ -53,6 +53,28 @@ public final class Dcache: @unchecked Sendable {
     buckets = Array(repeating: nil, count: 1024)
   }
 
+  /// Unlinks every dentry before any is freed: left linked, a hash chain or
+  /// the LRU list (a million entries long) would be freed one dentry inside
+  /// another until the stack ran out. Their inodes may hold whole directory
+  /// trees, so they go through `DeferredRelease` too.
+  deinit {
+    var all: [AnyObject] = []
+    all.reserveCapacity(count)
+    for i in buckets.indices {
+      var d = buckets[i]
+      buckets[i] = nil
+      while let cur = d {
+        d = cur.hashNext
+        cur.hashNext = nil
+        cur.lruNext = nil
+        all.append(cur)
+      }
+    }
+    lruHead = nil
+    lruTail = nil
+    DeferredRelease.release(&all)
+  }
+
   /// The most dentries kept; setting it lower evicts unused ones at once.
   public var capacity: Int {
     get { lock.withLock { capacity_ } }

@@ -21,6 +21,17 @@ final class MemfsDirectory {
   /// Open handles on the directory (opendir/releasedir).
   let openCount = Atomic<Int>(0)
 
+  /// A directory freed with entries in it (a whole tree at unmount) hands its
+  /// children to `DeferredRelease`: a tree as deep as its longest path must
+  /// not be freed one directory inside another.
+  deinit {
+    guard !index.isEmpty else { return }
+    var children: [AnyObject] = slots.compactMap { $0?.inode }
+    slots = []
+    index = [:]
+    DeferredRelease.release(&children)
+  }
+
   var count: Int { index.count }
   var isEmpty: Bool { index.isEmpty }
 
