@@ -92,7 +92,7 @@ extension MountOptions {
     guard let text = value(key) else { return nil }
     if text.hasSuffix("%") {
       guard let pct = UInt64(text.dropLast()), pct <= 100 else { throw .EINVAL }
-      return total / 100 * pct
+      return total * pct / 100  // as shmem: multiply first, so nothing is lost
     }
     return try MountOptions.scaled(text)
   }

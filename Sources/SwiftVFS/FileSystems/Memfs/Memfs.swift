@@ -14,14 +14,27 @@ public final class MemfsType: FileSystemType {
   /// TMPFS_MAGIC, as statfs reports f_type.
   public static let magic: UInt64 = 0x0102_1994
 
-  public init() {}
+  /// The machine's RAM in pages (totalram_pages()), which the defaults are
+  /// halves of; a parameter so a test can ask for any page count.
+  let ramPages: UInt64
+
+  public init() {
+    ramPages = UInt64(sysconf(Int32(_SC_PHYS_PAGES)))
+  }
+
+  init(ramPages: UInt64) {
+    self.ramPages = ramPages
+  }
 
   public func mount(_ context: MountContext) throws(Errno) -> SuperBlock {
     let options = context.options
-    let ram = UInt64(sysconf(Int32(_SC_PHYS_PAGES))) * UInt64(sysconf(Int32(_SC_PAGESIZE)))
     let pageSize = UInt64(PageStore.pageSize)
-    let size = try options.size("size", percentOf: ram) ?? ram / 2
-    let inodes = try options.count("nr_inodes") ?? ram / pageSize / 2
+    // Counted in pages as shmem does: the default is half the RAM's pages,
+    // rounded down (shmem_default_max_blocks); a size in bytes or in % of the
+    // RAM is rounded up to whole pages (DIV_ROUND_UP in shmem_parse_one).
+    let size = try options.size("size", percentOf: ramPages * pageSize)
+    let maxBlocks = size.map { $0 == 0 ? nil : ($0 + pageSize - 1) / pageSize } ?? ramPages / 2
+    let inodes = try options.count("nr_inodes") ?? ramPages / 2
     let mode = try options.octal("mode") ?? 0o1777
     let uid = try options.id("uid") ?? context.cred.uid
     let gid = try options.id("gid") ?? context.cred.gid
@@ -30,7 +43,7 @@ public final class MemfsType: FileSystemType {
     let sb = SuperBlock(
       fsType: self, ops: MemfsSuperOperations(), context: context, magic: MemfsType.magic,
       blockSize: PageStore.pageSize, maxFileSize: Int64.max,
-      maxBlocks: size == 0 ? nil : (size + pageSize - 1) / pageSize,
+      maxBlocks: maxBlocks,
       maxInodes: inodes == 0 ? nil : inodes)
     let root = try Memfs.newInode(
       sb, mode: FileType.directory.rawValue | mode, cred: Cred(uid: uid, gid: gid))
