@@ -358,12 +358,19 @@ public final class FuseBridge: @unchecked Sendable {
   }
 
   /// The worker pool, if this request is on a file whose operations may
-  /// sleep (opened with direct I/O: devices, /proc) and a pool serves them.
-  func sleepyWorkers(_ handle: UInt64?) -> FuseWorkers? {
-    guard let workers, let handle, let file = try? vfs.file(handle), file.directIO else {
-      return nil
+  /// sleep (opened with direct I/O: devices, /proc) and a pool serves them;
+  /// or, for a write (`droppingCachedPages`), through an O_DIRECT handle of a
+  /// file the kernel may cache, since it then drops the cached pages, which
+  /// may wait on the loop thread (see `write`).
+  func sleepyWorkers(_ handle: UInt64?, droppingCachedPages: Bool = false) -> FuseWorkers? {
+    guard let workers, let handle, let file = try? vfs.file(handle) else { return nil }
+    if file.directIO { return workers }
+    if droppingCachedPages, file.bypassesKernelCache,
+      file.inode.kernelMayCachePages.load(ordering: .acquiring)
+    {
+      return workers
     }
-    return workers
+    return nil
   }
 
   /// With the writeback cache the kernel reads pages through any handle
@@ -440,6 +447,7 @@ public final class FuseBridge: @unchecked Sendable {
     serve(req, .read, ino, detail: "off=\(offset) size=\(size)") { () throws(Errno) -> Inode? in
       let file = try fileInfo(handle: handle)
       guard offset >= 0 else { throw .EINVAL }
+      if !file.directIO, !file.bypassesKernelCache { file.inode.noteKernelMayCachePages() }
       let spliced = try vfs.spliceRead(file, at: Int64(offset), count: size) { slices in
         var iov = slices.map {
           iovec(iov_base: UnsafeMutableRawPointer(mutating: $0.baseAddress), iov_len: $0.count)
@@ -464,7 +472,7 @@ public final class FuseBridge: @unchecked Sendable {
   ) {
     let handle = fi?.pointee.fh
     let bytes = UnsafeRawBufferPointer(start: data, count: data == nil ? 0 : size)
-    if let workers = sleepyWorkers(handle) {
+    if let workers = sleepyWorkers(handle, droppingCachedPages: true) {
       // The loop reuses its buffer for the next request: copy the data.
       let copy = Array(bytes)
       let pending = PendingRequest(req: req)
@@ -487,6 +495,21 @@ public final class FuseBridge: @unchecked Sendable {
       vfs.dropSetgidForNonMember(file.inode, cred: FuseBridge.cred(req)) { FuseBridge.groups(req) }
       let n = try mayBlock(req, file) { () throws(Errno) -> Int in
         try vfs.write(file, from: bytes, at: Int64(offset))
+      }
+      if file.bypassesKernelCache, workers != nil, let session,
+        file.inode.kernelMayCachePages.exchange(false, ordering: .acquiringAndReleasing)
+      {
+        // An O_DIRECT write behind the kernel's page cache. The kernel drops
+        // the cached pages of the range before it sends an asynchronous (AIO)
+        // direct write, but not after (it leaves that to dio_complete(), which
+        // FUSE does not use): a buffered read in between cached the old bytes
+        // for good. Drop every cached page now, before the reply; the flag,
+        // cleared first, is set again by the next buffered read or write.
+        // This waits for pages a reader holds locked while its READ is
+        // served, so it runs on a worker, never on the loop thread.
+        fuse_lowlevel_notify_inval_inode(session, ino, 0, 0)
+      } else if !file.directIO, !file.bypassesKernelCache {
+        file.inode.noteKernelMayCachePages()
       }
       fuse_reply_write(req, n)
       if options.writebackCache, let session {

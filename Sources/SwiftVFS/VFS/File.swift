@@ -38,4 +38,7 @@ public final class File: @unchecked Sendable {
   public var isWritable: Bool { flags & 3 != 0 }  // O_WRONLY or O_RDWR
   public var isNonBlocking: Bool { flags & 0o4000 != 0 }  // O_NONBLOCK
   public var isAppend: Bool { flags & 0o2000 != 0 }  // O_APPEND
+  /// Opened with O_DIRECT on a file whose data the kernel caches (not a
+  /// device or generated file, which use direct I/O for every open).
+  public var bypassesKernelCache: Bool { flags & OpenFlags.direct != 0 && !directIO }
 }

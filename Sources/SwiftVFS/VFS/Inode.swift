@@ -1,3 +1,5 @@
+import Synchronization
+
 /// An inode: one file system object, whatever names it has. Like `struct inode`.
 ///
 /// Invariants:
@@ -38,6 +40,12 @@ public final class Inode: @unchecked Sendable {
   /// The file system's own per-inode data (i_private / container_of in C).
   public var privateData: AnyObject?
 
+  /// Whether the kernel above may hold pages of this file in its page cache:
+  /// set by the FUSE bridge when it serves a read or write through a cached
+  /// handle, cleared when it has the kernel drop them all. Lets O_DIRECT
+  /// writes skip dropping cached pages that cannot exist.
+  public let kernelMayCachePages = Atomic<Bool>(false)
+
   // Guarded by the inode cache's lock (see InodeCache).
   var lookupCount: UInt64 = 0
   var openCount: Int = 0
@@ -72,6 +80,15 @@ public final class Inode: @unchecked Sendable {
   /// so it is read without the lock.
   public let type: FileType
   public var isDirectory: Bool { type == .directory }
+
+  /// Records that the kernel above may now cache pages of this file (cheap
+  /// when already recorded: one load on the read path).
+  @inline(__always)
+  public func noteKernelMayCachePages() {
+    if !kernelMayCachePages.load(ordering: .relaxed) {
+      kernelMayCachePages.store(true, ordering: .releasing)
+    }
+  }
 
   /// Sets mtime and ctime to now, as a change to content does. Caller holds `lock`.
   public func touchModified(_ now: Timestamp = .now) {

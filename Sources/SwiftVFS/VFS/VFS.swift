@@ -647,6 +647,7 @@ public enum OpenFlags {
   public static let truncate: Int32 = 0o1000
   public static let append: Int32 = 0o2000
   public static let nonBlock: Int32 = 0o4000
+  public static let direct: Int32 = 0o40000
   public static let directory: Int32 = 0o200000
 }
 
