@@ -223,10 +223,16 @@ public final class FuseBridge: @unchecked Sendable {
       let inode = try vfs.inode(ino)
       guard let attr else { throw .EINVAL }
       let change = try FuseAttributes.setAttr(attr.pointee, toSet: toSet)
-      if change.size != nil {
-        vfs.dropSetgidForNonMember(inode, cred: FuseBridge.cred(req)) { FuseBridge.groups(req) }
+      let cred = FuseBridge.cred(req)
+      var result = try vfs.setattr(inode, change, cred: cred)
+      // After the change: a truncate's SETATTR carries the mode the kernel
+      // computed (setuid cleared), which would restore a setgid cleared first.
+      if change.size != nil,
+        vfs.killPrivileges(inode, cred: cred, groups: { FuseBridge.groups(req) })
+      {
+        result = try vfs.getattr(inode)
       }
-      var st = FuseAttributes.stat(try vfs.setattr(inode, change, cred: FuseBridge.cred(req)))
+      var st = FuseAttributes.stat(result)
       fuse_reply_attr(req, &st, options.attrTimeout)
       return inode
     }
@@ -397,8 +403,13 @@ public final class FuseBridge: @unchecked Sendable {
       () throws(Errno) -> Inode? in
       let inode = try vfs.inode(ino)
       guard let fi else { throw .EINVAL }
-      let (fh, file) = try vfs.open(
-        inode, flags: openFlags(fi.pointee.flags), cred: FuseBridge.cred(req))
+      let cred = FuseBridge.cred(req)
+      let (fh, file) = try vfs.open(inode, flags: openFlags(fi.pointee.flags), cred: cred)
+      if fi.pointee.flags & OpenFlags.truncate != 0, file.isWritable {
+        // FUSE_ATOMIC_O_TRUNC: the kernel truncated through this OPEN and
+        // skips the SETATTR that would have cleared setuid and setgid.
+        vfs.killPrivileges(inode, cred: cred) { FuseBridge.groups(req) }
+      }
       fillOpen(fi, fh, file)
       if fuse_reply_open(req, fi) != 0 { vfs.release(fh) }
       return inode
@@ -492,7 +503,7 @@ public final class FuseBridge: @unchecked Sendable {
       () throws(Errno) -> Inode? in
       let file = try fileInfo(handle: handle)
       guard offset >= 0 else { throw .EINVAL }
-      vfs.dropSetgidForNonMember(file.inode, cred: FuseBridge.cred(req)) { FuseBridge.groups(req) }
+      vfs.killPrivileges(file.inode, cred: FuseBridge.cred(req)) { FuseBridge.groups(req) }
       let n = try mayBlock(req, file) { () throws(Errno) -> Int in
         try vfs.write(file, from: bytes, at: Int64(offset))
       }
@@ -707,6 +718,8 @@ public final class FuseBridge: @unchecked Sendable {
       () throws(Errno) -> Inode? in
       let file = try fileInfo(fi)
       try vfs.fallocate(file, mode: mode, offset: Int64(offset), length: Int64(length))
+      // The kernel's file_modified() clears setuid; setgid is ours to clear.
+      vfs.killPrivileges(file.inode, cred: FuseBridge.cred(req)) { FuseBridge.groups(req) }
       fuse_reply_err(req, 0)
       return file.inode
     }

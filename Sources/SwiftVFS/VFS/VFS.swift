@@ -395,22 +395,33 @@ public final class VFS: @unchecked Sendable {
     return try inode.ops.getattr(inode)
   }
 
-  /// Like setattr_should_drop_sgid() on write and truncate: a caller who is
-  /// not root and not in the file's group loses its setgid bit even without
-  /// group execute. (The FUSE kernel clears setuid, and setgid with group
-  /// execute, itself; this is the case it leaves to the file system.)
+  /// Like file_remove_privs() for a write-like change (write, truncate,
+  /// O_TRUNC, fallocate, hole punch) by `cred`: a caller without CAP_FSETID
+  /// (not root) clears setuid, and setgid where should_remove_suid() and
+  /// setattr_should_drop_sgid() say so: with group execute, or when the
+  /// caller is not in the file's group. The FUSE kernel clears some of these
+  /// itself (setuid, setgid with group execute) on write and truncate, but
+  /// not the non-member case, nor anything on fallocate or an O_TRUNC open
+  /// (FUSE_ATOMIC_O_TRUNC skips its SETATTR); tmpfs clears them all.
   /// `groups` gives the caller's supplementary groups; called only if needed.
-  public func dropSetgidForNonMember(_ inode: Inode, cred: Cred, groups: () -> [UInt32]) {
-    guard !cred.isRoot, inode.type == .regular else { return }
+  /// Returns whether it cleared a bit.
+  @discardableResult
+  public func killPrivileges(_ inode: Inode, cred: Cred, groups: () -> [UInt32]) -> Bool {
+    guard !cred.isRoot, inode.type == .regular else { return false }
     let (mode, gid) = inode.lock.withLock { (inode.mode, inode.gid) }
-    guard mode & ModeBits.setgid != 0, mode & ModeBits.groupExec == 0, cred.gid != gid else {
-      return
+    guard mode & (ModeBits.setuid | ModeBits.setgid) != 0 else { return false }
+    var kill = mode & ModeBits.setuid
+    if mode & ModeBits.setgid != 0 {
+      if mode & ModeBits.groupExec != 0 || (cred.gid != gid && !groups().contains(gid)) {
+        kill |= ModeBits.setgid
+      }
     }
-    guard !groups().contains(gid) else { return }
+    guard kill != 0 else { return false }
     inode.lock.withLock {
-      inode.mode &= ~ModeBits.setgid
+      inode.mode &= ~kill
       inode.touchChanged()
     }
+    return true
   }
 
   public func readlink(_ inode: Inode) throws(Errno) -> [UInt8] {
