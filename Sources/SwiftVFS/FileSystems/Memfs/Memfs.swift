@@ -309,6 +309,7 @@ struct MemfsDirectoryOperations: SimpleXattrs, FileOperations {
   func open(_ inode: Inode, _ file: File) throws(Errno) {
     Memfs.directory(inode).openCount.add(1, ordering: .relaxed)
     file.cacheDirectory = true
+    file.privateData = MemfsListing()
   }
 
   func release(_ inode: Inode, _ file: File) {
@@ -333,7 +334,8 @@ struct MemfsDirectoryOperations: SimpleXattrs, FileOperations {
       }
       let slots = Memfs.directory(dir).slots
       var i = MemfsDirectory.slot(forCookie: offset)
-      while i < slots.count {
+      let end = (file.privateData as? MemfsListing)?.end(startingAt: offset, slots: slots.count)
+      while i < min(end ?? slots.count, slots.count) {
         if let slot = slots[i] {
           let entry = DirEntry(
             name: slot.name, ino: slot.inode.ino, type: slot.inode.type,

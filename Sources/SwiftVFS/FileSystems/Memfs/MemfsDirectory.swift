@@ -75,3 +75,25 @@ final class MemfsDirectory {
     for (i, slot) in live.enumerated() { index[slot.name] = i }
   }
 }
+
+/// One listing of an open directory (its `File`'s private data): where the
+/// listing ends, fixed when it starts at offset 0 (opendir or rewinddir).
+///
+/// An entry created or renamed into the directory during the listing takes a
+/// new slot at the end, past that point, so the listing does not show it, as
+/// on tmpfs (whose new and moved dentries go to the head of d_children,
+/// behind its cursor). So a renamed entry may be missed, but no entry is ever
+/// listed twice, under its old name and then its new one.
+final class MemfsListing {
+  private let lock = Lock()
+  private var end_: Int?
+
+  /// The first slot past the listing; fixed at offset 0 (or at the first
+  /// call of a listing that starts by seeking elsewhere).
+  func end(startingAt offset: Int64, slots: Int) -> Int {
+    lock.withLock {
+      if offset == 0 || end_ == nil { end_ = slots }
+      return end_!
+    }
+  }
+}
