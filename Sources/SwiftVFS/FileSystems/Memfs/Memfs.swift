@@ -32,6 +32,7 @@ public final class MemfsType: FileSystemType {
       blockSize: PageStore.pageSize, maxFileSize: Int64.max,
       maxBlocks: size == 0 ? nil : (size + pageSize - 1) / pageSize,
       maxInodes: inodes == 0 ? nil : inodes)
+    sb.posixAcl = true  // like tmpfs's SB_POSIXACL: the VFS keeps the ACLs
     let root = try Memfs.newInode(
       sb, mode: FileType.directory.rawValue | mode, cred: Cred(uid: uid, gid: gid))
     sb.setRoot(root)
