@@ -454,7 +454,10 @@ public final class VFS: @unchecked Sendable {
     if name == VFS.rdevXattr, isDeviceNode(inode) {
       return Array(inode.lock.withLock { inode.rdev.description }.utf8)
     }
-    if let kind = PosixAcl.Kind(xattrName: name), inode.sb.posixAcl {
+    if let kind = PosixAcl.Kind(xattrName: name) {
+      // Without ACLs: "no ACL" (ENODATA), which the FUSE kernel reads as
+      // such when it checks permissions; EOPNOTSUPP would fail the check.
+      guard inode.sb.posixAcl else { throw .ENODATA }
       return try PosixAcl.get(inode, kind)
     }
     try checkXattrAccess(inode, name, write: false, cred: cred)
