@@ -287,4 +287,45 @@ final class AclTests: ConformanceTestCase {
         ))
     }
   }
+
+  /// Known difference: the FUSE kernel sends an ACL in one page
+  /// (fuse_set_acl() refuses a bigger one with E2BIG), so an access ACL
+  /// holds at most 511 entries (4092 bytes) here; tmpfs takes up to the 64 KiB xattr limit.
+  func testAnAclFillsAtMostOnePage() {
+    let script = """
+      import os, struct, errno, sys
+      U = 0xffffffff
+      def acl(n):
+          named = [(2, 4, i) for i in range(n)]
+          entries = [(1, 6, U)] + named + [(4, 4, U), (0x10, 4, U), (0x20, 4, U)]
+          return struct.pack('<I', 2) + b''.join(struct.pack('<HHI', *e) for e in entries)
+      open('big', 'w').close()
+      for n in [507, 508]:
+          try:
+              os.setxattr('big', 'system.posix_acl_access', acl(n))
+              r = 'OK'
+          except OSError as e:
+              r = errno.errorcode[e.errno]
+          print(len(acl(n)), r, len(os.getxattr('big', 'system.posix_acl_access')))
+      """
+    let vfsResult = vfsSide.sh("python3 - <<'EOF'\n\(script)\nEOF")
+    let tmpfsResult = tmpfsSide.sh("python3 - <<'EOF'\n\(script)\nEOF")
+    XCTAssertEqual(tmpfsResult.stdout, "4092 OK 4092\n4100 OK 4100\n", "\(tmpfsResult)")
+    XCTAssertEqual(vfsResult.stdout, "4092 OK 4092\n4100 E2BIG 4092\n", "\(vfsResult)")
+  }
+
+  /// Known difference: /dev and /proc keep no ACLs. Reading one is "none"
+  /// (ENODATA), which the kernel's permission checks need; setting one fails.
+  func testDevAndProcKeepNoAcls() {
+    let null = vfs.path + "/dev/null"
+    XCTAssertEqual(vfsSide.getxattr(null, "system.posix_acl_access"), "ENODATA")
+    let set = vfsSide.sh("setfacl -m u:1000:rw $M/dev/null $M/proc/filesystems")
+    XCTAssertEqual(set.status, 1, "\(set)")
+    XCTAssertEqual(
+      set.stderr,
+      "setfacl: $M/dev/null: Operation not supported\n"
+        + "setfacl: $M/proc/filesystems: Operation not supported\n")
+    let get = vfsSide.sh("getfacl -cp $M/dev/null")
+    XCTAssertEqual(get.stdout, "user::rw-\ngroup::rw-\nother::rw-\n\n", "\(get)")
+  }
 }
