@@ -323,10 +323,14 @@ extension PosixAcl {
       if acl == nil { return }
       throw .EACCES
     }
-    let (uid, gid) = inode.lock.withLock { (inode.uid, inode.gid) }
+    let (uid, gid, mode) = inode.lock.withLock { (inode.uid, inode.gid, inode.mode) }
     guard cred.isRoot || cred.uid == uid else { throw .EPERM }
     try acl?.validate()
-    let inGroup = cred.isRoot || cred.gid == gid || groups().contains(gid)
+    // In the group, or root (for CAP_FSETID). The groups are read from /proc:
+    // only when setgid could go.
+    let keepsSetgid =
+      kind == .default || mode & ModeBits.setgid == 0 || cred.isRoot || cred.gid == gid
+      || groups().contains(gid)
     inode.lock.withLock {
       switch kind {
       case .access:
@@ -337,7 +341,7 @@ extension PosixAcl {
           mode = mode & ~0o777 | permissions
           if equivalent { stored = nil }
         }
-        if !inGroup { mode &= ~ModeBits.setgid }
+        if !keepsSetgid { mode &= ~ModeBits.setgid }
         inode.mode = mode
         inode.acl = stored
       case .default:
