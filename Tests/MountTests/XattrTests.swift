@@ -117,9 +117,8 @@ final class XattrTests: ConformanceTestCase {
       t.check("xattrs shared by hard links", t.link("g", "h"), "OK")
       t.check("through the link", t.getxattr("h", "user.fd"), "fd")
     }
-    // POSIX ACLs: tmpfs keeps them; a FUSE mount without FUSE_CAP_POSIX_ACL
-    // refuses system.posix_acl_* in the kernel (README "Known differences").
+    // POSIX ACLs: none yet on either side (AclTests has the rest).
     XCTAssertEqual(tmpfsSide.getxattr("g", "system.posix_acl_access"), "ENODATA")
-    XCTAssertEqual(vfsSide.getxattr("g", "system.posix_acl_access"), "EOPNOTSUPP")
+    XCTAssertEqual(vfsSide.getxattr("g", "system.posix_acl_access"), "ENODATA")
   }
 }

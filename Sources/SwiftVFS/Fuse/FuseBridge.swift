@@ -122,7 +122,9 @@ public final class FuseBridge: @unchecked Sendable {
 
   static func cred(_ req: fuse_req_t?) -> Cred {
     guard let ctx = fuse_req_ctx(req) else { return .root }
-    return Cred(uid: ctx.pointee.uid, gid: ctx.pointee.gid, pid: ctx.pointee.pid)
+    var cred = Cred(uid: ctx.pointee.uid, gid: ctx.pointee.gid, pid: ctx.pointee.pid)
+    cred.umask = UInt32(ctx.pointee.umask)  // set by libfuse for create, mkdir, mknod
+    return cred
   }
 
   // MARK: - Entries
@@ -659,7 +661,8 @@ public final class FuseBridge: @unchecked Sendable {
           }
         } ?? []
       try vfs.setxattr(
-        inode, name, bytes, flags: XattrFlags(rawValue: flags), cred: FuseBridge.cred(req))
+        inode, name, bytes, flags: XattrFlags(rawValue: flags), cred: FuseBridge.cred(req),
+        groups: { FuseBridge.groups(req) })
       fuse_reply_err(req, 0)
       return inode
     }
@@ -702,7 +705,9 @@ public final class FuseBridge: @unchecked Sendable {
     serve(req, .removexattr, ino, detail: String(cString: namePtr!)) {
       () throws(Errno) -> Inode? in
       let inode = try vfs.inode(ino)
-      try vfs.removexattr(inode, try FuseAttributes.xattrName(namePtr), cred: FuseBridge.cred(req))
+      try vfs.removexattr(
+        inode, try FuseAttributes.xattrName(namePtr), cred: FuseBridge.cred(req),
+        groups: { FuseBridge.groups(req) })
       fuse_reply_err(req, 0)
       return inode
     }

@@ -93,6 +93,11 @@ extension FuseBridge {
       want |= UInt32(cap)
     }
     want &= ~UInt32(FUSE_CAP_HANDLE_KILLPRIV)
+    // POSIX ACLs, enforced by the kernel (PosixAcl.swift). The FUSE kernel
+    // then leaves the umask to us (DONT_MASK): a default ACL decides the
+    // mode of a new file instead, as on tmpfs.
+    let acl = UInt32(FUSE_CAP_POSIX_ACL) | UInt32(FUSE_CAP_DONT_MASK)
+    if c & acl == acl { want |= acl }
     want &= ~UInt32(FUSE_CAP_AUTO_INVAL_DATA)
     if options.writebackCache, c & UInt32(FUSE_CAP_WRITEBACK_CACHE) != 0 {
       want |= UInt32(FUSE_CAP_WRITEBACK_CACHE)

@@ -8,7 +8,7 @@
 ///   subdirectories' ".." for a directory), and no entry names an evicted inode;
 /// - an unlinked inode still in the inode cache is held by a lookup or an open file;
 /// - the file system's own per-inode checks (`SuperOperations.check`: sizes,
-///   st_blocks and stored pages);
+///   st_blocks and stored pages), and the ACLs agree with the mode (PosixAcl);
 /// - every dcache entry agrees with its directory;
 /// - the superblock's inode and block counters agree with a recount.
 extension VFS {
@@ -57,6 +57,7 @@ extension VFS {
           "\(sb.fsType.name): inode \(ino) has nlink \(nlink), \(links[ino] ?? 0) entries")
       }
       problems += sb.ops.check(inode)
+      problems += PosixAcl.check(inode)
     }
     // Unlinked inodes kept alive by the kernel or an open file; and the
     // counters, read while the inode cache holds still (evictions run

@@ -37,6 +37,10 @@ public final class Inode: @unchecked Sendable {
   public var mtime: Timestamp
   public var ctime: Timestamp
   public var xattrs = Xattrs()
+  /// i_acl and i_default_acl: the POSIX ACLs, on a superblock with
+  /// `posixAcl` (see PosixAcl.swift).
+  public var acl: PosixAcl?
+  public var defaultAcl: PosixAcl?
   /// The file system's own per-inode data (i_private / container_of in C).
   public var privateData: AnyObject?
 

@@ -22,6 +22,9 @@ public final class SuperBlock: @unchecked Sendable {
   public let options: MountOptions
   public let readOnly: Bool
   public let namespaceLock = RWLock()
+  /// SB_POSIXACL: the VFS keeps POSIX ACLs for this file system's inodes
+  /// (PosixAcl.swift). Set by the file system type's `mount`, before use.
+  public var posixAcl = false
   /// s_fs_info: the file system's own data.
   public var privateData: AnyObject?
 

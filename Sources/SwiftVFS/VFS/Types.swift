@@ -30,6 +30,9 @@ public struct Cred: Sendable, Hashable {
   public var uid: UInt32
   public var gid: UInt32
   public var pid: Int32
+  /// The caller's umask, for creating calls (0 elsewhere); applied by the
+  /// VFS unless a default ACL decides the mode (PosixAcl.create).
+  public var umask: UInt32 = 0
 
   public init(uid: UInt32, gid: UInt32, pid: Int32 = 0) {
     self.uid = uid

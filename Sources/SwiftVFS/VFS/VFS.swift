@@ -237,7 +237,10 @@ public final class VFS: @unchecked Sendable {
       throw .EINVAL
     }
     return try makeEntry(dir, name) { dir throws(Errno) in
-      try dir.ops.mknod(dir, name, mode: mode, rdev: rdev, cred: cred)
+      let (mode, acls) = PosixAcl.create(in: dir, mode: mode, cred: cred)
+      let inode = try dir.ops.mknod(dir, name, mode: mode, rdev: rdev, cred: cred)
+      acls.install(on: inode)
+      return inode
     }
   }
 
@@ -245,7 +248,11 @@ public final class VFS: @unchecked Sendable {
     -> Inode
   {
     try makeEntry(dir, name) { dir throws(Errno) in
-      try dir.ops.mkdir(dir, name, mode: mode & 0o7777, cred: cred)
+      let (mode, acls) = PosixAcl.create(
+        in: dir, mode: FileType.directory.rawValue | mode & 0o7777, cred: cred)
+      let inode = try dir.ops.mkdir(dir, name, mode: mode & 0o7777, cred: cred)
+      acls.install(on: inode)
+      return inode
     }
   }
 
@@ -391,6 +398,7 @@ public final class VFS: @unchecked Sendable {
         guard size <= inode.sb.maxFileSize else { throw .EFBIG }
       }
       try inode.ops.setattr(inode, attr, cred: cred)
+      if attr.mode != nil, inode.sb.posixAcl { inode.lock.withLock { PosixAcl.chmodLocked(inode) } }
     }
     return try inode.ops.getattr(inode)
   }
@@ -457,26 +465,47 @@ public final class VFS: @unchecked Sendable {
     if name == VFS.rdevXattr, isDeviceNode(inode) {
       return Array(inode.lock.withLock { inode.rdev.description }.utf8)
     }
+    if let kind = PosixAcl.Kind(xattrName: name) {
+      // Without ACLs: "no ACL" (ENODATA), which the FUSE kernel reads as
+      // such when it checks permissions; EOPNOTSUPP would fail the check.
+      guard inode.sb.posixAcl else { throw .ENODATA }
+      return try PosixAcl.get(inode, kind)
+    }
     try checkXattrAccess(inode, name, write: false, cred: cred)
     return try inode.ops.getxattr(inode, name)
   }
 
+  /// `groups` gives the caller's supplementary groups, for setting an ACL
+  /// (posix_acl_update_mode() may clear setgid).
   public func setxattr(
-    _ inode: Inode, _ name: String, _ value: [UInt8], flags: XattrFlags, cred: Cred
+    _ inode: Inode, _ name: String, _ value: [UInt8], flags: XattrFlags, cred: Cred,
+    groups: () -> [UInt32] = { [] }
   ) throws(Errno) {
     guard !inode.sb.readOnly else { throw .EROFS }
+    if let kind = PosixAcl.Kind(xattrName: name), inode.sb.posixAcl {
+      // Like do_set_acl(): the flags do not apply to ACLs.
+      let acl = try PosixAcl.parse(xattr: value)
+      return try PosixAcl.set(inode, kind, acl, cred: cred, groups: groups)
+    }
     if name == VFS.rdevXattr, isDeviceNode(inode) { throw .EPERM }
     try checkXattrAccess(inode, name, write: true, cred: cred)
     try inode.ops.setxattr(inode, name, value, flags: flags)
   }
 
   public func listxattr(_ inode: Inode, cred: Cred) throws(Errno) -> [String] {
-    let names = try inode.ops.listxattr(inode).filter { cred.isRoot || !$0.hasPrefix("trusted.") }
+    var names = try inode.ops.listxattr(inode).filter { cred.isRoot || !$0.hasPrefix("trusted.") }
+    if inode.sb.posixAcl { names = PosixAcl.names(inode) + names }
     return isDeviceNode(inode) ? [VFS.rdevXattr] + names : names
   }
 
-  public func removexattr(_ inode: Inode, _ name: String, cred: Cred) throws(Errno) {
+  public func removexattr(
+    _ inode: Inode, _ name: String, cred: Cred, groups: () -> [UInt32] = { [] }
+  ) throws(Errno) {
     guard !inode.sb.readOnly else { throw .EROFS }
+    if let kind = PosixAcl.Kind(xattrName: name), inode.sb.posixAcl {
+      // Like vfs_remove_acl(): removing an ACL that is not there succeeds.
+      return try PosixAcl.set(inode, kind, nil, cred: cred, groups: groups)
+    }
     if name == VFS.rdevXattr, isDeviceNode(inode) { throw .EPERM }
     try checkXattrAccess(inode, name, write: true, cred: cred)
     try inode.ops.removexattr(inode, name)
@@ -535,8 +564,11 @@ public final class VFS: @unchecked Sendable {
       var existed = false
       do throws(Errno) {
         inode = try makeEntry(dir, name) { dir throws(Errno) in
-          try dir.ops.create(
-            dir, name, mode: FileType.regular.rawValue | mode & 0o7777, cred: cred)
+          let (mode, acls) = PosixAcl.create(
+            in: dir, mode: FileType.regular.rawValue | mode & 0o7777, cred: cred)
+          let inode = try dir.ops.create(dir, name, mode: mode, cred: cred)
+          acls.install(on: inode)
+          return inode
         }
       } catch  where error == .EEXIST && flags & OpenFlags.exclusive == 0 {
         inode = try lookup(dir, name)

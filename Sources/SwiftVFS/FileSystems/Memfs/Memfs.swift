@@ -45,6 +45,7 @@ public final class MemfsType: FileSystemType {
       blockSize: PageStore.pageSize, maxFileSize: Int64.max,
       maxBlocks: maxBlocks,
       maxInodes: inodes == 0 ? nil : inodes)
+    sb.posixAcl = true  // like tmpfs's SB_POSIXACL: the VFS keeps the ACLs
     let root = try Memfs.newInode(
       sb, mode: FileType.directory.rawValue | mode, cred: Cred(uid: uid, gid: gid))
     sb.setRoot(root)
