@@ -52,7 +52,9 @@ final class CLIUsageTests: XCTestCase {
       ("a missing mount point", ["-f", dir + "/does/not/exist"]),
       ("a file as mount point", ["-f", "/etc/hostname"]),
       ("no mount point", ["-f"]),
-      ("two mount points", ["-f", dir, dir]),
+      ("three arguments", ["-f", "none", dir, dir]),
+      ("an empty fsname", ["-f", "-o", "fsname=", dir]),
+      ("a value on a generic flag", ["-f", "-o", "noatime=1", dir]),
     ]
     for (label, args) in cases {
       let r = vfsmount(args, mountPoint: dir)
