@@ -94,6 +94,10 @@ struct VfsMount: ParsableCommand {
       throw MountFailure(
         arguments.isEmpty ? "missing mount point" : "too many arguments: [SOURCE] MOUNTPOINT")
     }
+    if Remount.isRemount(options) {
+      try Remount.run(options: options, mountPoint: arguments[arguments.count - 1])
+      return
+    }
     let parsed = try MountConfiguration(
       options: options, source: arguments.count == 2 ? arguments[0] : nil)
     let path = try MountConfiguration.checkMountPoint(arguments[arguments.count - 1])
@@ -132,6 +136,7 @@ struct VfsMount: ParsableCommand {
     vfs.atimePolicy = atime
     session.installSignalHandlers()
     session.daemonize(foreground: foreground || debug)
+    MountWatch(path: path, vfs: vfs)?.start()
     let loop: FuseSession.Loop =
       singleThreaded ? .single : parsed.libfuseLoop ? .libfuseMultithreaded : .threaded
     let result = session.run(

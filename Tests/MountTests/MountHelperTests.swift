@@ -171,6 +171,60 @@ final class MountHelperTests: XCTestCase {
     XCTAssertEqual(runCommand("umount", [dir], timeout: 30).status, 0)
   }
 
+  /// `mount -o remount,noatime DIR` runs the helper with `remount`: vfsmount
+  /// changes the mount's flags, and the daemon follows them from the mount
+  /// table. It sees the change a moment after mount(8) returns, so the test
+  /// waits (up to 10 s) for the new behaviour rather than for a time.
+  func testRemountChangesAtimeFlags() throws {
+    let dir = try newMountPoint()
+    XCTAssertEqual(
+      runCommand("mount", ["-t", "fuse.vfsmount", "none", dir, "-o", "bare"], timeout: 30).status, 0
+    )
+    let f = dir + "/f"
+    XCTAssertEqual(sh("echo data > \(shq(f))").status, 0)
+    /// Whether a read moves an atime set `offset` seconds from now.
+    func readMoves(offset: Int) -> Bool {
+      var now = timespec()
+      clock_gettime(CLOCK_REALTIME, &now)
+      var times = [
+        timespec(tv_sec: now.tv_sec + offset, tv_nsec: 0),
+        timespec(tv_sec: 0, tv_nsec: (1 << 30) - 2),
+      ]
+      guard utimensat(AT_FDCWD, f, &times, 0) == 0, let before = statPath(f)?.st_atim.tv_sec else {
+        return false
+      }
+      _ = sh("cat \(shq(f))")
+      return statPath(f)?.st_atim.tv_sec != before
+    }
+    func eventually(_ condition: () -> Bool) -> Bool {
+      let deadline = Date().addingTimeInterval(10)
+      while Date() < deadline {
+        if condition() { return true }
+        usleep(20_000)
+      }
+      return false
+    }
+    XCTAssertTrue(readMoves(offset: -2 * 86400), "relatime at first")
+    XCTAssertFalse(readMoves(offset: 3600), "relatime at first")
+
+    let r = runCommand("mount", ["-o", "remount,noatime", dir], timeout: 30)
+    XCTAssertEqual(r.status, 0, "mount -o remount,noatime: \(r)")
+    XCTAssertEqual(perMountOptions(dir), "rw,noatime")
+    XCTAssertTrue(eventually { !readMoves(offset: -2 * 86400) }, "noatime after the remount")
+
+    XCTAssertEqual(runCommand("mount", ["-o", "remount,strictatime", dir], timeout: 30).status, 0)
+    XCTAssertEqual(perMountOptions(dir), "rw")
+    XCTAssertTrue(eventually { readMoves(offset: 3600) }, "strictatime after the remount")
+    XCTAssertTrue(readMoves(offset: -2 * 86400), "strictatime")
+
+    let size = runCommand("mount", ["-o", "remount,size=3g", dir], timeout: 30)
+    XCTAssertNotEqual(size.status, 0, "size= cannot change on a live mount: \(size)")
+    XCTAssertTrue(
+      size.stderr.contains("vfsmount: option size cannot change on a remount"), size.stderr)
+    XCTAssertEqual(perMountOptions(dir), "rw", "the flags stay")
+    XCTAssertEqual(runCommand("umount", [dir], timeout: 30).status, 0)
+  }
+
   func testUnknownOptionIsOneLineError() throws {
     let dir = try newMountPoint()
     let direct = runCommand(vfsmountPath(), ["none", dir, "-o", "size=1g,bogus"], timeout: 30)

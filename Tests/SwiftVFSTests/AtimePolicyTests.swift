@@ -29,7 +29,9 @@ final class AtimePolicyTests: MemfsTestCase {
       AtimePolicy(noatime: true, relatime: false))
     XCTAssertEqual(AtimePolicy(mountinfoOptions: "rw"), AtimePolicy(relatime: false))
     XCTAssertEqual(
-      AtimePolicy(mountinfoOptions: "ro,nodiratime,relatime"), AtimePolicy(nodiratime: true))
+      AtimePolicy(mountinfoOptions: "rw,nodiratime,relatime"), AtimePolicy(nodiratime: true))
+    XCTAssertTrue(
+      AtimePolicy(mountinfoOptions: "ro,relatime").noatime, "a read-only mount moves no atime")
     for p in [
       AtimePolicy.default, AtimePolicy(noatime: true, relatime: false),
       AtimePolicy(relatime: false),

@@ -13,6 +13,8 @@ public enum MountTable {
     /// The per-mount options (field 6): ro or rw, nosuid, nodev, noexec,
     /// and the atime flags (noatime, nodiratime, relatime).
     public var mountOptions: String = ""
+    /// The mount's ID (field 1): unique while it is mounted, kept by a remount.
+    public var mountID: String = ""
   }
 
   public static func entries() -> [Entry] {
@@ -28,7 +30,7 @@ public enum MountTable {
         entries.append(
           Entry(
             device: String(fields[2]), mountPoint: unescape(fields[4]),
-            mountOptions: String(fields[5])))
+            mountOptions: String(fields[5]), mountID: String(fields[0])))
       }
     }
     return entries

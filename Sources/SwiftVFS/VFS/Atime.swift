@@ -48,12 +48,14 @@ public struct AtimePolicy: Sendable, Hashable, CustomStringConvertible {
   }
 
   /// From the per-mount options of a /proc/self/mountinfo line (field 6):
-  /// `noatime`, `relatime`, `nodiratime`; strictatime shows neither.
+  /// `noatime`, `relatime`, `nodiratime`; strictatime shows neither. A
+  /// read-only mount never moves atime (touch_atime() cannot get write
+  /// access to it), so `ro` reads as noatime.
   public init(mountinfoOptions: String) {
     let words = Set(mountinfoOptions.split(separator: ","))
     self.init(
-      noatime: words.contains("noatime"), nodiratime: words.contains("nodiratime"),
-      relatime: words.contains("relatime"))
+      noatime: words.contains("noatime") || words.contains("ro"),
+      nodiratime: words.contains("nodiratime"), relatime: words.contains("relatime"))
   }
 
   /// The words mountinfo shows for these flags ("strictatime" for none).
