@@ -41,8 +41,10 @@ struct VfsMount: ParsableCommand {
         max_idle_threads=N  with libfuse_mt: idle threads kept (default 8)
         default_permissions always on: the kernel checks modes, as on tmpfs
 
-      SOURCE is ignored by memfs; mount(8) passes one (`mount -t fuse.vfsmount
-      none DIR -o size=1g`, or an fstab line with type fuse.vfsmount).
+      SOURCE is the source df and findmnt show (memfs ignores it otherwise);
+      mount(8) passes one (`mount -t fuse.vfsmount none DIR -o size=1g`, or an
+      fstab line of type fuse.vfsmount). `mount -o remount,noatime DIR` runs
+      vfsmount again with remount: it changes the mount's flags and exits.
 
       Unmount with `fusermount3 -u MOUNTPOINT` (or `umount` as root); in the
       foreground, Ctrl-C or SIGTERM unmounts and exits 0.
