@@ -16,6 +16,7 @@ struct MountConfiguration {
   /// argument, as a kernel mount shows its device) and the type (fuse.TYPE).
   var fsname: String?
   var subtype: String?
+  var givenDefaultPermissions = false
   var entryTimeout = FuseBridge.Options().entryTimeout
   var attrTimeout = FuseBridge.Options().attrTimeout
   var writebackCache = false
@@ -82,6 +83,7 @@ struct MountConfiguration {
       if key == "writeback_cache" { writebackCache = true }
       if key == "libfuse_mt" { libfuseLoop = true }
       if key == "allow_other" { kernelOptions.append(key) }
+      if key == "default_permissions" { givenDefaultPermissions = true }
       if key == "bare" { fileSystemOptions.set(key, nil) }
       return
     case "fsname", "subtype":
@@ -95,6 +97,20 @@ struct MountConfiguration {
       return
     }
     fileSystemOptions.set(key, value)
+  }
+
+  /// `/dev/fd/N` is a /dev/fuse descriptor that mount.fuse3 has mounted
+  /// already (its drop_privileges option), with the options it was given:
+  /// served as it is if they hold default_permissions, without which the
+  /// kernel would check no mode on that mount.
+  func checkMountPoint(_ path: String) throws -> String {
+    if path.hasPrefix("/dev/fd/"), Int32(path.dropFirst(8)) != nil {
+      guard givenDefaultPermissions else {
+        throw MountFailure("with drop_privileges, give default_permissions too")
+      }
+      return path
+    }
+    return try MountConfiguration.checkMountPoint(path)
   }
 
   /// The mount point must exist, be a directory, and not be mounted already.

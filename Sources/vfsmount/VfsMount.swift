@@ -102,7 +102,7 @@ struct VfsMount: ParsableCommand {
     }
     let parsed = try MountConfiguration(
       options: options, source: arguments.count == 2 ? arguments[0] : nil)
-    let path = try MountConfiguration.checkMountPoint(arguments[arguments.count - 1])
+    let path = try parsed.checkMountPoint(arguments[arguments.count - 1])
 
     let vfs: VFS
     do {

@@ -85,7 +85,9 @@ final class CLIMountTests: MountTestCase {
     XCTAssertTrue(vfs.isMounted, "the first mount is untouched")
     XCTAssertEqual(access(vfs.path, F_OK), 0, "and still answers")
     let probe = vfs.path + "/after"
-    XCTAssertEqual(result(creat(probe, 0o644)).prefix(2), "OK")
+    let fd = creat(probe, 0o644)
+    XCTAssertGreaterThanOrEqual(fd, 0, "and still answers: \(errnoName(errno))")
+    close(fd)  // an open file would keep the mount busy at teardown
     XCTAssertEqual(unlink(probe), 0)
   }
 

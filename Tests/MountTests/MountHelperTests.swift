@@ -225,6 +225,32 @@ final class MountHelperTests: XCTestCase {
     XCTAssertEqual(runCommand("umount", [dir], timeout: 30).status, 0)
   }
 
+  /// mount.fuse3's drop_privileges: it mounts, then runs `vfsmount SOURCE
+  /// /dev/fd/N` without capabilities. Only with default_permissions given,
+  /// since mount.fuse3 makes that mount without the one vfsmount adds.
+  func testDropPrivileges() throws {
+    let dir = try newMountPoint()
+    let refused = runCommand(
+      "mount", ["-t", "fuse.vfsmount", "none", dir, "-o", "drop_privileges"], timeout: 30)
+    XCTAssertNotEqual(refused.status, 0, "\(refused)")
+    XCTAssertTrue(
+      refused.stderr.contains("vfsmount: with drop_privileges, give default_permissions too"),
+      refused.stderr)
+    if MountInfo.at(dir) != nil { XCTAssertEqual(umount2(dir, 0), 0, "the dead mount goes") }
+
+    let r = runCommand(
+      "mount",
+      ["-t", "fuse.vfsmount", "none", dir, "-o", "size=1g,drop_privileges,default_permissions"],
+      timeout: 30)
+    XCTAssertEqual(r.status, 0, "\(r)")
+    let m = try XCTUnwrap(MountInfo.at(dir), "mounted")
+    XCTAssertEqual(m.fsType, "fuse.vfsmount")
+    XCTAssertTrue(m.superOptions.contains("default_permissions"), m.superOptions)
+    XCTAssertEqual(dfBytes(dir), 1 << 30, "df: size=1g")
+    XCTAssertEqual(sh("echo hi > \(shq(dir))/f && cat \(shq(dir))/f").out, "hi", "the mount works")
+    XCTAssertEqual(runCommand("umount", [dir], timeout: 30).status, 0)
+  }
+
   func testUnknownOptionIsOneLineError() throws {
     let dir = try newMountPoint()
     let direct = runCommand(vfsmountPath(), ["none", dir, "-o", "size=1g,bogus"], timeout: 30)
