@@ -136,8 +136,9 @@ struct VfsMount: ParsableCommand {
     }
     if geteuid() == 0, let shown = MountAtime.current(at: path) { atime = shown }
     vfs.atimePolicy = atime
-    session.installSignalHandlers()
     session.daemonize(foreground: foreground || debug)
+    // Threads after the fork of daemonize: a child keeps none of its parent's.
+    session.installSignalHandlers()
     MountWatch(path: path, vfs: vfs)?.start()
     let loop: FuseSession.Loop =
       singleThreaded ? .single : parsed.libfuseLoop ? .libfuseMultithreaded : .threaded
