@@ -99,6 +99,9 @@ final class MountHelperTests: XCTestCase {
       },
       ["none", "fuse.vfsmount"], "findmnt: \(f)")
     XCTAssertEqual(sh("echo hi > \(shq(dir))/f && cat \(shq(dir))/f").out, "hi", "the mount works")
+    XCTAssertEqual(
+      sh("head -n 1 \(shq(dir))/proc/mounts").out, "none / memfs rw,size=1g 0 0",
+      "the tree's own /proc/mounts shows the source too")
     let u = runCommand("umount", [dir], timeout: 30)
     XCTAssertEqual(u.status, 0, "umount: \(u)")
     XCTAssertNil(MountInfo.at(dir), "unmounted")
