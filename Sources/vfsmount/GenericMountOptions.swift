@@ -54,9 +54,13 @@ struct GenericMountOptions {
 
   var readOnly: Bool { given.contains("ro") }
 
-  /// What libfuse gets, in the order given.
+  /// What libfuse gets, in the order given; noatime only if it stands
+  /// (strictatime, which libfuse 3.14 does not pass, overrides it).
   var libfuseOptions: [String] {
-    given.filter { GenericMountOptions.libfuseFlags.contains($0) }
+    given.filter {
+      GenericMountOptions.libfuseFlags.contains($0) && $0 != "atime" && $0 != "noatime"
+    }
+      + (atimePolicy.noatime ? ["noatime"] : [])
   }
 
   /// The atime flags asked for, as path_mount() would set them.
