@@ -109,7 +109,7 @@ struct VfsMount: ParsableCommand {
       // The root belongs to who mounts, as tmpfs's does (shmem_fill_super()
       // takes current_fsuid()); uid= and gid= override it.
       vfs = try VFS.standard(
-        options: parsed.fileSystemOptions, cred: Cred(uid: getuid(), gid: getgid()))
+        options: parsed.fileSystemOptions, cred: Cred(uid: geteuid(), gid: getegid()))
     } catch {
       throw MountFailure("cannot build the file system: \(error)")
     }
