@@ -158,3 +158,79 @@ func perMountOptions(_ path: String) -> String? {
   }
   return nil
 }
+
+/// What the daemon cannot see, asserted so that a change shows (README,
+/// "Known differences"): reads the kernel serves from its page cache within
+/// one open file, and a bind mount's own atime flags.
+final class AtimeKnownDifferenceTests: XCTestCase {
+  private var mounts: [VfsMount] = []
+  private var tmpfsMounts: [TmpfsMount] = []
+  private var binds: [String] = []
+
+  override func tearDown() {
+    for path in binds.reversed() {
+      if umount2(path, 0) != 0 { umount2(path, Int32(MNT_DETACH)) }
+      rmdir(path)
+    }
+    for m in mounts { m.unmount() }
+    for t in tmpfsMounts { t.unmount() }
+    super.tearDown()
+  }
+
+  private func mountPair(_ options: [String]) throws -> (vfs: String, tmpfs: String) {
+    do {
+      let v = try VfsMount(options: options)
+      mounts.append(v)
+      let t = try TmpfsMount(options: options)
+      tmpfsMounts.append(t)
+      return (v.path, t.path)
+    } catch {
+      if MountTestCase.isCI { throw error }
+      throw XCTSkip("cannot mount: \(error)")
+    }
+  }
+
+  /// Sets the atime of `path` `offset` seconds from now; its atime after `step`.
+  private func atimeMoves(_ path: String, offset: Int, _ step: () -> Void) -> Bool {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    var times = [
+      timespec(tv_sec: now.tv_sec + offset, tv_nsec: 0),
+      timespec(tv_sec: 0, tv_nsec: (1 << 30) - 2),
+    ]
+    guard utimensat(AT_FDCWD, path, &times, 0) == 0, let before = statPath(path)?.st_atim.tv_sec
+    else { return false }
+    step()
+    return statPath(path)?.st_atim.tv_sec != before
+  }
+
+  func testSecondReadThroughOneOpenFileUnderStrictatime() throws {
+    let (v, t) = try mountPair(["strictatime"])
+    var moved: [Bool] = []
+    for dir in [v, t] {
+      let f = dir + "/f"
+      XCTAssertEqual(sh("echo data > \(shq(f))").status, 0)
+      let fd = open(f, O_RDONLY)
+      defer { close(fd) }
+      XCTAssertNotNil(MountTests.pread(fd, count: 4, at: 0))
+      moved.append(atimeMoves(f, offset: 3600) { _ = MountTests.pread(fd, count: 4, at: 0) })
+    }
+    XCTAssertEqual(moved, [false, true], "vfsmount, tmpfs: the page cache served vfsmount's read")
+  }
+
+  func testBindMountWithOtherAtimeFlags() throws {
+    let (v, t) = try mountPair([])
+    var moved: [Bool] = []
+    for dir in [v, t] {
+      let bind = try makeTempDir("bind")
+      binds.append(bind)
+      let r = runCommand("mount", ["--bind", "-o", "noatime", dir, bind], timeout: 10)
+      XCTAssertEqual(r.status, 0, "mount --bind -o noatime: \(r)")
+      XCTAssertEqual(perMountOptions(bind), "rw,noatime")
+      XCTAssertEqual(sh("echo data > \(shq(bind))/f").status, 0)
+      moved.append(atimeMoves(bind + "/f", offset: -2 * 86400) { _ = sh("cat \(shq(bind))/f") })
+    }
+    XCTAssertEqual(
+      moved, [true, false], "vfsmount, tmpfs: the daemon applies the original mount's relatime")
+  }
+}
