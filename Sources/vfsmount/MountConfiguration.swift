@@ -9,7 +9,14 @@ import SwiftVFS
 /// bad one is a one-line error before anything is mounted.
 struct MountConfiguration {
   var fileSystemOptions = MountOptions()
-  var kernelOptions = ["fsname=swiftvfs", "subtype=swiftvfs", "default_permissions"]
+  var kernelOptions = ["default_permissions"]
+  /// rw, ro, nosuid, noatime... (GenericMountOptions).
+  var generic = GenericMountOptions()
+  /// What `df` and findmnt show as the source (fsname=, else the SOURCE
+  /// argument, as a kernel mount shows its device) and the type (fuse.TYPE).
+  var fsname: String?
+  var subtype: String?
+  var givenDefaultPermissions = false
   var entryTimeout = FuseBridge.Options().entryTimeout
   var attrTimeout = FuseBridge.Options().attrTimeout
   var writebackCache = false
@@ -19,7 +26,9 @@ struct MountConfiguration {
 
   static let fileSystemKeys: Set = ["size", "nr_inodes", "mode", "uid", "gid", "dcache_max"]
 
-  init(options: [String]) throws {
+  /// `source` is the SOURCE argument (memfs ignores it; an image file for a
+  /// disk file system).
+  init(options: [String], source: String? = nil) throws {
     for group in options {
       let parsed: MountOptions
       do {
@@ -31,6 +40,21 @@ struct MountConfiguration {
         try add(key, value)
       }
     }
+    if let source { fileSystemOptions.set("source", source) }
+    kernelOptions.append("fsname=" + Self.escaped(fsname ?? source ?? "vfsmount"))
+    kernelOptions.append("subtype=" + Self.escaped(subtype ?? "vfsmount"))
+    kernelOptions += generic.libfuseOptions
+    if generic.readOnly { fileSystemOptions.set("ro", nil) }
+  }
+
+  /// fuse_opt's escapes, so a comma or backslash in a name stays in it.
+  static func escaped(_ value: String) -> String {
+    var out = ""
+    for c in value {
+      if c == "\\" || c == "," { out.append("\\") }
+      out.append(c)
+    }
+    return out
   }
 
   private mutating func add(_ key: String, _ value: String?) throws {
@@ -54,17 +78,39 @@ struct MountConfiguration {
       guard let text = value, let n = Int(text), (1...1024).contains(n) else { throw bad() }
       if key == "max_threads" { maxThreads = n } else { maxIdleThreads = n }
       return
-    case "allow_other", "ro", "default_permissions", "writeback_cache", "libfuse_mt":
+    case "allow_other", "default_permissions", "writeback_cache", "libfuse_mt", "bare":
       guard value == nil else { throw MountFailure("option \(key) takes no value") }
       if key == "writeback_cache" { writebackCache = true }
       if key == "libfuse_mt" { libfuseLoop = true }
-      if key == "allow_other" || key == "ro" { kernelOptions.append(key) }
-      if key == "ro" { fileSystemOptions.set("ro", nil) }
+      if key == "allow_other" { kernelOptions.append(key) }
+      if key == "default_permissions" { givenDefaultPermissions = true }
+      if key == "bare" { fileSystemOptions.set(key, nil) }
+      return
+    case "fsname", "subtype":
+      guard let text = value, !text.isEmpty else { throw bad() }
+      if key == "fsname" { fsname = text } else { subtype = text }
       return
     default:
-      throw MountFailure("unknown mount option '\(key)'")
+      guard try generic.add(key, value) else {
+        throw MountFailure("unknown mount option '\(key)'")
+      }
+      return
     }
     fileSystemOptions.set(key, value)
+  }
+
+  /// `/dev/fd/N` is a /dev/fuse descriptor that mount.fuse3 has mounted
+  /// already (its drop_privileges option), with the options it was given:
+  /// served as it is if they hold default_permissions, without which the
+  /// kernel would check no mode on that mount.
+  func checkMountPoint(_ path: String) throws -> String {
+    if path.hasPrefix("/dev/fd/"), Int32(path.dropFirst(8)) != nil {
+      guard givenDefaultPermissions else {
+        throw MountFailure("with drop_privileges, give default_permissions too")
+      }
+      return path
+    }
+    return try MountConfiguration.checkMountPoint(path)
   }
 
   /// The mount point must exist, be a directory, and not be mounted already.

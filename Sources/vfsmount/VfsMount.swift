@@ -12,14 +12,25 @@ struct VfsMount: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "vfsmount",
     abstract: "Mount SwiftVFS, a Linux VFS rebuilt in Swift, through FUSE.",
+    usage: "vfsmount [-f] [-d] [-s] [-o <options>] [SOURCE] MOUNTPOINT",
     discussion: """
       Mount options (-o, comma-separated):
         size=N[k|m|g|t|%]   memfs size limit (default 50% of RAM; 0 = none)
         nr_inodes=N[k|m|g]  inode limit (default half the RAM's pages; 0 = none)
         mode=OCTAL          mode of the root directory (default 1777)
-        uid=N, gid=N        owner of the root directory
+        uid=N, gid=N        owner of the root directory (default: who mounts)
+        bare                an empty root: no /dev and /proc in it
         allow_other         let other users use the mount (off by default)
-        ro                  mount read-only
+        ro, rw              mount read-only, read-write (default)
+        noatime, relatime, strictatime, nodiratime
+                            when reads move atime (default relatime)
+        nosuid, nodev, noexec, sync, dirsync, atime, exec, suid, dev, async
+                            generic flags, as mount(8) gives them
+        defaults, _netdev, lazytime
+                            accepted and ignored
+        fsname=NAME         the source df and findmnt show (default SOURCE,
+                            else vfsmount)
+        subtype=NAME        the type shown is fuse.NAME (default vfsmount)
         entry_timeout=S     seconds the kernel caches names (default 3600)
         attr_timeout=S      seconds the kernel caches attributes (default 3600)
         writeback_cache     let the kernel cache writes (faster small writes)
@@ -29,6 +40,11 @@ struct VfsMount: ParsableCommand {
                             for one client at a time; see README)
         max_idle_threads=N  with libfuse_mt: idle threads kept (default 8)
         default_permissions always on: the kernel checks modes, as on tmpfs
+
+      SOURCE is the source df and findmnt show (memfs ignores it otherwise);
+      mount(8) passes one (`mount -t fuse.vfsmount none DIR -o size=1g`, or an
+      fstab line of type fuse.vfsmount). `mount -o remount,noatime DIR` runs
+      vfsmount again with remount: it changes the mount's flags and exits.
 
       Unmount with `fusermount3 -u MOUNTPOINT` (or `umount` as root); in the
       foreground, Ctrl-C or SIGTERM unmounts and exits 0.
@@ -51,8 +67,9 @@ struct VfsMount: ParsableCommand {
   @Option(name: .short, help: "Mount options, comma-separated (see below).")
   var options: [String] = []
 
-  @Argument(help: "The directory to mount on.")
-  var mountPoint: String
+  @Argument(
+    help: "[SOURCE] MOUNTPOINT: what to mount (ignored by memfs), and the directory to mount on.")
+  var arguments: [String] = []
 
   /// Parses, runs, and turns every failure into one line on stderr.
   static func main() {
@@ -75,12 +92,24 @@ struct VfsMount: ParsableCommand {
   }
 
   mutating func run() throws {
-    let parsed = try MountConfiguration(options: options)
-    let path = try MountConfiguration.checkMountPoint(mountPoint)
+    guard (1...2).contains(arguments.count) else {
+      throw MountFailure(
+        arguments.isEmpty ? "missing mount point" : "too many arguments: [SOURCE] MOUNTPOINT")
+    }
+    if Remount.isRemount(options) {
+      try Remount.run(options: options, mountPoint: arguments[arguments.count - 1])
+      return
+    }
+    let parsed = try MountConfiguration(
+      options: options, source: arguments.count == 2 ? arguments[0] : nil)
+    let path = try parsed.checkMountPoint(arguments[arguments.count - 1])
 
     let vfs: VFS
     do {
-      vfs = try VFS.standard(options: parsed.fileSystemOptions)
+      // The root belongs to who mounts, as tmpfs's does (shmem_fill_super()
+      // takes current_fsuid()); uid= and gid= override it.
+      vfs = try VFS.standard(
+        options: parsed.fileSystemOptions, cred: Cred(uid: geteuid(), gid: getegid()))
     } catch {
       throw MountFailure("cannot build the file system: \(error)")
     }
@@ -98,8 +127,19 @@ struct VfsMount: ParsableCommand {
     } catch {
       throw MountFailure(error.description)
     }
-    session.installSignalHandlers()
+    // The atime flags: libfuse passed noatime; the others are set on the
+    // mount here when root may, and then the mount's flags are the policy.
+    // Unprivileged, the daemon keeps what -o asked (findmnt shows relatime).
+    var atime = parsed.generic.atimePolicy
+    if parsed.generic.needsAtimeRemount, geteuid() == 0 {
+      _ = MountAtime.apply(atime, to: path)
+    }
+    if geteuid() == 0, let shown = MountAtime.current(at: path) { atime = shown }
+    vfs.atimePolicy = atime
     session.daemonize(foreground: foreground || debug)
+    // Threads after the fork of daemonize: a child keeps none of its parent's.
+    session.installSignalHandlers()
+    MountWatch(path: path, vfs: vfs)?.start()
     let loop: FuseSession.Loop =
       singleThreaded ? .single : parsed.libfuseLoop ? .libfuseMultithreaded : .threaded
     let result = session.run(

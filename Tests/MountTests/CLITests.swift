@@ -52,7 +52,9 @@ final class CLIUsageTests: XCTestCase {
       ("a missing mount point", ["-f", dir + "/does/not/exist"]),
       ("a file as mount point", ["-f", "/etc/hostname"]),
       ("no mount point", ["-f"]),
-      ("two mount points", ["-f", dir, dir]),
+      ("three arguments", ["-f", "none", dir, dir]),
+      ("an empty fsname", ["-f", "-o", "fsname=", dir]),
+      ("a value on a generic flag", ["-f", "-o", "noatime=1", dir]),
     ]
     for (label, args) in cases {
       let r = vfsmount(args, mountPoint: dir)
@@ -83,7 +85,9 @@ final class CLIMountTests: MountTestCase {
     XCTAssertTrue(vfs.isMounted, "the first mount is untouched")
     XCTAssertEqual(access(vfs.path, F_OK), 0, "and still answers")
     let probe = vfs.path + "/after"
-    XCTAssertEqual(result(creat(probe, 0o644)).prefix(2), "OK")
+    let fd = creat(probe, 0o644)
+    XCTAssertGreaterThanOrEqual(fd, 0, "and still answers: \(errnoName(errno))")
+    close(fd)  // an open file would keep the mount busy at teardown
     XCTAssertEqual(unlink(probe), 0)
   }
 

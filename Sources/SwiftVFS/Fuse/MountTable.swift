@@ -10,6 +10,11 @@ public enum MountTable {
     public let device: String
     /// The mount point, unescaped (field 5; mountinfo writes " " as \040).
     public let mountPoint: String
+    /// The per-mount options (field 6): ro or rw, nosuid, nodev, noexec,
+    /// and the atime flags (noatime, nodiratime, relatime).
+    public var mountOptions: String = ""
+    /// The mount's ID (field 1): unique while it is mounted, kept by a remount.
+    public var mountID: String = ""
   }
 
   public static func entries() -> [Entry] {
@@ -21,8 +26,11 @@ public enum MountTable {
     var entries: [Entry] = []
     while getline(&line, &capacity, f) > 0 {
       let fields = String(cString: line!).split(separator: " ")
-      if fields.count > 4 {
-        entries.append(Entry(device: String(fields[2]), mountPoint: unescape(fields[4])))
+      if fields.count > 5 {
+        entries.append(
+          Entry(
+            device: String(fields[2]), mountPoint: unescape(fields[4]),
+            mountOptions: String(fields[5]), mountID: String(fields[0])))
       }
     }
     return entries

@@ -15,6 +15,10 @@ public struct MountContext: Sendable {
   public unowned let vfs: VFS
   /// Who mounts: owner of the new root unless the options say otherwise.
   public let cred: Cred
+
+  /// What mount(8) names as the source (`source=` in the options): memfs
+  /// ignores it; a disk file system takes its image from it.
+  public var source: String? { options.value("source") }
 }
 
 /// Mount options as `-o a=b,c` gives them, in order, keys lowercased.

@@ -45,6 +45,8 @@ public final class SuperBlock: @unchecked Sendable {
   private var evictedInodes_: UInt64 = 0
 
   private let numbers: InodeNumbers
+  /// The mount's atime flags (see `atimePolicy`), read on every access.
+  let atimeFlags = Atomic<UInt8>(AtimePolicy.default.rawValue)
 
   public init(
     fsType: FileSystemType, ops: SuperOperations, context: MountContext, magic: UInt64,

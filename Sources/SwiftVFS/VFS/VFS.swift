@@ -43,6 +43,19 @@ public final class VFS: @unchecked Sendable {
 
   public var root: Inode { rootSuperBlock.root }
 
+  /// The atime flags of the mount the whole tree is seen through (one FUSE
+  /// mount): given to every superblock, those mounted later too.
+  public var atimePolicy: AtimePolicy {
+    get { mountLock.withLock { atimePolicy_ } }
+    set {
+      mountLock.withLock {
+        atimePolicy_ = newValue
+        for mount in mounts { mount.superBlock.atimePolicy = newValue }
+      }
+    }
+  }
+  private var atimePolicy_ = AtimePolicy.default
+
   // MARK: - Mounting
 
   /// Mounts a new superblock of the named type, at `/` first and then on
@@ -62,6 +75,7 @@ public final class VFS: @unchecked Sendable {
     if rootSuperBlock == nil {
       guard path == "/" else { throw .EINVAL }
       let sb = try type.mount(context)
+      sb.atimePolicy = atimePolicy
       rootSuperBlock = sb
       icache.hold(sb.root)  // the root is pinned: FUSE never forgets it
       dcache.add(parentIno: 0, name: "/", inode: sb.root, pinned: true)
@@ -72,6 +86,7 @@ public final class VFS: @unchecked Sendable {
     guard dir.isDirectory else { throw .ENOTDIR }
     guard !isMountPoint(dir), dir !== root else { throw .EBUSY }
     let sb = try type.mount(context)
+    sb.atimePolicy = atimePolicy
     sb.root.parentDirectory = dir.parentDirectory
     icache.hold(sb.root)
     dcache.add(parentIno: 0, name: FileName(path), inode: sb.root, pinned: true)
@@ -544,6 +559,11 @@ public final class VFS: @unchecked Sendable {
       if flags & OpenFlags.truncate != 0, inode.type == .regular {
         try inode.ops.setattr(inode, SetAttr(size: 0), cred: cred)
       }
+      // The kernel's cache would serve a read that must move atime.
+      if file.isReadable, file.keepCache || file.cacheDirectory, inode.atimeWouldUpdate() {
+        file.keepCache = false
+        file.cacheDirectory = false
+      }
     } catch {
       icache.closeFile(inode, evict: evict)
       throw error
@@ -639,6 +659,8 @@ public final class VFS: @unchecked Sendable {
       e.ino = shown.ino
       return emit(e)
     }
+    // Like iterate_dir(): file_accessed() after every listing.
+    file.inode.lock.withLock { file.inode.touchAtimeLocked() }
   }
 
   public func fsync(_ file: File, dataOnly: Bool) throws(Errno) {

@@ -109,15 +109,10 @@ enum Memfs {
     return (mode, owner)
   }
 
-  /// Like relatime_need_update(): atime moves if it is not newer than mtime
-  /// or ctime, or is a day old. Caller holds the inode's lock.
+  /// Like file_accessed(): atime moves as the mount's atime flags say
+  /// (`AtimePolicy`). Caller holds the inode's lock.
   static func touchAccessedLocked(_ inode: Inode) {
-    let now = Timestamp.now
-    if inode.atime <= inode.mtime || inode.atime <= inode.ctime
-      || now.sec - inode.atime.sec >= 86400
-    {
-      inode.atime = now
-    }
+    inode.touchAtimeLocked()
   }
 }
 
@@ -345,7 +340,6 @@ struct MemfsDirectoryOperations: SimpleXattrs, FileOperations {
         }
         i += 1
       }
-      dir.lock.withLock { Memfs.touchAccessedLocked(dir) }
     }
   }
 }

@@ -98,15 +98,17 @@ enum ProcReports {
     vfs.filesystems.names.map { "nodev\t\($0)\n" }.joined()
   }
 
-  /// /proc/mounts, as show_vfsmnt() prints it: source, mount point (in this
-  /// tree), type, options ("rw" or "ro" first), and two zeros.
+  /// /proc/mounts, as show_vfsmnt() prints it: source (mount(8)'s SOURCE,
+  /// else the type's name), mount point (in this tree), type, options ("rw"
+  /// or "ro" first), and two zeros.
   static func mounts(_ vfs: VFS) -> String {
     vfs.mounts.map { m in
       let sb = m.superBlock
       var options = [sb.readOnly ? "ro" : "rw"]
-      options += sb.options.items.filter { $0.key != "ro" && $0.key != "rw" }
+      options += sb.options.items.filter { !["ro", "rw", "source"].contains($0.key) }
         .map { item in item.value.map { "\(item.key)=\($0)" } ?? item.key }
-      return "\(sb.fsType.name) \(escape(m.path)) \(sb.fsType.name) "
+      let source = sb.options.value("source") ?? sb.fsType.name
+      return "\(escape(source)) \(escape(m.path)) \(sb.fsType.name) "
         + "\(options.joined(separator: ",")) 0 0\n"
     }.joined()
   }
