@@ -424,7 +424,9 @@ public final class VFS: @unchecked Sendable {
   // MARK: - Extended attributes
 
   /// Like xattr_permission(): user.* lives only on regular files and
-  /// directories; trusted.* is for root alone (CAP_SYS_ADMIN).
+  /// directories; trusted.* is for root alone (CAP_SYS_ADMIN). Checked on
+  /// the VFS type, since the kernel above sees a driver-backed char node as
+  /// a regular file and lets user.* through for it.
   private func checkXattrAccess(_ inode: Inode, _ name: String, write: Bool, cred: Cred)
     throws(Errno)
   {
@@ -434,18 +436,7 @@ public final class VFS: @unchecked Sendable {
     }
   }
 
-  /// The read-only virtual xattr that shows a device node's number ("1:3"),
-  /// since at the FUSE boundary the node looks like a regular file.
-  public static let rdevXattr = "user.dev.rdev"
-
-  private func isDeviceNode(_ inode: Inode) -> Bool {
-    inode.type == .characterDevice || inode.type == .blockDevice
-  }
-
   public func getxattr(_ inode: Inode, _ name: String, cred: Cred) throws(Errno) -> [UInt8] {
-    if name == VFS.rdevXattr, isDeviceNode(inode) {
-      return Array(inode.lock.withLock { inode.rdev.description }.utf8)
-    }
     try checkXattrAccess(inode, name, write: false, cred: cred)
     return try inode.ops.getxattr(inode, name)
   }
@@ -454,19 +445,21 @@ public final class VFS: @unchecked Sendable {
     _ inode: Inode, _ name: String, _ value: [UInt8], flags: XattrFlags, cred: Cred
   ) throws(Errno) {
     guard !inode.sb.readOnly else { throw .EROFS }
-    if name == VFS.rdevXattr, isDeviceNode(inode) { throw .EPERM }
     try checkXattrAccess(inode, name, write: true, cred: cred)
     try inode.ops.setxattr(inode, name, value, flags: flags)
   }
 
+  /// The names getxattr would answer: no trusted.* for others than root,
+  /// and no user.* on what is neither a regular file nor a directory.
   public func listxattr(_ inode: Inode, cred: Cred) throws(Errno) -> [String] {
-    let names = try inode.ops.listxattr(inode).filter { cred.isRoot || !$0.hasPrefix("trusted.") }
-    return isDeviceNode(inode) ? [VFS.rdevXattr] + names : names
+    let userAllowed = inode.type == .regular || inode.type == .directory
+    return try inode.ops.listxattr(inode).filter {
+      (cred.isRoot || !$0.hasPrefix("trusted.")) && (userAllowed || !$0.hasPrefix("user."))
+    }
   }
 
   public func removexattr(_ inode: Inode, _ name: String, cred: Cred) throws(Errno) {
     guard !inode.sb.readOnly else { throw .EROFS }
-    if name == VFS.rdevXattr, isDeviceNode(inode) { throw .EPERM }
     try checkXattrAccess(inode, name, write: true, cred: cred)
     try inode.ops.removexattr(inode, name)
   }
