@@ -21,6 +21,8 @@ public final class VFS: @unchecked Sendable {
   let inodeNumbers = InodeNumbers()
   /// What the FUSE bridge served, per opcode (/proc/vfs/requests and trace).
   public let requests = RequestStats()
+  /// Who is told when a char node's view changes (the FUSE bridge).
+  public let deviceNodeViews = DeviceNodeViews()
 
   /// The superblock mounted at `/`.
   public private(set) var rootSuperBlock: SuperBlock!
@@ -39,6 +41,7 @@ public final class VFS: @unchecked Sendable {
 
   public init(dcacheCapacity: Int = Dcache.defaultCapacity) {
     dcache = Dcache(capacity: dcacheCapacity)
+    chrdevs.serviceChanged = { [weak self] ranges in self?.chrdevServiceChanged(ranges) }
   }
 
   public var root: Inode { rootSuperBlock.root }
