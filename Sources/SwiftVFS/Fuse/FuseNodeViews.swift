@@ -35,6 +35,10 @@ extension FuseBridge {
 /// opened through the old view then fails with EIO too (its kernel inode is
 /// bad), where Linux would let it go on with the fops it opened with.
 ///
+/// A lookup answered with the old view just before the change but read by
+/// the kernel after the invalidation would keep the old view until its
+/// timeout; FUSE offers no sequence number for entries to prevent that.
+///
 /// The kernel takes the parent directory's lock to invalidate, so a
 /// notification sent from a request that the kernel serves under that lock
 /// (or from the only loop thread while another request holds it) would wait

@@ -5,8 +5,9 @@ public struct DeviceNode: Sendable, Equatable {
   /// `.characterDevice` or `.blockDevice`.
   public let type: FileType
   public let rdev: DevT
-  /// The name of the cdev that serves `rdev` now, or nil: no driver (opening
-  /// the node is ENXIO), and always nil for block nodes.
+  /// The name of the cdev that serves `rdev` now, or nil: no driver (the
+  /// node shows as a char node, and open() never reaches the VFS, which
+  /// would answer ENXIO), and always nil for block nodes.
   public let driver: String?
 
   public init(path: String, type: FileType, rdev: DevT, driver: String?) {
