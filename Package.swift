@@ -54,7 +54,7 @@ let package = Package(
     ),
     .testTarget(
       name: "MountTests",
-      dependencies: ["vfsmount", "vfsprobe", "hellofs"]
+      dependencies: ["vfsmount", "vfsprobe", "hellofs", "SwiftVFS"]
     ),
   ]
 )

@@ -10,7 +10,7 @@
 ///
 /// Dynamic majors are handed out from 254 down, so with these three drivers
 /// registered in this order on a fresh VFS, scull gets 254 and log 253;
-/// /proc/devices and the `user.dev.rdev` xattr on each node say so.
+/// /proc/devices and /proc/vfs/devnodes say so.
 public struct BuiltinDevices: Sendable {
   public let scull: Scull
   public let log: LogDevice

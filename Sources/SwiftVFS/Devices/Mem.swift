@@ -2,10 +2,15 @@
   import Glibc
 #endif
 
-/// The "mem" character devices, like drivers/char/mem.c: one driver for the
-/// whole of major 1 (`register_chrdev(MEM_MAJOR, "mem", &memory_fops)`),
-/// whose open picks each minor's own fops from a table (`devlist`), as
-/// memory_open() does. Minors without an entry open with ENXIO.
+/// The "mem" character devices, like drivers/char/mem.c: one driver that
+/// claims the whole of major 1 (`register_chrdev(MEM_MAJOR, "mem",
+/// &memory_fops)`), whose open picks each minor's own fops from a table
+/// (`devlist`), as memory_open() does.
+///
+/// Unlike mem.c, the cdevs cover only the minors in `devlist`, one each: a
+/// char node looks like a regular file above the VFS only when a cdev serves
+/// its number (`DeviceNodeViews`), so a node for a minor this driver lacks
+/// (1:1 mem, 1:2 kmem, 1:11 kmsg) shows as the char node it is.
 ///
 /// | minor | node    | reads                  | writes              |
 /// |-------|---------|------------------------|---------------------|
@@ -36,11 +41,15 @@ public enum MemDevices {
   ]
 
   /// Like chr_dev_init(): claims major 1 (minors 0-255) as "mem", adds the
-  /// driver, and makes each node in devtmpfs if one is mounted.
+  /// driver for each minor it has, and makes each node in devtmpfs if one is
+  /// mounted.
   public static func register(in vfs: VFS) throws(Errno) {
     let base = try DevT(major: major, minor: 0)
     try vfs.chrdevs.registerRegion(base, count: 256, name: "mem")
-    try vfs.chrdevs.add(.init(base: base, count: 256, name: "mem", fileOps: MemoryOpen()))
+    for entry in devlist {
+      let dev = try DevT(major: major, minor: entry.minor)
+      try vfs.chrdevs.add(.init(base: dev, name: "mem", fileOps: MemoryOpen()))
+    }
     for entry in devlist {
       try vfs.devtmpfsCreateNode(
         entry.name, dev: try DevT(major: major, minor: entry.minor), mode: entry.mode)

@@ -21,7 +21,7 @@
 ///
 /// Registration (scull_init_module): `alloc_chrdev_region` of 4 minors under
 /// the name "scull" (a dynamic major, as LDD3's default scull_major = 0; see
-/// /proc/devices or `getfattr -n user.dev.rdev /dev/scull0` for the number),
+/// /proc/devices or /proc/vfs/devnodes for the number),
 /// then one cdev per device.
 ///
 /// ioctls (scull.h), magic 'k', `int` arguments. Set/tell/exchange/shift need

@@ -4,19 +4,19 @@ import CFuse
   import Glibc
 #endif
 
-/// Conversions between VFS values and the C structs libfuse takes. Character
-/// device nodes are shown as regular files at this boundary (DESIGN.md: the
-/// kernel would send open() of a real S_IFCHR node to its own driver, or
-/// refuse it on a nodev mount), except in the reply to MKNOD, which must have
-/// the type the kernel asked for. Block nodes are shown as they are, with
-/// their rdev, since no Swift driver serves them: the kernel refuses to open
-/// them on this nodev mount (EACCES), and the VFS would answer ENXIO.
+/// Conversions between VFS values and the C structs libfuse takes. A char
+/// node that a Swift driver serves is shown as a regular file at this
+/// boundary (`asRegularFile`; DESIGN.md: the kernel would send open() of a
+/// real S_IFCHR node to its own driver, or refuse it on a nodev mount),
+/// except in the reply to MKNOD, which must have the type the kernel asked
+/// for. Every other node is shown as it is: block nodes and driverless char
+/// nodes with their rdev; the kernel refuses to open those on this nodev
+/// mount (EACCES). `DeviceNodeViews` states the rule.
 enum FuseAttributes {
-  static func stat(_ st: Stat, showDevicesAsFiles: Bool = true) -> Glibc.stat {
+  static func stat(_ st: Stat, asRegularFile: Bool) -> Glibc.stat {
     var s = Glibc.stat()
     var mode = st.mode
-    let type = mode & FileType.mask
-    if showDevicesAsFiles, type == FileType.characterDevice.rawValue {
+    if asRegularFile {
       mode = FileType.regular.rawValue | mode & ModeBits.permissions
     }
     s.st_ino = UInt(st.ino)

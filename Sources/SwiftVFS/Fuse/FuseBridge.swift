@@ -41,10 +41,13 @@ public final class FuseBridge: @unchecked Sendable {
   /// Threads for requests that may sleep; nil when the loop serves all
   /// requests itself (`-s`, or libfuse's multi-threaded loop).
   nonisolated(unsafe) var workers: FuseWorkers?
+  /// Drops the kernel's entries of char nodes whose view changed.
+  let notifier = FuseNotifier()
 
   public init(vfs: VFS, options: Options) {
     self.vfs = vfs
     self.options = options
+    vfs.deviceNodeViews.observer = notifier
     // The request table lists every kernel opcode; these are the ones served.
     for op in FuseOpcode.allCases where op != .flock {
       vfs.requests.declare(op.name, operation: op.vfsOperation)
@@ -133,7 +136,7 @@ public final class FuseBridge: @unchecked Sendable {
     var e = fuse_entry_param()
     e.ino = inode.ino
     e.generation = inode.generation
-    e.attr = FuseAttributes.stat(st)
+    e.attr = attributes(st)
     e.attr_timeout = options.attrTimeout
     e.entry_timeout = options.entryTimeout
     return e
@@ -143,15 +146,15 @@ public final class FuseBridge: @unchecked Sendable {
   /// the kernel does not take it, the lookup is given back.
   ///
   /// `asMknodAskedFor`: the reply to MKNOD of a char device must have the
-  /// type the kernel asked for (else EIO); with zero timeouts its next
-  /// lookup sees the regular-file view (DESIGN.md).
+  /// type the kernel asked for (else EIO); if a driver serves it, zero
+  /// timeouts make its next lookup see the regular-file view (DESIGN.md).
   func replyEntry(_ req: fuse_req_t?, _ inode: Inode, asMknodAskedFor: Bool = false)
     throws(Errno)
   {
     let st = try statOrForget(inode)
     var e = entryParam(inode, stat: st)
-    if asMknodAskedFor {
-      e.attr = FuseAttributes.stat(st, showDevicesAsFiles: false)
+    if asMknodAskedFor, e.attr.st_mode & FileType.mask != st.mode & FileType.mask {
+      e.attr = FuseAttributes.stat(st, asRegularFile: false)
       e.attr_timeout = 0
       e.entry_timeout = 0
     }
@@ -211,7 +214,7 @@ public final class FuseBridge: @unchecked Sendable {
   func getattr(_ req: fuse_req_t?, _ ino: UInt64) {
     serve(req, .getattr, ino) { () throws(Errno) -> Inode? in
       let inode = try vfs.inode(ino)
-      var st = FuseAttributes.stat(try vfs.getattr(inode))
+      var st = attributes(try vfs.getattr(inode))
       fuse_reply_attr(req, &st, options.attrTimeout)
       return inode
     }
@@ -234,7 +237,7 @@ public final class FuseBridge: @unchecked Sendable {
       {
         result = try vfs.getattr(inode)
       }
-      var st = FuseAttributes.stat(result)
+      var st = attributes(result)
       fuse_reply_attr(req, &st, options.attrTimeout)
       return inode
     }
@@ -609,7 +612,7 @@ public final class FuseBridge: @unchecked Sendable {
                 e = entryParam(inode, stat: st)
               } else {
                 e.attr.st_ino = UInt(entry.ino)
-                e.attr.st_mode = entry.type.rawValue
+                e.attr.st_mode = shownType(entry).rawValue
               }
               let n = fuse_add_direntry_plus(
                 req, buffer + used, remaining, name.baseAddress, &e, off_t(entry.offset))
@@ -619,8 +622,7 @@ public final class FuseBridge: @unchecked Sendable {
             } else {
               var st = Glibc.stat()
               st.st_ino = UInt(entry.ino)
-              st.st_mode =
-                entry.type == .characterDevice ? FileType.regular.rawValue : entry.type.rawValue
+              st.st_mode = shownType(entry).rawValue
               let n = fuse_add_direntry(
                 req, buffer + used, remaining, name.baseAddress, &st, off_t(entry.offset))
               guard n <= remaining else { return false }

@@ -49,7 +49,9 @@ public final class FuseSession {
     }
     session = made
     bridge.session = made
+    bridge.notifier.attach(made)
     guard fuse_session_mount(session, mountPoint) == 0 else {
+      bridge.notifier.detach()
       fuse_session_destroy(session)
       self.bridge.release()
       throw Failure(
@@ -168,6 +170,7 @@ public final class FuseSession {
   public func close() {
     guard !closed else { return }
     closed = true
+    bridge.takeUnretainedValue().notifier.detach()
     fuse_session_unmount(session)
     fuse_session_destroy(session)
     bridge.release()

@@ -61,8 +61,15 @@ public final class ChrdevRegistry: @unchecked Sendable {
   private let lock = Lock()
   private var regions: [Region] = []
   private var cdevs: [Cdev] = []
+  /// Told, with no lock held, which numbers gained or lost their cdev: the
+  /// nodes carrying them change view (`DeviceNodeViews`). Set by the VFS.
+  var serviceChanged: (@Sendable ([Region]) -> Void)?
 
   public init() {}
+
+  private static func region(of cdev: Cdev) -> Region {
+    Region(base: cdev.base, count: cdev.count, name: cdev.name)
+  }
 
   /// Like register_chrdev_region(): claims `count` numbers from `base`.
   /// EBUSY if any is claimed already; EINVAL for an empty range, one that
@@ -102,13 +109,17 @@ public final class ChrdevRegistry: @unchecked Sendable {
   /// Like unregister_chrdev_region(): gives the numbers back, and drops the
   /// cdevs inside them.
   public func unregisterRegion(_ base: DevT, count: UInt32) {
-    lock.withLock {
+    let dropped = lock.withLock { () -> [Region] in
       regions.removeAll { $0.base == base && $0.count == count }
-      cdevs.removeAll { c in
+      let inside = { (c: Cdev) in
         c.base.major == base.major && c.base.minor >= base.minor
           && UInt64(c.base.minor) < UInt64(base.minor) + UInt64(count)
       }
+      let gone = cdevs.filter(inside).map(ChrdevRegistry.region(of:))
+      cdevs.removeAll(where: inside)
+      return gone
     }
+    if !dropped.isEmpty { serviceChanged?(dropped) }
   }
 
   /// Like cdev_add(): the device is live immediately. EBUSY if another cdev
@@ -124,6 +135,7 @@ public final class ChrdevRegistry: @unchecked Sendable {
       guard !overlap else { throw .EBUSY }
       cdevs.append(cdev)
     }
+    serviceChanged?([ChrdevRegistry.region(of: cdev)])
   }
 
   /// Like register_chrdev(): claims minors 0-255 of `major` (0: a dynamic
@@ -158,7 +170,12 @@ public final class ChrdevRegistry: @unchecked Sendable {
 
   /// Like cdev_del().
   public func remove(base: DevT) {
-    lock.withLock { cdevs.removeAll { $0.base == base } }
+    let dropped = lock.withLock { () -> [Region] in
+      let gone = cdevs.filter { $0.base == base }.map(ChrdevRegistry.region(of:))
+      cdevs.removeAll { $0.base == base }
+      return gone
+    }
+    if !dropped.isEmpty { serviceChanged?(dropped) }
   }
 
   /// The cdev serving `dev` (kobj_lookup on cdev_map), if any.

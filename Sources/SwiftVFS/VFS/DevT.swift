@@ -43,7 +43,7 @@ public struct DevT: Hashable, Sendable, Comparable, CustomStringConvertible {
     try self.init(major: UInt32(major), minor: UInt32(minor))
   }
 
-  /// Parses "MAJOR:MINOR" in decimal, as /sys/dev and `user.dev.rdev` write
+  /// Parses "MAJOR:MINOR" in decimal, as /sys/dev and /proc/vfs/devnodes write
   /// it; EINVAL if it does not parse or is out of range.
   public init(parsing text: String) throws(Errno) {
     let parts = text.split(separator: ":", omittingEmptySubsequences: false)

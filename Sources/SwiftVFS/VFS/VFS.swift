@@ -21,6 +21,8 @@ public final class VFS: @unchecked Sendable {
   let inodeNumbers = InodeNumbers()
   /// What the FUSE bridge served, per opcode (/proc/vfs/requests and trace).
   public let requests = RequestStats()
+  /// Who is told when a char node's view changes (the FUSE bridge).
+  public let deviceNodeViews = DeviceNodeViews()
 
   /// The superblock mounted at `/`.
   public private(set) var rootSuperBlock: SuperBlock!
@@ -39,6 +41,7 @@ public final class VFS: @unchecked Sendable {
 
   public init(dcacheCapacity: Int = Dcache.defaultCapacity) {
     dcache = Dcache(capacity: dcacheCapacity)
+    chrdevs.serviceChanged = { [weak self] ranges in self?.chrdevServiceChanged(ranges) }
   }
 
   public var root: Inode { rootSuperBlock.root }
@@ -458,7 +461,9 @@ public final class VFS: @unchecked Sendable {
   // MARK: - Extended attributes
 
   /// Like xattr_permission(): user.* lives only on regular files and
-  /// directories; trusted.* is for root alone (CAP_SYS_ADMIN).
+  /// directories; trusted.* is for root alone (CAP_SYS_ADMIN). Checked on
+  /// the VFS type, since the kernel above sees a driver-backed char node as
+  /// a regular file and lets user.* through for it.
   private func checkXattrAccess(_ inode: Inode, _ name: String, write: Bool, cred: Cred)
     throws(Errno)
   {
@@ -468,18 +473,7 @@ public final class VFS: @unchecked Sendable {
     }
   }
 
-  /// The read-only virtual xattr that shows a device node's number ("1:3"),
-  /// since at the FUSE boundary the node looks like a regular file.
-  public static let rdevXattr = "user.dev.rdev"
-
-  private func isDeviceNode(_ inode: Inode) -> Bool {
-    inode.type == .characterDevice || inode.type == .blockDevice
-  }
-
   public func getxattr(_ inode: Inode, _ name: String, cred: Cred) throws(Errno) -> [UInt8] {
-    if name == VFS.rdevXattr, isDeviceNode(inode) {
-      return Array(inode.lock.withLock { inode.rdev.description }.utf8)
-    }
     if let kind = PosixAcl.Kind(xattrName: name) {
       // Without ACLs: "no ACL" (ENODATA), which the FUSE kernel reads as
       // such when it checks permissions; EOPNOTSUPP would fail the check.
@@ -502,15 +496,18 @@ public final class VFS: @unchecked Sendable {
       let acl = try PosixAcl.parse(xattr: value)
       return try PosixAcl.set(inode, kind, acl, cred: cred, groups: groups)
     }
-    if name == VFS.rdevXattr, isDeviceNode(inode) { throw .EPERM }
     try checkXattrAccess(inode, name, write: true, cred: cred)
     try inode.ops.setxattr(inode, name, value, flags: flags)
   }
 
+  /// The names getxattr would answer: no trusted.* for others than root,
+  /// and no user.* on what is neither a regular file nor a directory.
   public func listxattr(_ inode: Inode, cred: Cred) throws(Errno) -> [String] {
-    var names = try inode.ops.listxattr(inode).filter { cred.isRoot || !$0.hasPrefix("trusted.") }
-    if inode.sb.posixAcl { names = PosixAcl.names(inode) + names }
-    return isDeviceNode(inode) ? [VFS.rdevXattr] + names : names
+    let userAllowed = inode.type == .regular || inode.type == .directory
+    let names = try inode.ops.listxattr(inode).filter {
+      (cred.isRoot || !$0.hasPrefix("trusted.")) && (userAllowed || !$0.hasPrefix("user."))
+    }
+    return inode.sb.posixAcl ? PosixAcl.names(inode) + names : names
   }
 
   public func removexattr(
@@ -521,7 +518,6 @@ public final class VFS: @unchecked Sendable {
       // Like vfs_remove_acl(): removing an ACL that is not there succeeds.
       return try PosixAcl.set(inode, kind, nil, cred: cred, groups: groups)
     }
-    if name == VFS.rdevXattr, isDeviceNode(inode) { throw .EPERM }
     try checkXattrAccess(inode, name, write: true, cred: cred)
     try inode.ops.removexattr(inode, name)
   }

@@ -5,8 +5,9 @@ public struct DeviceNode: Sendable, Equatable {
   /// `.characterDevice` or `.blockDevice`.
   public let type: FileType
   public let rdev: DevT
-  /// The name of the cdev that serves `rdev` now, or nil: no driver (opening
-  /// the node is ENXIO), and always nil for block nodes.
+  /// The name of the cdev that serves `rdev` now, or nil: no driver (the
+  /// node shows as a char node, and open() never reaches the VFS, which
+  /// would answer ENXIO), and always nil for block nodes.
   public let driver: String?
 
   public init(path: String, type: FileType, rdev: DevT, driver: String?) {
@@ -30,7 +31,19 @@ extension VFS {
   /// time: no lock is held while a subdirectory is walked, so the tree may
   /// change meanwhile and the answer is a snapshot only per directory.
   public func deviceNodes(skipping: Set<String> = ["proc", "procfs"]) -> [DeviceNode] {
-    var found: [DeviceNode] = []
+    deviceNodeEntries(skipping: skipping).map { entry in
+      let rdev = entry.inode.lock.withLock { entry.inode.rdev }
+      let driver = entry.inode.type == .characterDevice ? chrdevs.cdev(for: rdev)?.name : nil
+      return DeviceNode(path: entry.path, type: entry.inode.type, rdev: rdev, driver: driver)
+    }
+  }
+
+  /// The walk behind `deviceNodes`: each name of a char or block node, with
+  /// the directory that holds it (a hard-linked node comes once per name).
+  func deviceNodeEntries(skipping: Set<String> = ["proc", "procfs"])
+    -> [(path: String, parent: Inode, name: FileName, inode: Inode)]
+  {
+    var found: [(path: String, parent: Inode, name: FileName, inode: Inode)] = []
     var pending: [(path: String, dir: Inode)] = [("", root)]
     var seen: Set<ObjectIdentifier> = []
     while let (path, dir) = pending.popLast() {
@@ -44,9 +57,7 @@ extension VFS {
         case .directory:
           subdirs.append((child, inode))
         case .characterDevice, .blockDevice:
-          let rdev = inode.lock.withLock { inode.rdev }
-          let driver = inode.type == .characterDevice ? chrdevs.cdev(for: rdev)?.name : nil
-          found.append(DeviceNode(path: child, type: inode.type, rdev: rdev, driver: driver))
+          found.append((child, dir, name, inode))
         default:
           break
         }

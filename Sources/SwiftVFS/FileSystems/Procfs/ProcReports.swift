@@ -128,7 +128,8 @@ enum ProcReports {
 
   /// /proc/vfs/devnodes: every device node in the tree (from `VFS.deviceNodes`),
   /// with its type, number and the driver that serves it now ("-": none, so
-  /// opening it is ENXIO). The nodes' side of /proc/devices' majors.
+  /// the node shows as the char node it is, and the kernel won't open it).
+  /// The nodes' side of /proc/devices' majors.
   static func deviceNodes(_ vfs: VFS) -> String {
     var out = "# path                 type  major:minor  driver\n"
     for node in vfs.deviceNodes() {

@@ -1,0 +1,99 @@
+import CFuse
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// The char-node rule at the FUSE boundary (`DeviceNodeViews` states it): the
+/// attributes and d_type the kernel is given, and the invalidations sent when
+/// a driver comes or goes.
+extension FuseBridge {
+  /// A node's attributes as the kernel sees them: a driver-backed char node
+  /// as a regular file, everything else as it is.
+  func attributes(_ st: Stat) -> Glibc.stat {
+    let type = FileType(rawValue: st.mode & FileType.mask)
+    let asRegular = type.map { vfs.showsAsRegularFile(type: $0, rdev: st.rdev) } ?? false
+    return FuseAttributes.stat(st, asRegularFile: asRegular)
+  }
+
+  /// The d_type of a readdir entry, by the same rule as `attributes`.
+  func shownType(_ entry: DirEntry) -> FileType {
+    guard entry.type == .characterDevice, let inode = entry.inode else { return entry.type }
+    return vfs.shownType(inode)
+  }
+}
+
+/// Tells the kernel to drop the entries of char nodes whose view changed.
+///
+/// Why entries: a cached dentry whose lookup now reports another file type is
+/// dropped by fuse_dentry_revalidate() (fuse_stale_inode()), and the new
+/// lookup makes fuse_iget() mark the old inode bad and build a new one of the
+/// new type. fuse_lowlevel_notify_inval_entry() d_invalidate()s the dentry, so
+/// the next path walk looks the name up again even within entry_timeout.
+/// Attributes alone (notify_inval_inode) would not do: a GETATTR that reports
+/// another type makes the inode bad and the stat fails with EIO. A file
+/// opened through the old view then fails with EIO too (its kernel inode is
+/// bad), where Linux would let it go on with the fops it opened with.
+///
+/// A lookup answered with the old view just before the change but read by
+/// the kernel after the invalidation would keep the old view until its
+/// timeout; FUSE offers no sequence number for entries to prevent that.
+///
+/// The kernel takes the parent directory's lock to invalidate, so a
+/// notification sent from a request that the kernel serves under that lock
+/// (or from the only loop thread while another request holds it) would wait
+/// forever: they are sent from a thread of their own. `detach` (before the
+/// session is destroyed) waits for that thread's current send.
+///
+/// Locking: `lock` guards `session` and is held across each send.
+final class FuseNotifier: DeviceNodeViewObserver, @unchecked Sendable {
+  private let lock = Lock()
+  private var session: OpaquePointer?
+
+  func attach(_ session: OpaquePointer) { lock.withLock { self.session = session } }
+
+  func detach() { lock.withLock { session = nil } }
+
+  func deviceNodeViewsChanged(_ names: [DeviceNodeName]) {
+    let context = Unmanaged.passRetained(Job(notifier: self, names: names))
+    var thread = pthread_t()
+    let started = pthread_create(
+      &thread, nil,
+      { raw in
+        let job = Unmanaged<Job>.fromOpaque(raw!).takeRetainedValue()
+        for entry in job.names {
+          job.notifier.invalidateEntry(parent: entry.parent, name: entry.name.bytes)
+        }
+        return nil
+      }, context.toOpaque())
+    if started == 0 {
+      pthread_detach(thread)
+    } else {
+      context.release()
+    }
+  }
+
+  /// Like fuse_lowlevel_notify_inval_entry(); ENOENT (the kernel holds no
+  /// such entry) and errors after unmount are nothing to act on. libfuse
+  /// sends the name's terminating NUL too: it must be there.
+  private func invalidateEntry(parent: UInt64, name: [UInt8]) {
+    let terminated = name + [0]
+    lock.withLock {
+      guard let session else { return }
+      terminated.withUnsafeBufferPointer { raw in
+        raw.withMemoryRebound(to: CChar.self) {
+          _ = fuse_lowlevel_notify_inval_entry(session, parent, $0.baseAddress, name.count)
+        }
+      }
+    }
+  }
+
+  private final class Job {
+    let notifier: FuseNotifier
+    let names: [DeviceNodeName]
+    init(notifier: FuseNotifier, names: [DeviceNodeName]) {
+      self.notifier = notifier
+      self.names = names
+    }
+  }
+}
