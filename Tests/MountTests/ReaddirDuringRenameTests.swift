@@ -50,7 +50,9 @@ final class ReaddirDuringRenameTests: MountTestCase {
 
   /// The reported case: 15,000 entries renamed one by one while they are
   /// listed. No name is listed twice, no entry under both names, and no
-  /// more than 15,000 names in all.
+  /// more than 15,000 names in all. Only vfsmount is held to it: tmpfs on
+  /// Linux 6.18 was seen here to list 12,111 names twice in one such listing
+  /// (its cursor walks d_children, where every rename moves a dentry).
   func testListingWhileEveryEntryIsRenamedNeverShowsOneTwice() throws {
     let script = """
       import os, sys, threading, collections
@@ -74,9 +76,9 @@ final class ReaddirDuringRenameTests: MountTestCase {
           print('at most n', len(names) <= n, 'twice', sum(1 for v in c.values() if v > 1),
                 'under both names', both)
       """
-    for (side, out) in zip(["tmpfs", "vfsmount"], try both(script)) {
-      XCTAssertEqual(
-        out, String(repeating: "at most n True twice 0 under both names 0\n", count: 3), side)
-    }
+    let r = runCommand("/usr/bin/python3", ["-c", script, vfs.path + "/rd"], timeout: 120)
+    XCTAssertEqual(r.status, 0, r.stderr.suffix(2000).description)
+    XCTAssertEqual(
+      r.stdout, String(repeating: "at most n True twice 0 under both names 0\n", count: 3))
   }
 }
