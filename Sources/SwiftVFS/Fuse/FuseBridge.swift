@@ -169,8 +169,14 @@ public final class FuseBridge: @unchecked Sendable {
 
   func lookup(_ req: fuse_req_t?, _ parent: UInt64, _ namePtr: UnsafePointer<CChar>?) {
     serve(req, .lookup, parent, detail: String(cString: namePtr!)) { () throws(Errno) -> Inode? in
-      let dir = try vfs.inode(parent)
       let name = try FuseAttributes.name(namePtr)
+      if name.isDotOrDotDot {
+        // Only to decode a file handle, on an id the kernel may have forgotten (Export.swift).
+        let inode = try vfs.exportLookup(parent, name)
+        try replyEntry(req, inode)
+        return inode
+      }
+      let dir = try vfs.inode(parent)
       let inode: Inode
       do throws(Errno) {
         inode = try vfs.lookup(dir, name)
@@ -216,7 +222,8 @@ public final class FuseBridge: @unchecked Sendable {
   }
 
   func setattr(
-    _ req: fuse_req_t?, _ ino: UInt64, _ attr: UnsafeMutablePointer<stat>?, _ toSet: Int32
+    _ req: fuse_req_t?, _ ino: UInt64, _ attr: UnsafeMutablePointer<stat>?, _ toSet: Int32,
+    throughFile: Bool = false
   ) {
     serve(req, .setattr, ino, detail: "to_set=0x\(String(toSet, radix: 16))") {
       () throws(Errno) -> Inode? in
@@ -226,7 +233,8 @@ public final class FuseBridge: @unchecked Sendable {
       if change.size != nil {
         vfs.dropSetgidForNonMember(inode, cred: FuseBridge.cred(req)) { FuseBridge.groups(req) }
       }
-      var st = FuseAttributes.stat(try vfs.setattr(inode, change, cred: FuseBridge.cred(req)))
+      var st = FuseAttributes.stat(
+        try vfs.setattr(inode, change, cred: FuseBridge.cred(req), throughFile: throughFile))
       fuse_reply_attr(req, &st, options.attrTimeout)
       return inode
     }
@@ -329,7 +337,7 @@ public final class FuseBridge: @unchecked Sendable {
       let newDir = try vfs.inode(newParent)
       try vfs.rename(
         dir, try FuseAttributes.name(namePtr), newDir, try FuseAttributes.name(newNamePtr),
-        flags: RenameFlags(rawValue: flags))
+        flags: RenameFlags(rawValue: flags), cred: FuseBridge.cred(req))
       fuse_reply_err(req, 0)
       return dir
     }

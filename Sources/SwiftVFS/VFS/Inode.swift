@@ -35,6 +35,8 @@ public final class Inode: @unchecked Sendable {
   public var mtime: Timestamp
   public var ctime: Timestamp
   public var xattrs = Xattrs()
+  /// chattr flags (i_flags): immutable, append-only, noatime... (InodeFlags.swift).
+  public var attributeFlags: InodeFlags = []
   /// The file system's own per-inode data (i_private / container_of in C).
   public var privateData: AnyObject?
 

@@ -43,6 +43,14 @@ public final class SuperBlock: @unchecked Sendable {
 
   private let numbers: InodeNumbers
 
+  /// Every inode of this superblock not yet evicted, by number: what a file
+  /// handle may name after the kernel forgot the inode (tmpfs finds it in
+  /// the inode hash, shmem_fh_to_dentry()). Strong, as a directory entry
+  /// is: an inode enters in `newInode` and leaves when it is evicted, so
+  /// nothing here outlives its last link and last close.
+  private let liveLock = Lock()
+  private var live: [UInt64: Inode] = [:]
+
   public init(
     fsType: FileSystemType, ops: SuperOperations, context: MountContext, magic: UInt64,
     blockSize: Int = 4096, maxFileSize: Int64 = Int64.max, maxBlocks: UInt64? = nil,
@@ -79,9 +87,25 @@ public final class SuperBlock: @unchecked Sendable {
   ) throws(Errno) -> Inode {
     try reserveInode()
     let (ino, generation) = numbers.next()
-    return Inode(
+    let inode = Inode(
       sb: self, ino: ino, generation: generation, mode: mode, cred: cred, rdev: rdev, ops: ops,
       fileOps: fileOps)
+    liveLock.withLock { live[ino] = inode }
+    return inode
+  }
+
+  /// Like ilookup() in the inode hash: the inode with this number if it is
+  /// not evicted (it has a link, or is open), whether or not the kernel
+  /// holds it. For file handles (exportfs).
+  public func liveInode(_ ino: UInt64) -> Inode? {
+    liveLock.withLock { live[ino] }
+  }
+
+  /// Drops an evicted inode from the index (the VFS calls it at eviction).
+  func removeLiveInode(_ inode: Inode) {
+    liveLock.withLock {
+      if live[inode.ino] === inode { live[inode.ino] = nil }
+    }
   }
 
   /// Takes one slot of nr_inodes without making an inode (tmpfs charges hard

@@ -98,6 +98,7 @@ enum Memfs {
   /// Like relatime_need_update(): atime moves if it is not newer than mtime
   /// or ctime, or is a day old. Caller holds the inode's lock.
   static func touchAccessedLocked(_ inode: Inode) {
+    if inode.attributeFlags.contains(.noAtime) { return }  // chattr +A: IS_NOATIME in touch_atime()
     let now = Timestamp.now
     if inode.atime <= inode.mtime || inode.atime <= inode.ctime
       || now.sec - inode.atime.sec >= 86400
@@ -167,6 +168,7 @@ struct MemfsDirectoryOperations: SimpleXattrs, FileOperations {
   {
     let (mode, owner) = Memfs.initOwner(dir, mode: mode, cred: cred)
     let inode = try Memfs.newInode(dir.sb, mode: mode, cred: owner, rdev: rdev)
+    MemfsFlags.inherit(inode, from: dir)
     addEntry(dir, name, inode, isDirectory: inode.isDirectory)
     return inode
   }
@@ -182,6 +184,7 @@ struct MemfsDirectoryOperations: SimpleXattrs, FileOperations {
   func symlink(_ dir: Inode, _ name: FileName, target: [UInt8], cred: Cred) throws(Errno) -> Inode {
     let (_, owner) = Memfs.initOwner(dir, mode: 0, cred: cred)
     let inode = try Memfs.newInode(dir.sb, mode: FileType.symlink.rawValue | 0o777, cred: owner)
+    MemfsFlags.inherit(inode, from: dir)
     inode.lock.withLock {
       inode.privateData = SymlinkTarget(target)
       inode.size = Int64(target.count)
