@@ -27,7 +27,9 @@ extension VFS {
       found = inode
     } else {
       guard inode.isDirectory else { throw .ENOTDIR }
-      guard let parent = inode.parentDirectory else { throw VFS.staleHandle }
+      // Parents move only under the namespace lock (rename).
+      let parent = inode.sb.namespaceLock.withReadLock { inode.parentDirectory }
+      guard let parent else { throw VFS.staleHandle }
       found = parent
     }
     icache.hold(found)

@@ -658,7 +658,11 @@ public final class VFS: @unchecked Sendable {
     _ file: File, command: UInt32, argument: UInt64, input: UnsafeRawBufferPointer,
     outputSize: Int
   ) throws(Errno) -> (result: Int32, output: [UInt8]) {
-    if let served = try flagsIoctl(file, command: command, input: input) { return served }
+    // Like do_vfs_ioctl(): the flag calls first; ENOIOCTLCMD (here ENOTTY,
+    // a file system without ->fileattr_get) falls through to the driver.
+    do throws(Errno) {
+      if let served = try flagsIoctl(file, command: command, input: input) { return served }
+    } catch  where error == .ENOTTY {}
     return try file.fileOps.ioctl(
       file, command: command, argument: argument, input: input, outputSize: outputSize)
   }
