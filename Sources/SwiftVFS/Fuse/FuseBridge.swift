@@ -399,7 +399,8 @@ public final class FuseBridge: @unchecked Sendable {
       let inode = try vfs.inode(ino)
       guard let fi else { throw .EINVAL }
       let (fh, file) = try vfs.open(
-        inode, flags: openFlags(fi.pointee.flags), cred: FuseBridge.cred(req))
+        inode, flags: openFlags(fi.pointee.flags), cred: FuseBridge.cred(req),
+        asked: fi.pointee.flags)
       fillOpen(fi, fh, file)
       if fuse_reply_open(req, fi) != 0 { vfs.release(fh) }
       return inode
@@ -415,7 +416,8 @@ public final class FuseBridge: @unchecked Sendable {
       let name = try FuseAttributes.name(namePtr)
       guard let fi else { throw .EINVAL }
       let (inode, fh, file) = try vfs.create(
-        dir, name, mode: mode, flags: openFlags(fi.pointee.flags), cred: FuseBridge.cred(req))
+        dir, name, mode: mode, flags: openFlags(fi.pointee.flags), cred: FuseBridge.cred(req),
+        asked: fi.pointee.flags)
       let st: Stat
       do throws(Errno) { st = try statOrForget(inode) } catch {
         vfs.release(fh)

@@ -107,6 +107,12 @@ extension VFS {
   func checkMaySetattr(_ inode: Inode, _ attr: SetAttr, throughFile: Bool = false) throws(Errno) {
     let f = inode.flags
     guard !f.isDisjoint(with: [.immutable, .appendOnly]) else { return }
+    // Times with a ctime come only from the kernel's writeback cache writing
+    // back the times it kept for a write (fuse_flush_times()), not from
+    // utimes(2): refusing them would fail the write at close.
+    if attr.ctime != nil, attr.mode == nil, attr.uid == nil, attr.gid == nil, attr.size == nil {
+      return
+    }
     var explicitTime = false
     var anyTime = false
     for change in [attr.atime, attr.mtime] {

@@ -501,7 +501,11 @@ public final class VFS: @unchecked Sendable {
 
   /// Like do_dentry_open(): makes a File with the inode's fops (or, for a
   /// character device, the driver's: chrdev_open) and gives it a handle.
-  public func open(_ inode: Inode, flags: Int32, cred: Cred) throws(Errno) -> (UInt64, File) {
+  /// `asked`: the flags the caller gave, if the bridge rewrote them for the
+  /// writeback cache; the chattr checks judge those.
+  public func open(_ inode: Inode, flags: Int32, cred: Cred, asked: Int32? = nil) throws(Errno)
+    -> (UInt64, File)
+  {
     let accessMode = flags & 3
     let wantsWrite = accessMode != 0 || flags & OpenFlags.truncate != 0
     switch inode.type {
@@ -517,7 +521,7 @@ public final class VFS: @unchecked Sendable {
       if flags & OpenFlags.directory != 0 { throw .ENOTDIR }
     }
     if wantsWrite, inode.sb.readOnly { throw .EROFS }
-    try checkMayOpen(inode, flags: flags)
+    try checkMayOpen(inode, flags: asked ?? flags)
     try icache.openFile(inode)
     let file = File(inode: inode, flags: flags, cred: cred, fileOps: inode.fileOps)
     do throws(Errno) {
@@ -540,9 +544,9 @@ public final class VFS: @unchecked Sendable {
 
   /// Like open(O_CREAT) reaching ->create (atomic_open): creates the file, or
   /// opens the existing one unless O_EXCL.
-  public func create(_ dir: Inode, _ name: FileName, mode: UInt32, flags: Int32, cred: Cred)
-    throws(Errno) -> (Inode, UInt64, File)
-  {
+  public func create(
+    _ dir: Inode, _ name: FileName, mode: UInt32, flags: Int32, cred: Cred, asked: Int32? = nil
+  ) throws(Errno) -> (Inode, UInt64, File) {
     // An existing file found by name may be unlinked before it is opened;
     // then the name is free again: try once more.
     for _ in 0..<3 {
@@ -560,7 +564,9 @@ public final class VFS: @unchecked Sendable {
         existed = true
       }
       do throws(Errno) {
-        let (fh, file) = try open(inode, flags: openFlags, cred: cred)
+        let (fh, file) = try open(
+          inode, flags: openFlags, cred: cred,
+          asked: asked.map { existed ? $0 : $0 & ~OpenFlags.truncate })
         return (inode, fh, file)
       } catch {
         forget(inode.ino, count: 1)
