@@ -50,12 +50,19 @@ public final class SuperBlock: @unchecked Sendable {
   /// nothing here outlives its last link and last close.
   private let liveLock = Lock()
   private var live: [UInt64: Inode] = [:]
+  /// Whether `newInode` indexes inodes: right for a file system whose inodes
+  /// live in memory as long as they have links (memfs, proc). One that makes
+  /// inodes on demand and lets them go (read from a disk) passes false: the
+  /// index would keep them all; its handles then open only while the kernel
+  /// holds the inode (else ESTALE).
+  public let indexesInodes: Bool
 
   public init(
     fsType: FileSystemType, ops: SuperOperations, context: MountContext, magic: UInt64,
     blockSize: Int = 4096, maxFileSize: Int64 = Int64.max, maxBlocks: UInt64? = nil,
-    maxInodes: UInt64? = nil
+    maxInodes: UInt64? = nil, indexesInodes: Bool = true
   ) {
+    self.indexesInodes = indexesInodes
     self.fsType = fsType
     self.ops = ops
     self.id = context.superBlockID
@@ -90,7 +97,7 @@ public final class SuperBlock: @unchecked Sendable {
     let inode = Inode(
       sb: self, ino: ino, generation: generation, mode: mode, cred: cred, rdev: rdev, ops: ops,
       fileOps: fileOps)
-    liveLock.withLock { live[ino] = inode }
+    if indexesInodes { liveLock.withLock { live[ino] = inode } }
     return inode
   }
 
@@ -101,8 +108,12 @@ public final class SuperBlock: @unchecked Sendable {
     liveLock.withLock { live[ino] }
   }
 
+  /// How many inodes the index holds (for the checker).
+  public var indexedInodeCount: Int { liveLock.withLock { live.count } }
+
   /// Drops an evicted inode from the index (the VFS calls it at eviction).
   func removeLiveInode(_ inode: Inode) {
+    guard indexesInodes else { return }
     liveLock.withLock {
       if live[inode.ino] === inode { live[inode.ino] = nil }
     }

@@ -46,8 +46,14 @@ extension MemfsDirectoryOperations {
       oldDir, mode: FileType.characterDevice.rawValue, cred: cred)
     let whiteout = try Memfs.newInode(oldDir.sb, mode: mode, cred: owner, rdev: .zero)
     MemfsFlags.inherit(whiteout, from: oldDir)
-    try rename(
-      oldDir, oldName, inode, newDir, newName, target, flags: flags.subtracting(.whiteout))
+    do throws(Errno) {
+      try rename(
+        oldDir, oldName, inode, newDir, newName, target, flags: flags.subtracting(.whiteout))
+    } catch {
+      oldDir.sb.removeLiveInode(whiteout)  // never linked: given back at once
+      oldDir.sb.releaseInode()
+      throw error
+    }
     Memfs.directory(oldDir).insert(oldName, whiteout)
     oldDir.lock.withLock { oldDir.size += Memfs.direntSize }
   }
