@@ -213,6 +213,53 @@ final class ChattrTests: ConformanceTestCase {
     }
   }
 
+  /// FS_IOC_FSGETXATTR / FS_IOC_FSSETXATTR (the xfs-style calls): the flags
+  /// that have an xflag twin, and EOPNOTSUPP for what tmpfs does not keep.
+  func testFsxattrIoctls() {
+    let script = """
+      import fcntl, struct, os, sys, errno
+      GET=0x801c581f; SET=0x401c5820; GF=0x80086601
+      def t(name, f):
+          try: print(name, "OK", f())
+          except OSError as e: print(name, errno.errorcode[e.errno])
+      fd = os.open(sys.argv[1], os.O_RDONLY)
+      def setx(xflags, projid=0, extsize=0):
+          fcntl.ioctl(fd, SET, struct.pack("5I8x", xflags, extsize, 0, projid, 0))
+      def getx():
+          b = fcntl.ioctl(fd, GET, b"\\0"*28); return hex(struct.unpack("5I8x", b)[0])
+      t("get", getx)
+      t("set i+A", lambda: setx(0x48))
+      t("get", getx)
+      t("flags", lambda: hex(struct.unpack("I", fcntl.ioctl(fd, GF, b"\\0"*4))[0]))
+      t("set sync", lambda: setx(0x20))
+      t("set projid", lambda: setx(0, projid=5))
+      t("set extsize", lambda: setx(0, extsize=4096))
+      t("set realtime", lambda: setx(0x1))
+      t("clear", lambda: setx(0))
+      t("get", getx)
+      """
+    sideBySide { t in
+      t.put("f", "x")
+      let r = t.sh("/usr/bin/python3 - f <<'EOF'\n" + script + "\nEOF\n")
+      t.check("exit status \(r.stderr)", r.status, 0)
+      t.check(
+        "results", r.stdout,
+        """
+        get OK 0x0
+        set i+A OK None
+        get OK 0x48
+        flags OK 0x90
+        set sync ENOTSUP
+        set projid ENOTSUP
+        set extsize ENOTSUP
+        set realtime ENOTSUP
+        clear OK None
+        get OK 0x0
+
+        """)
+    }
+  }
+
   /// chattr +A: reads leave atime alone. (A read reaches the file system only
   /// when the kernel's page cache misses: drop it first.)
   func testNoatime() {
