@@ -18,6 +18,7 @@
 //   write PATH TEXT              open(O_WRONLY) and write TEXT at offset 0
 //   append PATH TEXT             open(O_WRONLY|O_APPEND) and write TEXT
 //   mkdir PATH MODE | rmdir PATH | unlink PATH | rename OLD NEW | link OLD NEW
+//   rename2 OLD NEW FLAGS        renameat2(2); FLAGS a number (1 noreplace, 2 exchange, 4 whiteout)
 //   symlink TARGET PATH | readlink PATH | chmod PATH MODE | chown PATH UID GID (-1 keeps)
 //   truncate PATH SIZE | utimens PATH ATIME [MTIME]  (each: now, omit or SEC[.NSEC])
 //   setxattr PATH NAME VALUE [create|replace] | getxattr PATH NAME | listxattr PATH
@@ -220,6 +221,15 @@ func perform(_ op: String, _ a: [String]) throws -> String {
   case "rename":
     try need(2)
     return check(rename(a[0], a[1]))
+  case "rename2":  // renameat2(2), not in Swift's Glibc: found by name
+    try need(3)
+    typealias Renameat2 =
+      @convention(c) (
+        Int32, UnsafePointer<CChar>, Int32, UnsafePointer<CChar>, UInt32
+      ) -> Int32
+    guard let sym = dlsym(dlopen(nil, RTLD_NOW), "renameat2") else { return "ENOSYS" }
+    return check(
+      unsafeBitCast(sym, to: Renameat2.self)(AT_FDCWD, a[0], AT_FDCWD, a[1], try number(a[2])))
   case "link":
     try need(2)
     return check(link(a[0], a[1]))

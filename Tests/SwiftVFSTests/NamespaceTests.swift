@@ -370,7 +370,11 @@ final class NamespaceTests: MemfsTestCase {
     XCTAssertEqual(
       vtErrno { try self.vfs.rename(self.root, "f", try self.h.walk("f"), "z") }, .ENOTDIR)
     XCTAssertEqual(
-      vtErrno { try self.vfs.rename(self.root, "f", self.root, "z", flags: .whiteout) }, .EINVAL)
+      vtErrno {
+        try self.vfs.rename(self.root, "f", self.root, "z", flags: [.whiteout, .exchange])
+      },
+      .EINVAL)
+
     XCTAssertEqual(
       vtErrno {
         try self.vfs.rename(self.root, "f", self.root, "e", flags: [.noReplace, .exchange])

@@ -174,8 +174,14 @@ public final class FuseBridge: @unchecked Sendable {
 
   func lookup(_ req: fuse_req_t?, _ parent: UInt64, _ namePtr: UnsafePointer<CChar>?) {
     serve(req, .lookup, parent, detail: String(cString: namePtr!)) { () throws(Errno) -> Inode? in
-      let dir = try vfs.inode(parent)
       let name = try FuseAttributes.name(namePtr)
+      if name.isDotOrDotDot {
+        // Only to decode a file handle, on an id the kernel may have forgotten (Export.swift).
+        let inode = try vfs.exportLookup(parent, name)
+        try replyEntry(req, inode)
+        return inode
+      }
+      let dir = try vfs.inode(parent)
       let inode: Inode
       do throws(Errno) {
         inode = try vfs.lookup(dir, name)
@@ -221,7 +227,8 @@ public final class FuseBridge: @unchecked Sendable {
   }
 
   func setattr(
-    _ req: fuse_req_t?, _ ino: UInt64, _ attr: UnsafeMutablePointer<stat>?, _ toSet: Int32
+    _ req: fuse_req_t?, _ ino: UInt64, _ attr: UnsafeMutablePointer<stat>?, _ toSet: Int32,
+    throughFile: Bool = false
   ) {
     serve(req, .setattr, ino, detail: "to_set=0x\(String(toSet, radix: 16))") {
       () throws(Errno) -> Inode? in
@@ -229,7 +236,7 @@ public final class FuseBridge: @unchecked Sendable {
       guard let attr else { throw .EINVAL }
       let change = try FuseAttributes.setAttr(attr.pointee, toSet: toSet)
       let cred = FuseBridge.cred(req)
-      var result = try vfs.setattr(inode, change, cred: cred)
+      var result = try vfs.setattr(inode, change, cred: cred, throughFile: throughFile)
       // After the change: a truncate's SETATTR carries the mode the kernel
       // computed (setuid cleared), which would restore a setgid cleared first.
       if change.size != nil,
@@ -340,7 +347,7 @@ public final class FuseBridge: @unchecked Sendable {
       let newDir = try vfs.inode(newParent)
       try vfs.rename(
         dir, try FuseAttributes.name(namePtr), newDir, try FuseAttributes.name(newNamePtr),
-        flags: RenameFlags(rawValue: flags))
+        flags: RenameFlags(rawValue: flags), cred: FuseBridge.cred(req))
       fuse_reply_err(req, 0)
       return dir
     }
@@ -409,7 +416,8 @@ public final class FuseBridge: @unchecked Sendable {
       let inode = try vfs.inode(ino)
       guard let fi else { throw .EINVAL }
       let cred = FuseBridge.cred(req)
-      let (fh, file) = try vfs.open(inode, flags: openFlags(fi.pointee.flags), cred: cred)
+      let (fh, file) = try vfs.open(
+        inode, flags: openFlags(fi.pointee.flags), cred: cred, asked: fi.pointee.flags)
       if fi.pointee.flags & OpenFlags.truncate != 0, file.isWritable {
         // FUSE_ATOMIC_O_TRUNC: the kernel truncated through this OPEN and
         // skips the SETATTR that would have cleared setuid and setgid.
@@ -430,7 +438,8 @@ public final class FuseBridge: @unchecked Sendable {
       let name = try FuseAttributes.name(namePtr)
       guard let fi else { throw .EINVAL }
       let (inode, fh, file) = try vfs.create(
-        dir, name, mode: mode, flags: openFlags(fi.pointee.flags), cred: FuseBridge.cred(req))
+        dir, name, mode: mode, flags: openFlags(fi.pointee.flags), cred: FuseBridge.cred(req),
+        asked: fi.pointee.flags)
       let st: Stat
       do throws(Errno) { st = try statOrForget(inode) } catch {
         vfs.release(fh)

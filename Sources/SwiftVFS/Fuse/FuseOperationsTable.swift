@@ -21,7 +21,8 @@ extension FuseBridge {
     ops.forget = { req, ino, n in FuseBridge.from(req).forget(req, ino, n) }
     ops.forget_multi = { req, count, list in FuseBridge.from(req).forgetMulti(req, count, list) }
     ops.getattr = { req, ino, _ in FuseBridge.from(req).getattr(req, ino) }
-    ops.setattr = { req, ino, attr, toSet, _ in FuseBridge.from(req).setattr(req, ino, attr, toSet)
+    ops.setattr = { req, ino, attr, toSet, fi in
+      FuseBridge.from(req).setattr(req, ino, attr, toSet, throughFile: fi != nil)
     }
     ops.readlink = { req, ino in FuseBridge.from(req).readlink(req, ino) }
     ops.mknod = { req, parent, name, mode, rdev in
@@ -89,6 +90,7 @@ extension FuseBridge {
     for cap in [
       FUSE_CAP_ATOMIC_O_TRUNC, FUSE_CAP_READDIRPLUS, FUSE_CAP_READDIRPLUS_AUTO,
       FUSE_CAP_ASYNC_READ, FUSE_CAP_PARALLEL_DIROPS, FUSE_CAP_IOCTL_DIR, FUSE_CAP_ASYNC_DIO,
+      FUSE_CAP_EXPORT_SUPPORT,  // LOOKUP of "." and "..": file handles (Export.swift)
     ] where c & UInt32(cap) != 0 {
       want |= UInt32(cap)
     }

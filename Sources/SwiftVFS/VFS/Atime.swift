@@ -81,6 +81,7 @@ public struct AtimePolicy: Sendable, Hashable, CustomStringConvertible {
   /// when atime is already `now`. Caller holds the inode's lock.
   public func needsUpdateLocked(_ inode: Inode, now: Timestamp) -> Bool {
     if inode.sb.readOnly || noatime { return false }
+    if inode.attributeFlags.contains(.noAtime) { return false }  // chattr +A: IS_NOATIME
     if nodiratime, inode.isDirectory { return false }
     if relatime, !AtimePolicy.relatimeNeedsUpdateLocked(inode, now: now) { return false }
     return inode.atime != now

@@ -10,7 +10,8 @@
 /// - the file system's own per-inode checks (`SuperOperations.check`: sizes,
 ///   st_blocks and stored pages), and the ACLs agree with the mode (PosixAcl);
 /// - every dcache entry agrees with its directory;
-/// - the superblock's inode and block counters agree with a recount.
+/// - the superblock's inode and block counters agree with a recount;
+/// - the index of live inodes for file handles holds exactly those not evicted.
 extension VFS {
   public func check() -> [String] {
     var problems: [String] = []
@@ -70,6 +71,17 @@ extension VFS {
           problems.append("\(sb.fsType.name): orphan inode \(inode.ino) with no holder")
         }
         problems += sb.ops.check(inode)
+      }
+      if sb.indexesInodes {
+        let indexed = sb.indexedInodeCount
+        if indexed != seen.count + orphans.count {
+          problems.append(
+            "\(sb.fsType.name): \(indexed) inodes indexed for handles, \(seen.count + orphans.count) live"
+          )
+        }
+        for (ino, inode) in seen where sb.liveInode(ino) !== inode {
+          problems.append("\(sb.fsType.name): inode \(ino) is not indexed for handles")
+        }
       }
       let live = named + UInt64(orphans.count)
       if live != sb.usedInodes {

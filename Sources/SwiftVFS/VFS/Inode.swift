@@ -41,6 +41,8 @@ public final class Inode: @unchecked Sendable {
   /// `posixAcl` (see PosixAcl.swift).
   public var acl: PosixAcl?
   public var defaultAcl: PosixAcl?
+  /// chattr flags (i_flags): immutable, append-only, noatime... (InodeFlags.swift).
+  public var attributeFlags: InodeFlags = []
   /// The file system's own per-inode data (i_private / container_of in C).
   public var privateData: AnyObject?
 

@@ -48,6 +48,18 @@ public protocol InodeOperations: Sendable {
   func setxattr(_ inode: Inode, _ name: String, _ value: [UInt8], flags: XattrFlags) throws(Errno)
   func listxattr(_ inode: Inode) throws(Errno) -> [String]
   func removexattr(_ inode: Inode, _ name: String) throws(Errno)
+
+  /// Linux: ->fileattr_get. The chattr flags (FS_IOC_GETFLAGS).
+  func fileattrGet(_ inode: Inode) throws(Errno) -> InodeFlags
+  /// Linux: ->fileattr_set. The VFS has checked owner and privilege; the
+  /// file system refuses flags it does not keep (EOPNOTSUPP).
+  func fileattrSet(_ inode: Inode, _ flags: InodeFlags) throws(Errno)
+  /// Linux: ->rename with RENAME_WHITEOUT (overlayfs): like `rename`, and
+  /// `oldName` then names a new whiteout, a char node 0:0 owned by `cred`.
+  func renameWhiteout(
+    _ oldDir: Inode, _ oldName: FileName, _ inode: Inode,
+    _ newDir: Inode, _ newName: FileName, _ target: Inode?, flags: RenameFlags, cred: Cred
+  ) throws(Errno)
 }
 
 /// setxattr(2) flags.
@@ -102,4 +114,12 @@ extension InodeOperations {
   { throw .EOPNOTSUPP }
   public func listxattr(_ inode: Inode) throws(Errno) -> [String] { [] }
   public func removexattr(_ inode: Inode, _ name: String) throws(Errno) { throw .EOPNOTSUPP }
+  /// No ->fileattr_get/set: the ioctl is ENOTTY (ENOIOCTLCMD).
+  public func fileattrGet(_ inode: Inode) throws(Errno) -> InodeFlags { throw .ENOTTY }
+  public func fileattrSet(_ inode: Inode, _ flags: InodeFlags) throws(Errno) { throw .ENOTTY }
+  /// A file system that makes no whiteouts refuses the flag (EINVAL).
+  public func renameWhiteout(
+    _ oldDir: Inode, _ oldName: FileName, _ inode: Inode,
+    _ newDir: Inode, _ newName: FileName, _ target: Inode?, flags: RenameFlags, cred: Cred
+  ) throws(Errno) { throw .EINVAL }
 }

@@ -48,11 +48,26 @@ public final class SuperBlock: @unchecked Sendable {
   /// The mount's atime flags (see `atimePolicy`), read on every access.
   let atimeFlags = Atomic<UInt8>(AtimePolicy.default.rawValue)
 
+  /// Every inode of this superblock not yet evicted, by number: what a file
+  /// handle may name after the kernel forgot the inode (tmpfs finds it in
+  /// the inode hash, shmem_fh_to_dentry()). Strong, as a directory entry
+  /// is: an inode enters in `newInode` and leaves when it is evicted, so
+  /// nothing here outlives its last link and last close.
+  private let liveLock = Lock()
+  private var live: [UInt64: Inode] = [:]
+  /// Whether `newInode` indexes inodes: right for a file system whose inodes
+  /// live in memory as long as they have links (memfs, proc). One that makes
+  /// inodes on demand and lets them go (read from a disk) passes false: the
+  /// index would keep them all; its handles then open only while the kernel
+  /// holds the inode (else ESTALE).
+  public let indexesInodes: Bool
+
   public init(
     fsType: FileSystemType, ops: SuperOperations, context: MountContext, magic: UInt64,
     blockSize: Int = 4096, maxFileSize: Int64 = Int64.max, maxBlocks: UInt64? = nil,
-    maxInodes: UInt64? = nil
+    maxInodes: UInt64? = nil, indexesInodes: Bool = true
   ) {
+    self.indexesInodes = indexesInodes
     self.fsType = fsType
     self.ops = ops
     self.id = context.superBlockID
@@ -84,9 +99,29 @@ public final class SuperBlock: @unchecked Sendable {
   ) throws(Errno) -> Inode {
     try reserveInode()
     let (ino, generation) = numbers.next()
-    return Inode(
+    let inode = Inode(
       sb: self, ino: ino, generation: generation, mode: mode, cred: cred, rdev: rdev, ops: ops,
       fileOps: fileOps)
+    if indexesInodes { liveLock.withLock { live[ino] = inode } }
+    return inode
+  }
+
+  /// Like ilookup() in the inode hash: the inode with this number if it is
+  /// not evicted (it has a link, or is open), whether or not the kernel
+  /// holds it. For file handles (exportfs).
+  public func liveInode(_ ino: UInt64) -> Inode? {
+    liveLock.withLock { live[ino] }
+  }
+
+  /// How many inodes the index holds (for the checker).
+  public var indexedInodeCount: Int { liveLock.withLock { live.count } }
+
+  /// Drops an evicted inode from the index (the VFS calls it at eviction).
+  func removeLiveInode(_ inode: Inode) {
+    guard indexesInodes else { return }
+    liveLock.withLock {
+      if live[inode.ino] === inode { live[inode.ino] = nil }
+    }
   }
 
   /// Takes one slot of nr_inodes without making an inode (tmpfs charges hard

@@ -157,6 +157,7 @@ public final class VFS: @unchecked Sendable {
   }
 
   func evict(_ inode: Inode) {
+    inode.sb.removeLiveInode(inode)
     inode.sb.ops.evictInode(inode)
   }
 
@@ -233,6 +234,7 @@ public final class VFS: @unchecked Sendable {
     let inode = try dir.sb.namespaceLock.withWriteLock { () throws(Errno) -> Inode in
       try checkAlive(dir)
       if try resolveOptional(dir, name) != nil { throw .EEXIST }
+      try checkMayCreate(in: dir)
       let inode = try make(dir)
       if inode.isDirectory { inode.parentDirectory = dir }
       dcache.add(parentIno: dir.ino, name: name, inode: inode)
@@ -292,6 +294,7 @@ public final class VFS: @unchecked Sendable {
       // Linking an inode whose last name is gone is ENOENT (no O_TMPFILE here).
       if inode.lock.withLock({ inode.nlink == 0 }) { throw .ENOENT }
       if inode.lock.withLock({ inode.nlink == UInt32.max }) { throw .EMLINK }
+      try checkMayModify(inode)  // vfs_link(): not an immutable or append-only file
       try dir.ops.link(inode, dir, name)
       return inode
     }
@@ -306,6 +309,7 @@ public final class VFS: @unchecked Sendable {
       let victim = try resolve(dir, name)
       guard !victim.isDirectory else { throw .EISDIR }
       guard !isBusy(victim) else { throw .EBUSY }
+      try checkMayDelete(victim, from: dir)
       try dir.ops.unlink(dir, name, victim)
       dcache.delete(parentIno: dir.ino, name: name)
       // Freed in the same critical section, so the checker never sees an
@@ -324,6 +328,7 @@ public final class VFS: @unchecked Sendable {
       let victim = try resolve(dir, name)
       guard victim.isDirectory else { throw .ENOTDIR }
       guard !isBusy(victim) else { throw .EBUSY }
+      try checkMayDelete(victim, from: dir)
       try dir.ops.rmdir(dir, name, victim)
       dcache.delete(parentIno: dir.ino, name: name)
       victim.parentDirectory = nil
@@ -331,13 +336,15 @@ public final class VFS: @unchecked Sendable {
     }
   }
 
-  /// Like vfs_rename(), with RENAME_NOREPLACE and RENAME_EXCHANGE.
+  /// Like vfs_rename(), with RENAME_NOREPLACE, RENAME_EXCHANGE and
+  /// RENAME_WHITEOUT (for anyone since Linux 5.8, as a whiteout is a 0:0
+  /// char node that mknod allows without CAP_MKNOD; `cred` owns it).
   public func rename(
     _ oldDir: Inode, _ oldName: FileName, _ newDir: Inode, _ newName: FileName,
-    flags: RenameFlags = []
+    flags: RenameFlags = [], cred: Cred = .root
   ) throws(Errno) {
-    guard flags.rawValue & ~RenameFlags([.noReplace, .exchange]).rawValue == 0,
-      !flags.contains([.noReplace, .exchange])
+    guard flags.rawValue & ~RenameFlags([.noReplace, .exchange, .whiteout]).rawValue == 0,
+      !flags.contains([.noReplace, .exchange]), !flags.contains([.whiteout, .exchange])
     else { throw .EINVAL }
     guard oldDir.isDirectory, newDir.isDirectory else { throw .ENOTDIR }
     guard !oldName.isDotOrDotDot, !newName.isDotOrDotDot else { throw .EBUSY }
@@ -367,10 +374,23 @@ public final class VFS: @unchecked Sendable {
         }
       }
       if newDir !== oldDir, newDir.lock.withLock({ newDir.nlink == 0 }) { throw .ENOENT }
-      try oldDir.ops.rename(oldDir, oldName, source, newDir, newName, target, flags: flags)
+      try checkMayDelete(source, from: oldDir)
+      if let target {
+        try checkMayDelete(target, from: newDir)
+      } else {
+        try checkMayCreate(in: newDir)
+      }
+      if flags.contains(.whiteout) {
+        try oldDir.ops.renameWhiteout(
+          oldDir, oldName, source, newDir, newName, target, flags: flags, cred: cred)
+      } else {
+        try oldDir.ops.rename(oldDir, oldName, source, newDir, newName, target, flags: flags)
+      }
       if flags.contains(.exchange), let target {
         dcache.add(parentIno: oldDir.ino, name: oldName, inode: target)
         if target.isDirectory { target.parentDirectory = oldDir }
+      } else if flags.contains(.whiteout) {
+        dcache.drop(parentIno: oldDir.ino, name: oldName)  // a whiteout has it: a miss finds it
       } else {
         dcache.delete(parentIno: oldDir.ino, name: oldName)
       }
@@ -400,8 +420,11 @@ public final class VFS: @unchecked Sendable {
     try inode.ops.getattr(inode)
   }
 
-  /// Like notify_change(): checks, then the inode's ->setattr.
-  public func setattr(_ inode: Inode, _ attr: SetAttr, cred: Cred) throws(Errno) -> Stat {
+  /// Like notify_change(): checks, then the inode's ->setattr. `throughFile`:
+  /// the change comes through an open file (ftruncate, futimens).
+  public func setattr(_ inode: Inode, _ attr: SetAttr, cred: Cred, throughFile: Bool = false)
+    throws(Errno) -> Stat
+  {
     // Nanoseconds outside 0..<1e9 are EINVAL, as utimensat(2) answers.
     for change in [attr.atime, attr.mtime] {
       if case .to(let t)? = change, !(0..<1_000_000_000).contains(t.nsec) { throw .EINVAL }
@@ -409,6 +432,7 @@ public final class VFS: @unchecked Sendable {
     if let t = attr.ctime, !(0..<1_000_000_000).contains(t.nsec) { throw .EINVAL }
     if !attr.isEmpty {
       guard !inode.sb.readOnly else { throw .EROFS }
+      try checkMaySetattr(inode, attr, throughFile: throughFile)
       if let size = attr.size {
         guard !inode.isDirectory else { throw .EISDIR }
         guard inode.type == .regular else { throw .EINVAL }
@@ -497,6 +521,7 @@ public final class VFS: @unchecked Sendable {
       return try PosixAcl.set(inode, kind, acl, cred: cred, groups: groups)
     }
     try checkXattrAccess(inode, name, write: true, cred: cred)
+    try checkMayModify(inode)  // xattr_permission(): not under i or a
     try inode.ops.setxattr(inode, name, value, flags: flags)
   }
 
@@ -519,6 +544,7 @@ public final class VFS: @unchecked Sendable {
       return try PosixAcl.set(inode, kind, nil, cred: cred, groups: groups)
     }
     try checkXattrAccess(inode, name, write: true, cred: cred)
+    try checkMayModify(inode)  // xattr_permission(): not under i or a
     try inode.ops.removexattr(inode, name)
   }
 
@@ -526,7 +552,11 @@ public final class VFS: @unchecked Sendable {
 
   /// Like do_dentry_open(): makes a File with the inode's fops (or, for a
   /// character device, the driver's: chrdev_open) and gives it a handle.
-  public func open(_ inode: Inode, flags: Int32, cred: Cred) throws(Errno) -> (UInt64, File) {
+  /// `asked`: the flags the caller gave, if the bridge rewrote them for the
+  /// writeback cache; the chattr checks judge those.
+  public func open(_ inode: Inode, flags: Int32, cred: Cred, asked: Int32? = nil) throws(Errno)
+    -> (UInt64, File)
+  {
     let accessMode = flags & 3
     let wantsWrite = accessMode != 0 || flags & OpenFlags.truncate != 0
     switch inode.type {
@@ -542,6 +572,7 @@ public final class VFS: @unchecked Sendable {
       if flags & OpenFlags.directory != 0 { throw .ENOTDIR }
     }
     if wantsWrite, inode.sb.readOnly { throw .EROFS }
+    try checkMayOpen(inode, flags: asked ?? flags)
     try icache.openFile(inode)
     let file = File(inode: inode, flags: flags, cred: cred, fileOps: inode.fileOps)
     do throws(Errno) {
@@ -569,9 +600,9 @@ public final class VFS: @unchecked Sendable {
 
   /// Like open(O_CREAT) reaching ->create (atomic_open): creates the file, or
   /// opens the existing one unless O_EXCL.
-  public func create(_ dir: Inode, _ name: FileName, mode: UInt32, flags: Int32, cred: Cred)
-    throws(Errno) -> (Inode, UInt64, File)
-  {
+  public func create(
+    _ dir: Inode, _ name: FileName, mode: UInt32, flags: Int32, cred: Cred, asked: Int32? = nil
+  ) throws(Errno) -> (Inode, UInt64, File) {
     // An existing file found by name may be unlinked before it is opened;
     // then the name is free again: try once more.
     for _ in 0..<3 {
@@ -592,7 +623,9 @@ public final class VFS: @unchecked Sendable {
         existed = true
       }
       do throws(Errno) {
-        let (fh, file) = try open(inode, flags: openFlags, cred: cred)
+        let (fh, file) = try open(
+          inode, flags: openFlags, cred: cred,
+          asked: asked.map { existed ? $0 : $0 & ~OpenFlags.truncate })
         return (inode, fh, file)
       } catch {
         forget(inode.ino, count: 1)
@@ -681,6 +714,7 @@ public final class VFS: @unchecked Sendable {
     if mode & Fallocate.punchHole != 0, mode & Fallocate.keepSize == 0 { throw .EOPNOTSUPP }
     if file.inode.isDirectory { throw .EISDIR }
     guard file.inode.type == .regular else { throw .ENODEV }
+    try checkMayFallocate(file.inode, mode: mode)
     guard offset.addingReportingOverflow(length).overflow == false,
       offset + length <= file.inode.sb.maxFileSize
     else { throw .EFBIG }
@@ -691,7 +725,12 @@ public final class VFS: @unchecked Sendable {
     _ file: File, command: UInt32, argument: UInt64, input: UnsafeRawBufferPointer,
     outputSize: Int
   ) throws(Errno) -> (result: Int32, output: [UInt8]) {
-    try file.fileOps.ioctl(
+    // Like do_vfs_ioctl(): the flag calls first; ENOIOCTLCMD (here ENOTTY,
+    // a file system without ->fileattr_get) falls through to the driver.
+    do throws(Errno) {
+      if let served = try flagsIoctl(file, command: command, input: input) { return served }
+    } catch  where error == .ENOTTY {}
+    return try file.fileOps.ioctl(
       file, command: command, argument: argument, input: input, outputSize: outputSize)
   }
 

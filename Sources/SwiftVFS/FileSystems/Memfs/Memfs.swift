@@ -176,6 +176,7 @@ struct MemfsDirectoryOperations: SimpleXattrs, FileOperations {
   {
     let (mode, owner) = Memfs.initOwner(dir, mode: mode, cred: cred)
     let inode = try Memfs.newInode(dir.sb, mode: mode, cred: owner, rdev: rdev)
+    MemfsFlags.inherit(inode, from: dir)
     addEntry(dir, name, inode, isDirectory: inode.isDirectory)
     return inode
   }
@@ -191,6 +192,7 @@ struct MemfsDirectoryOperations: SimpleXattrs, FileOperations {
   func symlink(_ dir: Inode, _ name: FileName, target: [UInt8], cred: Cred) throws(Errno) -> Inode {
     let (_, owner) = Memfs.initOwner(dir, mode: 0, cred: cred)
     let inode = try Memfs.newInode(dir.sb, mode: FileType.symlink.rawValue | 0o777, cred: owner)
+    MemfsFlags.inherit(inode, from: dir)
     inode.lock.withLock {
       inode.privateData = SymlinkTarget(target)
       inode.size = Int64(target.count)
