@@ -105,7 +105,7 @@ final class DcacheTests: MemfsTestCase {
   func testPinnedRootsAreNeverEvicted() throws {
     let d = Dcache(capacity: 2)
     let i = try inodes(3)
-    d.add(parentIno: 0, name: "/", inode: root, pinned: true)
+    d.add(parentIno: 0, name: .rootKey, inode: root, pinned: true)
     d.add(parentIno: 1, name: "a", inode: i[0])
     d.add(parentIno: 1, name: "b", inode: i[1])
     d.add(parentIno: 1, name: "c", inode: i[2])
@@ -115,9 +115,9 @@ final class DcacheTests: MemfsTestCase {
     XCTAssertEqual(names(d), ["0//"])
     XCTAssertEqual(d.stats.unused, 0)
     d.capacity = 1
-    d.add(parentIno: 0, name: "/", inode: root)  // re-adding unpinned keeps the pin
+    d.add(parentIno: 0, name: .rootKey, inode: root)  // re-adding unpinned keeps the pin
     XCTAssertEqual(d.shrink(to: 0), 0)
-    guard case .positive(let r) = d.lookup(parentIno: 0, name: "/") else {
+    guard case .positive(let r) = d.lookup(parentIno: 0, name: .rootKey) else {
       return XCTFail("root evicted")
     }
     XCTAssertTrue(r === root)

@@ -86,6 +86,9 @@ public struct FileName: Hashable, Sendable, CustomStringConvertible, Expressible
   /// never for a name that came from outside.
   init(unchecked bytes: [UInt8]) { self.bytes = bytes }
 
+  /// "/": the dcache key of the root mount (parent 0), never a real name.
+  static let rootKey = FileName(unchecked: [0x2f])
+
   /// Checks a name from user space: ENAMETOOLONG past 255 bytes, EINVAL for an
   /// empty name or one holding `/` or NUL.
   public static func validated(_ bytes: [UInt8]) throws(Errno) -> FileName {

@@ -81,7 +81,7 @@ public final class VFS: @unchecked Sendable {
       sb.atimePolicy = atimePolicy
       rootSuperBlock = sb
       icache.hold(sb.root)  // the root is pinned: FUSE never forgets it
-      dcache.add(parentIno: 0, name: FileName(unchecked: [0x2f]), inode: sb.root, pinned: true)
+      dcache.add(parentIno: 0, name: .rootKey, inode: sb.root, pinned: true)
       mountLock.withLock { mounts.append(Mount(path: "/", superBlock: sb, mountPoint: nil)) }
       return sb
     }
