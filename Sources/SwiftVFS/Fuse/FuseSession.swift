@@ -21,6 +21,7 @@ public final class FuseSession {
     /// The errno behind the failure, if the failing call gave one.
     public let errno: Errno?
 
+    /// A failure with its message and, if known, its errno.
     public init(description: String, errno: Errno? = nil) {
       self.description = description
       self.errno = errno
@@ -213,6 +214,8 @@ public final class FuseSession {
   public func close() {
     guard let session else { return }
     self.session = nil
+    // A signal after this must not reach a freed session.
+    if SignalWatch.session == session { SignalWatch.session = nil }
     let bridge = self.bridge.takeUnretainedValue()
     bridge.notifier.detach()
     bridge.session = nil
