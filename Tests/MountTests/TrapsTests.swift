@@ -138,6 +138,23 @@ final class FailedMountTests: XCTestCase {
     }
   }
 
+  /// A VFS with nothing mounted at "/" would answer ENOENT to everything.
+  func testSessionOnAVFSWithoutARootThrowsEINVAL() throws {
+    let dir = try makeTempDir("session-noroot")
+    defer { rmdir(dir) }
+    do {
+      let session = try FuseSession(
+        bridge: FuseBridge(vfs: VFS(), options: FuseBridge.Options()), mountPoint: dir,
+        kernelOptions: [])
+      session.close()
+      XCTFail("mounted a VFS without a root")
+    } catch {
+      XCTAssertEqual(error.errno, .EINVAL, "\(error)")
+      XCTAssertTrue(error.description.contains("no root"), "\(error)")
+    }
+    XCTAssertNil(MountInfo.at(dir))
+  }
+
   /// close() without run(), close() twice, and run() after close().
   func testCloseWithoutRunTwiceAndRunAfterClose() throws {
     try requireFuse()

@@ -35,12 +35,20 @@ public final class FuseSession {
 
   /// Mounts `bridge` at `mountPoint`. `kernelOptions` are the `-o` options
   /// for the kernel mount itself (fsname, default_permissions, allow_other, ro).
-  /// The mount point must be a directory: a missing one is ENOENT and
+  /// The VFS must have its root mounted (else EINVAL), and
+  /// the mount point must be a directory: a missing one is ENOENT and
   /// anything else ENOTDIR, reported here before libfuse is asked (the
   /// kernel would take a FUSE mount on a regular file, whose root then
   /// answers nothing but EIO).
   public init(bridge: FuseBridge, mountPoint: String, kernelOptions: [String]) throws(Failure) {
     self.mountPoint = mountPoint
+    guard bridge.vfs.rootSuperBlock != nil else {
+      // Every request would name a root that is not there.
+      throw Failure(
+        description:
+          "cannot mount on \(mountPoint): EINVAL (the VFS has no root: mount a file system at \"/\" first)",
+        errno: .EINVAL)
+    }
     try FuseSession.checkMountPoint(mountPoint)
     self.bridge = Unmanaged.passRetained(bridge)
     // memfs allocates many 4 KiB pages from several threads: let malloc grow
