@@ -1,10 +1,12 @@
 import SwiftVFS
 
 /// The smallest SwiftVFS file system: a read-only root holding one file,
-/// `hello`. Everything it does not implement answers as the kernel's
-/// defaults do (EPERM for mkdir, EINVAL for write, ...).
+/// `hello`. Being read-only, every change (write, chmod, touch, mkdir ...)
+/// is EROFS, as on a kernel file system mounted `ro`; what it does not
+/// implement answers as the kernel's defaults do.
 final class HelloFS: FileSystemType {
   let name = "hellofs"
+  let readOnly = true
 
   func mount(_ context: MountContext) throws(Errno) -> SuperBlock {
     let sb = SuperBlock(
@@ -25,15 +27,17 @@ final class HelloFS: FileSystemType {
 /// statfs and evict_inode: the defaults.
 struct HelloSuper: SuperOperations {}
 
-/// The root: `lookup` finds the one name, `iterate` lists it.
+/// The root: `lookup` finds the one name, `iterate` lists ".", ".." and it.
 struct HelloDirectory: InodeOperations, FileOperations {
   func lookup(_ dir: Inode, _ name: FileName) throws(Errno) -> Inode? {
     name == "hello" ? dir.privateData as? Inode : nil
   }
 
   func iterate(_ file: File, from offset: Int64, _ emit: (DirEntry) -> Bool) throws(Errno) {
-    guard offset < 1, let hello = file.inode.privateData as? Inode else { return }
-    _ = emit(DirEntry(name: "hello", ino: hello.ino, type: .regular, offset: 1, inode: hello))
+    guard Simple.emitDots(file, from: offset, emit), offset < 3,
+      let hello = file.inode.privateData as? Inode
+    else { return }
+    _ = emit(DirEntry(name: "hello", ino: hello.ino, type: .regular, offset: 3, inode: hello))
   }
 }
 

@@ -6,10 +6,13 @@ import SwiftVFS
 
 // hellofs MOUNTPOINT: mounts HelloFS in the foreground until Ctrl-C,
 // SIGTERM or `fusermount3 -u MOUNTPOINT`.
-guard CommandLine.arguments.count == 2 else {
-  print("usage: hellofs MOUNTPOINT")
-  exit(2)
+/// Writes one line on stderr and exits with `status`.
+func fail(_ message: String, status: Int32) -> Never {
+  _ = (message + "\n").withCString { write(2, $0, strlen($0)) }
+  exit(status)
 }
+
+guard CommandLine.arguments.count == 2 else { fail("usage: hellofs MOUNTPOINT", status: 2) }
 do {
   let vfs = VFS()
   try vfs.filesystems.register(HelloFS())
@@ -23,6 +26,5 @@ do {
   session.close()
   exit(result == 0 ? 0 : 1)
 } catch {
-  print("hellofs: \(error)")
-  exit(1)
+  fail("hellofs: \(error)", status: 1)
 }

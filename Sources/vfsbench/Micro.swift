@@ -63,8 +63,8 @@ enum Micro {
     let n = quick ? 2_000 : 100_000
     let vfs = try VFS.standard(options: MountOptions())
     let root = vfs.root
-    let names = (0..<n).map { FileName("f\($0)") }
-    let absent = (0..<n).map { FileName("absent\($0)") }
+    let names = try (0..<n).map { i throws(Errno) in try FileName("f\(i)") }
+    let absent = try (0..<n).map { i throws(Errno) in try FileName("absent\(i)") }
     let cred = Cred.root
     var out: [Result] = []
     var memory: [(String, Double)] = []

@@ -120,7 +120,7 @@ struct MountConfiguration {
       throw MountFailure("mount point \(path): \(String(cString: strerror(errno)))")
     }
     guard st.st_mode & S_IFMT == S_IFDIR else {
-      throw MountFailure("mount point \(path) is not a directory")
+      throw MountFailure("mount point \(path): ENOTDIR (not a directory)")
     }
     guard let resolved = realpath(path, nil) else {
       throw MountFailure("mount point \(path): \(String(cString: strerror(errno)))")

@@ -21,7 +21,7 @@ final class ConcurrencyTests: XCTestCase {
     let unexpected = Messages()
     DispatchQueue.concurrentPerform(iterations: threads) { t in
       var rng = Rng(state: UInt64(t + 1) &* 7919)
-      func name() -> FileName { FileName("n\(rng.below(12))") }
+      func name() -> FileName { try! FileName("n\(rng.below(12))") }
       for _ in 0..<opsPerThread {
         let d1 = dirs[rng.below(3)]
         let d2 = dirs[rng.below(3)]

@@ -105,7 +105,7 @@ final class DcacheTests: MemfsTestCase {
   func testPinnedRootsAreNeverEvicted() throws {
     let d = Dcache(capacity: 2)
     let i = try inodes(3)
-    d.add(parentIno: 0, name: "/", inode: root, pinned: true)
+    d.add(parentIno: 0, name: .rootKey, inode: root, pinned: true)
     d.add(parentIno: 1, name: "a", inode: i[0])
     d.add(parentIno: 1, name: "b", inode: i[1])
     d.add(parentIno: 1, name: "c", inode: i[2])
@@ -115,9 +115,9 @@ final class DcacheTests: MemfsTestCase {
     XCTAssertEqual(names(d), ["0//"])
     XCTAssertEqual(d.stats.unused, 0)
     d.capacity = 1
-    d.add(parentIno: 0, name: "/", inode: root)  // re-adding unpinned keeps the pin
+    d.add(parentIno: 0, name: .rootKey, inode: root)  // re-adding unpinned keeps the pin
     XCTAssertEqual(d.shrink(to: 0), 0)
-    guard case .positive(let r) = d.lookup(parentIno: 0, name: "/") else {
+    guard case .positive(let r) = d.lookup(parentIno: 0, name: .rootKey) else {
       return XCTFail("root evicted")
     }
     XCTAssertTrue(r === root)
@@ -125,7 +125,7 @@ final class DcacheTests: MemfsTestCase {
 
   func testShrinkReturnsAndCountsEvictions() throws {
     let d = Dcache(capacity: 100)
-    for n in 0..<10 { d.add(parentIno: 1, name: FileName("n\(n)"), inode: nil) }
+    for n in 0..<10 { d.add(parentIno: 1, name: try FileName("n\(n)"), inode: nil) }
     XCTAssertEqual(d.shrink(to: 4), 6)
     XCTAssertEqual(d.stats.entries, 4)
     XCTAssertEqual(d.stats.negative, 4)
@@ -137,9 +137,9 @@ final class DcacheTests: MemfsTestCase {
     XCTAssertEqual(d.stats.evictions, 10)
   }
 
-  func testLoweringCapacityEvictsAtOnce() {
+  func testLoweringCapacityEvictsAtOnce() throws {
     let d = Dcache(capacity: 10)
-    for n in 0..<10 { d.add(parentIno: 1, name: FileName("n\(n)"), inode: nil) }
+    for n in 0..<10 { d.add(parentIno: 1, name: try FileName("n\(n)"), inode: nil) }
     XCTAssertEqual(d.stats.entries, 10)
     d.capacity = 4
     XCTAssertEqual(d.stats.entries, 4)
@@ -150,14 +150,14 @@ final class DcacheTests: MemfsTestCase {
     XCTAssertEqual(d.stats.entries, 1)
   }
 
-  func testTableGrowsAndChainsStayShort() {
+  func testTableGrowsAndChainsStayShort() throws {
     let d = Dcache(capacity: 1 << 20)
     XCTAssertEqual(d.stats.buckets, 1024)
-    for n in 0..<1024 { d.add(parentIno: 5, name: FileName("f\(n)"), inode: nil) }
+    for n in 0..<1024 { d.add(parentIno: 5, name: try FileName("f\(n)"), inode: nil) }
     XCTAssertEqual(d.stats.buckets, 1024)
     d.add(parentIno: 5, name: "one-more", inode: nil)
     XCTAssertEqual(d.stats.buckets, 2048)
-    for n in 1024..<5000 { d.add(parentIno: 5, name: FileName("f\(n)"), inode: nil) }
+    for n in 1024..<5000 { d.add(parentIno: 5, name: try FileName("f\(n)"), inode: nil) }
     let s = d.stats
     XCTAssertEqual(s.entries, 5001)
     XCTAssertEqual(s.buckets, 8192)
@@ -165,7 +165,7 @@ final class DcacheTests: MemfsTestCase {
     XCTAssertLessThanOrEqual(s.longestChain, 12, "a good hash keeps chains short")
     d.resetCounters()
     for n in 0..<5000 {
-      guard case .negative = d.lookup(parentIno: 5, name: FileName("f\(n)")) else {
+      guard case .negative = d.lookup(parentIno: 5, name: try FileName("f\(n)")) else {
         return XCTFail("lost f\(n) while growing")
       }
     }
@@ -173,9 +173,9 @@ final class DcacheTests: MemfsTestCase {
     XCTAssertEqual(d.stats.misses, 0)
   }
 
-  func testManyEntriesUnderCapacityPressureKeepTheNewest() {
+  func testManyEntriesUnderCapacityPressureKeepTheNewest() throws {
     let d = Dcache(capacity: 500)
-    for n in 0..<3000 { d.add(parentIno: UInt64(n % 7), name: FileName("f\(n)"), inode: nil) }
+    for n in 0..<3000 { d.add(parentIno: UInt64(n % 7), name: try FileName("f\(n)"), inode: nil) }
     XCTAssertEqual(d.stats.entries, 500)
     XCTAssertEqual(d.stats.evictions, 2500)
     let kept = Set(d.allEntries().map(\.name.description))

@@ -27,7 +27,7 @@ extension VFS {
   func devResolve(_ path: String) throws(Errno) -> Inode {
     var inode = root
     for part in path.split(separator: "/") {
-      inode = try lookup(inode, FileName(String(part)))
+      inode = try lookup(inode, try FileName(String(part)))
     }
     return inode
   }
@@ -65,7 +65,7 @@ extension VFS {
     let parts = path.split(separator: "/")
     let dir = try devResolve(parts.dropLast().joined(separator: "/"))
     let inode = try mknod(
-      dir, FileName(String(parts.last!)), mode: type.rawValue | mode, rdev: dev, cred: .root)
+      dir, try FileName(String(parts.last!)), mode: type.rawValue | mode, rdev: dev, cred: .root)
     forget(inode.ino, count: 1)
   }
 }

@@ -109,7 +109,7 @@ final class Fuzzer {
   private func walk(_ path: [String]) throws(Errno) -> Inode {
     var cur = vfs.root
     for part in path {
-      let next = try vfs.lookup(cur, FileName(part))
+      let next = try vfs.lookup(cur, try FileName(part))
       held.append(next)
       cur = next
     }
@@ -180,7 +180,8 @@ final class Fuzzer {
         var flags = Int32(O_RDWR) | OpenFlags.create
         if exclusive { flags |= OpenFlags.exclusive }
         if truncate { flags |= OpenFlags.truncate }
-        let (inode, fh, _) = try vfs.create(d, FileName(n), mode: 0o644, flags: flags, cred: .root)
+        let (inode, fh, _) = try vfs.create(
+          d, try FileName(n), mode: 0o644, flags: flags, cred: .root)
         vfs.release(fh)
         vfs.forget(inode.ino, count: 1)
       }
@@ -192,7 +193,7 @@ final class Fuzzer {
       let n = name()
       let label = "mkdir \(dir)/\(n)"
       let real = attempt {
-        let inode = try vfs.mkdir(try walk(dir), FileName(n), mode: 0o755, cred: .root)
+        let inode = try vfs.mkdir(try walk(dir), try FileName(n), mode: 0o755, cred: .root)
         vfs.forget(inode.ino, count: 1)
       }
       return (label, real, modelAttempt(dir) { model.mkdir($0, n) })
@@ -203,7 +204,7 @@ final class Fuzzer {
       let target = Array("t\(rng.below(1000))".utf8)
       let label = "symlink \(dir)/\(n)"
       let real = attempt {
-        let inode = try vfs.symlink(try walk(dir), FileName(n), target: target, cred: .root)
+        let inode = try vfs.symlink(try walk(dir), try FileName(n), target: target, cred: .root)
         vfs.forget(inode.ino, count: 1)
       }
       return (label, real, modelAttempt(dir) { model.symlink($0, n, target) })
@@ -263,7 +264,7 @@ final class Fuzzer {
       let real = attempt {
         let inode = try walk(source)
         let d = try walk(dir)
-        let l = try vfs.link(inode, d, FileName(n))
+        let l = try vfs.link(inode, d, try FileName(n))
         vfs.forget(l.ino, count: 1)
       }
       let want: Result<String, Errno> = model.resolve(source).flatMap { node in
@@ -293,7 +294,7 @@ final class Fuzzer {
       let real = attempt {
         let a = try walk(oldDir)
         let b = try walk(newDir)
-        try vfs.rename(a, FileName(oldName), b, FileName(newName), flags: flags)
+        try vfs.rename(a, try FileName(oldName), b, try FileName(newName), flags: flags)
       }
       let want: Result<String, Errno> = model.resolve(oldDir).flatMap { a in
         model.resolve(newDir).flatMap { b in
@@ -306,7 +307,7 @@ final class Fuzzer {
       let dir = dirPath(all)
       let n = rng.chance(70) ? (nodePath(all).last ?? name()) : name()
       let label = "unlink \(dir)/\(n)"
-      let real = attempt { try vfs.unlink(try walk(dir), FileName(n)) }
+      let real = attempt { try vfs.unlink(try walk(dir), try FileName(n)) }
       return (label, real, modelAttempt(dir) { model.unlink($0, n) })
 
     case 82..<87:
@@ -320,7 +321,7 @@ final class Fuzzer {
         n = pick.last!
       }
       let label = "rmdir \(dir)/\(n)"
-      let real = attempt { try vfs.rmdir(try walk(dir), FileName(n)) }
+      let real = attempt { try vfs.rmdir(try walk(dir), try FileName(n)) }
       return (label, real, modelAttempt(dir) { model.rmdir($0, n) })
 
     case 87..<93:
@@ -449,7 +450,7 @@ final class Fuzzer {
           return
         }
         for (name, child) in node.entries {
-          guard let childInode = try? vfs.resolveUnlocked(inode, FileName(name)) else {
+          guard let childInode = try? vfs.resolveUnlocked(inode, try FileName(name)) else {
             failures.append("\(path)/\(name): lookup failed")
             continue
           }

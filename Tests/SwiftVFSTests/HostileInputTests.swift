@@ -13,7 +13,7 @@ import XCTest
 final class HostileInputTests: XCTestCase {
   /// Still serving: a new file is written and read back; the checkers are clean.
   func assertStillWorks(_ vfs: VFS, file: StaticString = #filePath, line: UInt = #line) {
-    let name = FileName("alive-\(UInt32.random(in: 0...UInt32.max))")
+    let name = try! FileName("alive-\(UInt32.random(in: 0...UInt32.max))")
     do {
       let (inode, fh, f) = try vfs.create(
         vfs.root, name, mode: 0o644, flags: Int32(O_RDWR), cred: .root)
@@ -383,7 +383,7 @@ extension HostileInputTests {
       for i in 0..<64 {
         _ = try chunk.withUnsafeBytes { try h.vfs.write(file, from: $0, at: Int64(i) << 20) }
       }
-      try h.vfs.unlink(h.root, FileName("big\(round)"))
+      try h.vfs.unlink(h.root, try FileName("big\(round)"))
       let done = DispatchSemaphore(value: 0)
       let vfs = h.vfs
       Thread.detachNewThread {

@@ -245,7 +245,7 @@ final class InodeLifetimeTests: MemfsTestCase {
         XCTAssertEqual(try h.stat(f).ino, f.ino)
         XCTAssertEqual(try h.stat(f).generation, f.generation)
       }
-      for n in 0..<20 { try vfs.unlink(root, FileName("f\(n)")) }
+      for n in 0..<20 { try vfs.unlink(root, try FileName("f\(n)")) }
     }
   }
 

@@ -108,7 +108,7 @@ final class NamespaceTests: MemfsTestCase {
     ]
     for (name, type) in kinds {
       let node = try vfs.mknod(
-        root, FileName(name), mode: type.rawValue | 0o640, rdev: rdev, cred: vtUser)
+        root, try FileName(name), mode: type.rawValue | 0o640, rdev: rdev, cred: vtUser)
       vfs.forget(node.ino, count: 1)
       let st = try h.stat(node)
       XCTAssertEqual(st.mode, type.rawValue | 0o640, name)

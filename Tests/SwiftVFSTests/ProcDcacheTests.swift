@@ -125,7 +125,7 @@ final class ProcDcacheTests: XCTestCase {
     defer { h.vfs.forget(dir.ino, count: 1) }
     for i in 0..<10 {
       let (inode, fh, file) = try h.vfs.create(
-        dir, FileName("x\(i)"), mode: 0o644, flags: O_RDWR, cred: .root)
+        dir, try FileName("x\(i)"), mode: 0o644, flags: O_RDWR, cred: .root)
       _ = try Array("payload \(i)".utf8).withUnsafeBytes { b throws(Errno) in
         try h.vfs.write(file, from: b, at: 0)
       }
@@ -149,7 +149,7 @@ final class ProcDcacheTests: XCTestCase {
 
     // Every file is still there, with its data: the next lookups miss and find it.
     for i in 0..<10 {
-      let inode = try h.vfs.lookup(dir, FileName("x\(i)"))
+      let inode = try h.vfs.lookup(dir, try FileName("x\(i)"))
       XCTAssertEqual(try h.read(inode), "payload \(i)")
       h.vfs.forget(inode.ino, count: 1)
     }

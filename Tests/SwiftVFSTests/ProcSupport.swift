@@ -17,7 +17,7 @@ final class ProcHarness {
   func inode(_ path: String) throws -> Inode {
     var cur = vfs.root
     for part in path.split(separator: "/") {
-      let next = try vfs.lookup(cur, FileName(String(part)))
+      let next = try vfs.lookup(cur, try FileName(String(part)))
       vfs.forget(next.ino, count: 1)
       cur = next
     }
@@ -60,7 +60,7 @@ final class ProcHarness {
   @discardableResult
   func makeFile(_ name: String, _ text: String = "") throws -> Inode {
     let (inode, fh, file) = try vfs.create(
-      vfs.root, FileName(name), mode: 0o644, flags: O_RDWR, cred: .root)
+      vfs.root, try FileName(name), mode: 0o644, flags: O_RDWR, cred: .root)
     defer {
       vfs.release(fh)
       vfs.forget(inode.ino, count: 1)

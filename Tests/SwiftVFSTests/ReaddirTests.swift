@@ -69,7 +69,9 @@ final class ReaddirTests: MemfsTestCase {
       // rename some.
       for k in 0..<6 {
         let victim = "f\((round * 37 + k * 53) % 300)"
-        if !removed.contains(victim), vtErrno({ try self.vfs.unlink(d, FileName(victim)) }) == nil {
+        if !removed.contains(victim),
+          vtErrno({ try self.vfs.unlink(d, try FileName(victim)) }) == nil
+        {
           removed.insert(victim)
         }
       }
@@ -79,7 +81,7 @@ final class ReaddirTests: MemfsTestCase {
         if round % 3 == 0 {
           XCTAssertNil(
             vtErrno {
-              try self.vfs.rename(d, FileName("new\(round)"), d, FileName("moved\(round)"))
+              try self.vfs.rename(d, try FileName("new\(round)"), d, try FileName("moved\(round)"))
             })
         }
       }
@@ -103,7 +105,7 @@ final class ReaddirTests: MemfsTestCase {
     let d = try h.dir(root, "d")
     for n in 0..<200 { try h.file(d, "f\(n)") }
     // Delete most entries with the directory closed, so it compacts.
-    for n in 0..<190 { try vfs.unlink(d, FileName("f\(n)")) }
+    for n in 0..<190 { try vfs.unlink(d, try FileName("f\(n)")) }
     let names = try h.names(d)
     XCTAssertEqual(names, (190..<200).map { "f\($0)" })
     for n in 0..<5 { try h.file(d, "g\(n)") }

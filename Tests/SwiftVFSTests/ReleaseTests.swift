@@ -15,7 +15,7 @@ final class ReleaseTests: XCTestCase {
   private func filledDcache() -> Dcache {
     let dcache = Dcache(capacity: Self.million * 2)
     for i in 0..<Self.million {
-      dcache.add(parentIno: 1, name: FileName("n\(i)"), inode: nil)
+      dcache.add(parentIno: 1, name: try! FileName("n\(i)"), inode: nil)
     }
     XCTAssertEqual(dcache.stats.entries, Self.million)
     XCTAssertEqual(dcache.stats.unused, Self.million)
@@ -93,7 +93,7 @@ final class ReleaseTests: XCTestCase {
         XCTAssertEqual(Memfs.pages(file).pageCount, pages)
         XCTAssertEqual(free - h.vfs.statfs(h.root).blocksFree, UInt64(pages))
         if name == "unlinked" {
-          try h.vfs.unlink(h.root, FileName(name))
+          try h.vfs.unlink(h.root, try FileName(name))
           XCTAssertEqual(h.vfs.statfs(h.root).blocksFree, free, "unlink gave the pages back")
         }
         kept = file

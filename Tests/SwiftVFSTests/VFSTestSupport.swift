@@ -24,7 +24,7 @@ final class MemfsHarness: @unchecked Sendable {
   func walk(_ path: String) throws -> Inode {
     var cur = vfs.root
     for part in path.split(separator: "/") {
-      cur = try vfs.resolveUnlocked(cur, FileName(String(part)))
+      cur = try vfs.resolveUnlocked(cur, try FileName(String(part)))
     }
     return cur
   }
@@ -35,7 +35,7 @@ final class MemfsHarness: @unchecked Sendable {
     _ dir: Inode, _ name: String, _ data: [UInt8] = [], mode: UInt32 = 0o644, cred: Cred = .root
   ) throws -> Inode {
     let (inode, fh, file) = try vfs.create(
-      dir, FileName(name), mode: mode, flags: Int32(O_RDWR) | OpenFlags.create, cred: cred)
+      dir, try FileName(name), mode: mode, flags: Int32(O_RDWR) | OpenFlags.create, cred: cred)
     defer {
       vfs.release(fh)
       vfs.forget(inode.ino, count: 1)
@@ -51,21 +51,21 @@ final class MemfsHarness: @unchecked Sendable {
   func dir(_ parent: Inode, _ name: String, mode: UInt32 = 0o755, cred: Cred = .root) throws
     -> Inode
   {
-    let inode = try vfs.mkdir(parent, FileName(name), mode: mode, cred: cred)
+    let inode = try vfs.mkdir(parent, try FileName(name), mode: mode, cred: cred)
     vfs.forget(inode.ino, count: 1)
     return inode
   }
 
   @discardableResult
   func symlink(_ parent: Inode, _ name: String, _ target: String) throws -> Inode {
-    let inode = try vfs.symlink(parent, FileName(name), target: Array(target.utf8), cred: .root)
+    let inode = try vfs.symlink(parent, try FileName(name), target: Array(target.utf8), cred: .root)
     vfs.forget(inode.ino, count: 1)
     return inode
   }
 
   @discardableResult
   func link(_ inode: Inode, _ dir: Inode, _ name: String) throws -> Inode {
-    let result = try vfs.link(inode, dir, FileName(name))
+    let result = try vfs.link(inode, dir, try FileName(name))
     vfs.forget(result.ino, count: 1)
     return result
   }

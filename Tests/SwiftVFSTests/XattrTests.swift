@@ -134,7 +134,7 @@ final class XattrTests: MemfsTestCase {
       ("b", .blockDevice, try DevT(major: 8, minor: 0)), ("s", .socket, DevT.zero),
     ] {
       let node = try vfs.mknod(
-        root, FileName(name), mode: type.rawValue | 0o600, rdev: rdev, cred: .root)
+        root, try FileName(name), mode: type.rawValue | 0o600, rdev: rdev, cred: .root)
       vfs.forget(node.ino, count: 1)
       nodes.append(node)
     }

@@ -42,11 +42,15 @@ public final class FuseBridge: @unchecked Sendable {
   /// requests itself (`-s`, or libfuse's multi-threaded loop).
   nonisolated(unsafe) var workers: FuseWorkers?
   /// Drops the kernel's entries of char nodes whose view changed.
-  let notifier = FuseNotifier()
+  let notifier: FuseNotifier
+  /// Node ids in and out: FUSE_ROOT_ID is the VFS root, whatever its number.
+  let nodeIDs: FuseNodeIDs
 
   public init(vfs: VFS, options: Options) {
     self.vfs = vfs
     self.options = options
+    nodeIDs = FuseNodeIDs(vfs: vfs)
+    notifier = FuseNotifier(nodeIDs: nodeIDs)
     vfs.deviceNodeViews.observer = notifier
     // The request table lists every kernel opcode; these are the ones served.
     for op in FuseOpcode.allCases where op != .flock {
@@ -86,7 +90,7 @@ public final class FuseBridge: @unchecked Sendable {
     let stats = vfs.requests
     let wantsDetail = options.debug || stats.tracing
     let record = RequestStats.Record(
-      opcode: opcode.name, operation: opcode.vfsOperation ?? "-", ino: ino,
+      opcode: opcode.name, operation: opcode.vfsOperation ?? "-", ino: nodeIDs.ino(ofNode: ino),
       detail: wantsDetail ? detail() : "",
       fileSystem: served?.sb.fsType.name ?? "-", error: failure, latencyNanos: elapsed)
     stats.record(record)
@@ -132,9 +136,14 @@ public final class FuseBridge: @unchecked Sendable {
 
   // MARK: - Entries
 
+  /// The inode the kernel names by `nodeID` (FUSE_ROOT_ID is the VFS root).
+  func node(_ nodeID: UInt64) throws(Errno) -> Inode {
+    try vfs.inode(nodeIDs.ino(ofNode: nodeID))
+  }
+
   func entryParam(_ inode: Inode, stat st: Stat) -> fuse_entry_param {
     var e = fuse_entry_param()
-    e.ino = inode.ino
+    e.ino = nodeIDs.nodeID(ofIno: inode.ino)
     e.generation = inode.generation
     e.attr = attributes(st)
     e.attr_timeout = options.attrTimeout
@@ -177,11 +186,11 @@ public final class FuseBridge: @unchecked Sendable {
       let name = try FuseAttributes.name(namePtr)
       if name.isDotOrDotDot {
         // Only to decode a file handle, on an id the kernel may have forgotten (Export.swift).
-        let inode = try vfs.exportLookup(parent, name)
+        let inode = try vfs.exportLookup(nodeIDs.ino(ofNode: parent), name)
         try replyEntry(req, inode)
         return inode
       }
-      let dir = try vfs.inode(parent)
+      let dir = try node(parent)
       let inode: Inode
       do throws(Errno) {
         inode = try vfs.lookup(dir, name)
@@ -199,7 +208,7 @@ public final class FuseBridge: @unchecked Sendable {
 
   func forget(_ req: fuse_req_t?, _ ino: UInt64, _ count: UInt64) {
     serve(req, .forget, ino) { () throws(Errno) -> Inode? in
-      vfs.forget(ino, count: count)
+      vfs.forget(nodeIDs.ino(ofNode: ino), count: count)
       return nil
     }
     fuse_reply_none(req)
@@ -210,7 +219,7 @@ public final class FuseBridge: @unchecked Sendable {
   ) {
     serve(req, .batchForget, 0, detail: "count=\(count)") { () throws(Errno) -> Inode? in
       for i in 0..<count {
-        vfs.forget(list![i].ino, count: list![i].nlookup)
+        vfs.forget(nodeIDs.ino(ofNode: list![i].ino), count: list![i].nlookup)
       }
       return nil
     }
@@ -219,7 +228,7 @@ public final class FuseBridge: @unchecked Sendable {
 
   func getattr(_ req: fuse_req_t?, _ ino: UInt64) {
     serve(req, .getattr, ino) { () throws(Errno) -> Inode? in
-      let inode = try vfs.inode(ino)
+      let inode = try node(ino)
       var st = attributes(try vfs.getattr(inode))
       fuse_reply_attr(req, &st, options.attrTimeout)
       return inode
@@ -232,7 +241,7 @@ public final class FuseBridge: @unchecked Sendable {
   ) {
     serve(req, .setattr, ino, detail: "to_set=0x\(String(toSet, radix: 16))") {
       () throws(Errno) -> Inode? in
-      let inode = try vfs.inode(ino)
+      let inode = try node(ino)
       guard let attr else { throw .EINVAL }
       let change = try FuseAttributes.setAttr(attr.pointee, toSet: toSet)
       let cred = FuseBridge.cred(req)
@@ -252,7 +261,7 @@ public final class FuseBridge: @unchecked Sendable {
 
   func readlink(_ req: fuse_req_t?, _ ino: UInt64) {
     serve(req, .readlink, ino) { () throws(Errno) -> Inode? in
-      let inode = try vfs.inode(ino)
+      let inode = try node(ino)
       var target = try vfs.readlink(inode)
       target.append(0)
       target.withUnsafeBufferPointer {
@@ -267,7 +276,7 @@ public final class FuseBridge: @unchecked Sendable {
     _ rdev: dev_t
   ) {
     serve(req, .mknod, parent, detail: String(cString: namePtr!)) { () throws(Errno) -> Inode? in
-      let dir = try vfs.inode(parent)
+      let dir = try node(parent)
       let name = try FuseAttributes.name(namePtr)
       let dev = try DevT(userEncoding: UInt64(rdev))
       let inode = try vfs.mknod(dir, name, mode: mode, rdev: dev, cred: FuseBridge.cred(req))
@@ -279,7 +288,7 @@ public final class FuseBridge: @unchecked Sendable {
   func mkdir(_ req: fuse_req_t?, _ parent: UInt64, _ namePtr: UnsafePointer<CChar>?, _ mode: mode_t)
   {
     serve(req, .mkdir, parent, detail: String(cString: namePtr!)) { () throws(Errno) -> Inode? in
-      let dir = try vfs.inode(parent)
+      let dir = try node(parent)
       let name = try FuseAttributes.name(namePtr)
       let inode = try vfs.mkdir(dir, name, mode: mode, cred: FuseBridge.cred(req))
       try replyEntry(req, inode)
@@ -292,7 +301,7 @@ public final class FuseBridge: @unchecked Sendable {
     _ namePtr: UnsafePointer<CChar>?
   ) {
     serve(req, .symlink, parent, detail: String(cString: namePtr!)) { () throws(Errno) -> Inode? in
-      let dir = try vfs.inode(parent)
+      let dir = try node(parent)
       let name = try FuseAttributes.name(namePtr)
       guard let target else { throw .EINVAL }
       let length = strnlen(target, 4096)
@@ -309,8 +318,8 @@ public final class FuseBridge: @unchecked Sendable {
     _ req: fuse_req_t?, _ ino: UInt64, _ newParent: UInt64, _ namePtr: UnsafePointer<CChar>?
   ) {
     serve(req, .link, ino, detail: String(cString: namePtr!)) { () throws(Errno) -> Inode? in
-      let inode = try vfs.inode(ino)
-      let dir = try vfs.inode(newParent)
+      let inode = try node(ino)
+      let dir = try node(newParent)
       let name = try FuseAttributes.name(namePtr)
       try replyEntry(req, try vfs.link(inode, dir, name))
       return inode
@@ -319,7 +328,7 @@ public final class FuseBridge: @unchecked Sendable {
 
   func unlink(_ req: fuse_req_t?, _ parent: UInt64, _ namePtr: UnsafePointer<CChar>?) {
     serve(req, .unlink, parent, detail: String(cString: namePtr!)) { () throws(Errno) -> Inode? in
-      let dir = try vfs.inode(parent)
+      let dir = try node(parent)
       try vfs.unlink(dir, try FuseAttributes.name(namePtr))
       fuse_reply_err(req, 0)
       return dir
@@ -328,7 +337,7 @@ public final class FuseBridge: @unchecked Sendable {
 
   func rmdir(_ req: fuse_req_t?, _ parent: UInt64, _ namePtr: UnsafePointer<CChar>?) {
     serve(req, .rmdir, parent, detail: String(cString: namePtr!)) { () throws(Errno) -> Inode? in
-      let dir = try vfs.inode(parent)
+      let dir = try node(parent)
       try vfs.rmdir(dir, try FuseAttributes.name(namePtr))
       fuse_reply_err(req, 0)
       return dir
@@ -343,8 +352,8 @@ public final class FuseBridge: @unchecked Sendable {
       req, .rename, parent,
       detail: "\(String(cString: namePtr!)) -> \(String(cString: newNamePtr!))"
     ) { () throws(Errno) -> Inode? in
-      let dir = try vfs.inode(parent)
-      let newDir = try vfs.inode(newParent)
+      let dir = try node(parent)
+      let newDir = try node(newParent)
       try vfs.rename(
         dir, try FuseAttributes.name(namePtr), newDir, try FuseAttributes.name(newNamePtr),
         flags: RenameFlags(rawValue: flags), cred: FuseBridge.cred(req))
@@ -413,7 +422,7 @@ public final class FuseBridge: @unchecked Sendable {
   func open(_ req: fuse_req_t?, _ ino: UInt64, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
     serve(req, .open, ino, detail: "flags=0o\(String(fi?.pointee.flags ?? 0, radix: 8))") {
       () throws(Errno) -> Inode? in
-      let inode = try vfs.inode(ino)
+      let inode = try node(ino)
       guard let fi else { throw .EINVAL }
       let cred = FuseBridge.cred(req)
       let (fh, file) = try vfs.open(
@@ -434,7 +443,7 @@ public final class FuseBridge: @unchecked Sendable {
     _ fi: UnsafeMutablePointer<fuse_file_info>?
   ) {
     serve(req, .create, parent, detail: String(cString: namePtr!)) { () throws(Errno) -> Inode? in
-      let dir = try vfs.inode(parent)
+      let dir = try node(parent)
       let name = try FuseAttributes.name(namePtr)
       guard let fi else { throw .EINVAL }
       let (inode, fh, file) = try vfs.create(
@@ -560,7 +569,7 @@ public final class FuseBridge: @unchecked Sendable {
     _ opcode: FuseOpcode
   ) {
     serve(req, opcode, ino) { () throws(Errno) -> Inode? in
-      let inode = try? vfs.inode(ino)
+      let inode = try? node(ino)
       if let fi { vfs.release(fi.pointee.fh) }
       fuse_reply_err(req, 0)
       return inode
@@ -581,7 +590,7 @@ public final class FuseBridge: @unchecked Sendable {
 
   func opendir(_ req: fuse_req_t?, _ ino: UInt64, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
     serve(req, .opendir, ino) { () throws(Errno) -> Inode? in
-      let inode = try vfs.inode(ino)
+      let inode = try node(ino)
       guard let fi else { throw .EINVAL }
       guard inode.isDirectory else { throw .ENOTDIR }
       let (fh, file) = try vfs.open(
@@ -616,8 +625,11 @@ public final class FuseBridge: @unchecked Sendable {
             if plus {
               var e = fuse_entry_param()
               var st: Stat?
-              if let inode = entry.inode { st = try? vfs.getattr(inode) }
-              if let st, let inode = entry.inode {
+              // "." and ".." take no lookup: the kernel skips them in
+              // fuse_direntplus_link() and would never forget one.
+              let inode = entry.name.isDotOrDotDot ? nil : entry.inode
+              if let inode { st = try? vfs.getattr(inode) }
+              if let st, let inode {
                 e = entryParam(inode, stat: st)
               } else {
                 e.attr.st_ino = UInt(entry.ino)
@@ -626,7 +638,7 @@ public final class FuseBridge: @unchecked Sendable {
               let n = fuse_add_direntry_plus(
                 req, buffer + used, remaining, name.baseAddress, &e, off_t(entry.offset))
               guard n <= remaining else { return false }
-              if e.ino != 0, let inode = entry.inode { vfs.hold(inode) }
+              if e.ino != 0, let inode { vfs.hold(inode) }
               used += n
             } else {
               var st = Glibc.stat()
@@ -648,7 +660,7 @@ public final class FuseBridge: @unchecked Sendable {
 
   func statfs(_ req: fuse_req_t?, _ ino: UInt64) {
     serve(req, .statfs, ino) { () throws(Errno) -> Inode? in
-      let inode = try vfs.inode(ino)
+      let inode = try node(ino)
       var v = FuseAttributes.statvfs(vfs.statfs(inode))
       fuse_reply_statfs(req, &v)
       return inode
@@ -662,7 +674,7 @@ public final class FuseBridge: @unchecked Sendable {
     _ value: UnsafePointer<CChar>?, _ size: Int, _ flags: Int32
   ) {
     serve(req, .setxattr, ino, detail: String(cString: namePtr!)) { () throws(Errno) -> Inode? in
-      let inode = try vfs.inode(ino)
+      let inode = try node(ino)
       let name = try FuseAttributes.xattrName(namePtr)
       guard size <= Simple.xattrSizeMax else { throw .E2BIG }
       let bytes =
@@ -681,7 +693,7 @@ public final class FuseBridge: @unchecked Sendable {
 
   func getxattr(_ req: fuse_req_t?, _ ino: UInt64, _ namePtr: UnsafePointer<CChar>?, _ size: Int) {
     serve(req, .getxattr, ino, detail: String(cString: namePtr!)) { () throws(Errno) -> Inode? in
-      let inode = try vfs.inode(ino)
+      let inode = try node(ino)
       let name = try FuseAttributes.xattrName(namePtr)
       let value = try vfs.getxattr(inode, name, cred: FuseBridge.cred(req))
       try replyXattr(req, value, size)
@@ -691,7 +703,7 @@ public final class FuseBridge: @unchecked Sendable {
 
   func listxattr(_ req: fuse_req_t?, _ ino: UInt64, _ size: Int) {
     serve(req, .listxattr, ino) { () throws(Errno) -> Inode? in
-      let inode = try vfs.inode(ino)
+      let inode = try node(ino)
       var list: [UInt8] = []
       for name in try vfs.listxattr(inode, cred: FuseBridge.cred(req)) {
         list.append(contentsOf: name.utf8)
@@ -715,7 +727,7 @@ public final class FuseBridge: @unchecked Sendable {
   func removexattr(_ req: fuse_req_t?, _ ino: UInt64, _ namePtr: UnsafePointer<CChar>?) {
     serve(req, .removexattr, ino, detail: String(cString: namePtr!)) {
       () throws(Errno) -> Inode? in
-      let inode = try vfs.inode(ino)
+      let inode = try node(ino)
       try vfs.removexattr(
         inode, try FuseAttributes.xattrName(namePtr), cred: FuseBridge.cred(req),
         groups: { FuseBridge.groups(req) })

@@ -49,6 +49,9 @@ extension FuseBridge {
 final class FuseNotifier: DeviceNodeViewObserver, @unchecked Sendable {
   private let lock = Lock()
   private var session: OpaquePointer?
+  private let nodeIDs: FuseNodeIDs
+
+  init(nodeIDs: FuseNodeIDs) { self.nodeIDs = nodeIDs }
 
   func attach(_ session: OpaquePointer) { lock.withLock { self.session = session } }
 
@@ -80,6 +83,7 @@ final class FuseNotifier: DeviceNodeViewObserver, @unchecked Sendable {
     let terminated = name + [0]
     lock.withLock {
       guard let session else { return }
+      let parent = nodeIDs.nodeID(ofIno: parent)
       terminated.withUnsafeBufferPointer { raw in
         raw.withMemoryRebound(to: CChar.self) {
           _ = fuse_lowlevel_notify_inval_entry(session, parent, $0.baseAddress, name.count)

@@ -8,20 +8,48 @@ import CFuse
 /// that serves requests. The mount's life: `init` mounts, `run` serves until
 /// the file system is unmounted (or a signal ends the loop), `close` unmounts
 /// what is still mounted and frees the session.
+///
+/// Ownership: the libfuse session and the bridge's retain belong to this
+/// object only once `init` returns; a failing `init` frees what it made
+/// itself, and `close` (or `deinit`) frees them exactly once, so a failed
+/// mount, a second `close`, or a `close` without `run` are all safe.
 public final class FuseSession {
+  /// Why a mount failed: a one-line message naming the mount point, and the
+  /// errno when one is known (ENOENT, ENOTDIR ...).
   public struct Failure: Error, CustomStringConvertible {
     public let description: String
+    /// The errno behind the failure, if the failing call gave one.
+    public let errno: Errno?
+
+    /// A failure with its message and, if known, its errno.
+    public init(description: String, errno: Errno? = nil) {
+      self.description = description
+      self.errno = errno
+    }
   }
 
-  private let session: OpaquePointer
+  /// nil once closed (or never made): nothing may touch it then.
+  private var session: OpaquePointer?
   private let bridge: Unmanaged<FuseBridge>
   public let mountPoint: String
-  private var closed = false
 
   /// Mounts `bridge` at `mountPoint`. `kernelOptions` are the `-o` options
   /// for the kernel mount itself (fsname, default_permissions, allow_other, ro).
+  /// The VFS must have its root mounted (else EINVAL), and
+  /// the mount point must be a directory: a missing one is ENOENT and
+  /// anything else ENOTDIR, reported here before libfuse is asked (the
+  /// kernel would take a FUSE mount on a regular file, whose root then
+  /// answers nothing but EIO).
   public init(bridge: FuseBridge, mountPoint: String, kernelOptions: [String]) throws(Failure) {
     self.mountPoint = mountPoint
+    guard bridge.vfs.rootSuperBlock != nil else {
+      // Every request would name a root that is not there.
+      throw Failure(
+        description:
+          "cannot mount on \(mountPoint): EINVAL (the VFS has no root: mount a file system at \"/\" first)",
+        errno: .EINVAL)
+    }
+    try FuseSession.checkMountPoint(mountPoint)
     self.bridge = Unmanaged.passRetained(bridge)
     // memfs allocates many 4 KiB pages from several threads: let malloc grow
     // its heaps 64 MiB at a time rather than one mprotect() every few pages.
@@ -47,17 +75,36 @@ public final class FuseSession {
       self.bridge.release()
       throw Failure(description: "cannot create a FUSE session (bad options?)")
     }
-    session = made
     bridge.session = made
     bridge.notifier.attach(made)
-    guard fuse_session_mount(session, mountPoint) == 0 else {
+    guard fuse_session_mount(made, mountPoint) == 0 else {
+      // Freed here, and `session` stays nil: deinit has nothing to free.
       bridge.notifier.detach()
-      fuse_session_destroy(session)
+      bridge.session = nil
+      fuse_session_destroy(made)
       self.bridge.release()
       throw Failure(
         description: "cannot mount on \(mountPoint) (is /dev/fuse usable, and are you root?)")
     }
+    session = made
     bridge.readaheadControl = FuseSession.readaheadControl(of: mountPoint)
+  }
+
+  /// Like the kernel's do_new_mount() path walk plus fuse's own rule: the
+  /// mount point exists (ENOENT) and is a directory (ENOTDIR). A `/dev/fd/N`
+  /// mount point is a /dev/fuse descriptor passed by fusermount3: not checked.
+  static func checkMountPoint(_ path: String) throws(Failure) {
+    if path.hasPrefix("/dev/fd/") { return }
+    var st = stat()
+    guard stat(path, &st) == 0 else {
+      let error = Errno(Glibc.errno)
+      throw Failure(description: "cannot mount on \(path): \(error) (stat)", errno: error)
+    }
+    guard st.st_mode & S_IFMT == S_IFDIR else {
+      throw Failure(
+        description: "cannot mount on \(path): ENOTDIR (the mount point is not a directory)",
+        errno: .ENOTDIR)
+    }
   }
 
   /// /sys/class/bdi/MAJ:MIN/read_ahead_kb of the new mount, found in
@@ -76,6 +123,7 @@ public final class FuseSession {
   /// otherwise wait forever to join one asleep in a driver. Only for a
   /// process that owns its signals (the CLI), never in a test process.
   public func installSignalHandlers() {
+    guard let session else { return }
     SignalWatch.session = session
     var fds: [Int32] = [-1, -1]
     guard pipe(&fds) == 0 else { return }
@@ -111,6 +159,7 @@ public final class FuseSession {
   /// Detaches into the background unless `foreground`; the mount is already
   /// up, so errors were reported in the foreground.
   public func daemonize(foreground: Bool) {
+    guard session != nil else { return }
     fuse_daemonize(foreground ? 1 : 0)
   }
 
@@ -126,8 +175,10 @@ public final class FuseSession {
     case libfuseMultithreaded
   }
 
-  /// Serves requests until unmount or a signal. Returns 0 on a clean end.
+  /// Serves requests until unmount or a signal. Returns 0 on a clean end,
+  /// and -EBADF at once if the session is already closed.
   public func run(loop: Loop, maxThreads: Int = 16, maxIdleThreads: Int = 8) -> Int32 {
+    guard let session else { return -EBADF }
     let bridge = self.bridge.takeUnretainedValue()
     // Requests that sleep (device reads, the trace) may hold at most a few
     // less than all the threads, so some are always free to serve the
@@ -166,14 +217,19 @@ public final class FuseSession {
     }
   }
 
-  /// Unmounts (if still mounted) and frees the session.
+  /// Unmounts (if still mounted) and frees the session. Safe to call more
+  /// than once, and without `run`: only the first call does anything.
   public func close() {
-    guard !closed else { return }
-    closed = true
-    bridge.takeUnretainedValue().notifier.detach()
+    guard let session else { return }
+    self.session = nil
+    // A signal after this must not reach a freed session.
+    if SignalWatch.session == session { SignalWatch.session = nil }
+    let bridge = self.bridge.takeUnretainedValue()
+    bridge.notifier.detach()
+    bridge.session = nil
     fuse_session_unmount(session)
     fuse_session_destroy(session)
-    bridge.release()
+    self.bridge.release()
   }
 
   deinit { close() }

@@ -54,7 +54,11 @@ extension FileOperations {
   public func spliceRead(
     _ file: File, at offset: Int64, count: Int, to sink: ([UnsafeRawBufferPointer]) -> Void
   ) throws(Errno) -> Bool { false }
-  /// No ->write: EINVAL, as vfs_write answers.
+  /// No ->write: EINVAL, as vfs_write answers (do_dentry_open() lets the
+  /// open for writing succeed, without FMODE_CAN_WRITE). A file system whose
+  /// files can never be written declares itself read-only
+  /// (`FileSystemType.readOnly`): then the open itself is EROFS, as on a
+  /// kernel file system mounted `ro`.
   public func write(_ file: File, from buffer: UnsafeRawBufferPointer, at offset: Int64)
     throws(Errno) -> Int
   { throw .EINVAL }
@@ -64,8 +68,16 @@ extension FileOperations {
   }
   public func flush(_ file: File) throws(Errno) {}
   public func release(_ inode: Inode, _ file: File) {}
-  /// No ->fsync: EINVAL, as vfs_fsync_range answers.
-  public func fsync(_ file: File, dataOnly: Bool) throws(Errno) { throw .EINVAL }
+  /// No ->fsync: success, like libfs's noop_fsync(), which in-memory file
+  /// systems (ramfs, tmpfs's directories) install; a file system whose data
+  /// needs writing back implements it. The kernel answers EINVAL for an
+  /// empty slot (vfs_fsync_range()), which would make `fsync(1)`, editors and
+  /// `cp --sync` fail on a file system that has nothing to sync, so that stays
+  /// only for char devices, whose drivers leave the slot empty (fsync on
+  /// /dev/null is EINVAL).
+  public func fsync(_ file: File, dataOnly: Bool) throws(Errno) {
+    if file.inode.type == .characterDevice { throw .EINVAL }
+  }
   public func llseek(_ file: File, offset: Int64, whence: Int32) throws(Errno) -> Int64 {
     try Simple.llseek(file, offset: offset, whence: whence)
   }

@@ -1,9 +1,25 @@
 /// A kind of file system, like `struct file_system_type`: a name and a way to
 /// make a superblock from mount options (the kernel's ->get_tree / mount).
+///
+/// A type is `Sendable`: the VFS keeps it in its registry and calls `mount`
+/// from whichever thread mounts.
 public protocol FileSystemType: AnyObject, Sendable {
+  /// The name `mount -t` and /proc/filesystems show.
   var name: String { get }
-  /// Makes a new superblock with its root inode set.
+  /// Whether every superblock of this type is read-only, whatever the mount
+  /// options (like a kernel file system that only mounts `ro`). The VFS then
+  /// answers EROFS to every change (write opens, setattr, create, unlink,
+  /// rename, xattrs ...) before any operation is called. Default: false (then
+  /// the `ro` option alone decides).
+  var readOnly: Bool { get }
+  /// Makes a new superblock with its root inode set. Inodes may be made in
+  /// any order: the root need not be the first (the FUSE bridge shows it as
+  /// FUSE's root whatever its number).
   func mount(_ context: MountContext) throws(Errno) -> SuperBlock
+}
+
+extension FileSystemType {
+  public var readOnly: Bool { false }
 }
 
 /// What a file system type gets to build a superblock with (like fs_context).

@@ -102,6 +102,11 @@ extension InodeOperations {
   /// readlink(2) on a non-symlink is EINVAL.
   public func readlink(_ inode: Inode) throws(Errno) -> [UInt8] { throw .EINVAL }
   public func getattr(_ inode: Inode) throws(Errno) -> Stat { Simple.getattr(inode) }
+  /// No ->setattr: `Simple.setattr`, as notify_change() falls back to
+  /// simple_setattr(): chmod, chown and touch change the inode in memory (a
+  /// size change is EPERM). For a tree that must not change, declare the
+  /// file system read-only (`FileSystemType.readOnly`): every change is then
+  /// EROFS, as on a kernel file system mounted `ro`.
   public func setattr(_ inode: Inode, _ attr: SetAttr, cred: Cred) throws(Errno) {
     try Simple.setattr(inode, attr)
   }

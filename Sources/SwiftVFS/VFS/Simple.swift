@@ -41,6 +41,26 @@ public enum Simple {
     if !attr.isEmpty { inode.ctime = attr.ctime ?? now }
   }
 
+  /// Like dir_emit_dots(): emits "." (cookie 1) and ".." (cookie 2) if the
+  /// listing starts before them. Returns false if `emit` stopped (the buffer
+  /// is full): the caller returns too. A directory's own entries then take
+  /// cookies from 3 on. ".." of a file system's root names the root itself.
+  public static func emitDots(
+    _ file: File, from offset: Int64, _ emit: (DirEntry) -> Bool
+  ) -> Bool {
+    let dir = file.inode
+    if offset < 1,
+      !emit(DirEntry(name: ".", ino: dir.ino, type: .directory, offset: 1, inode: nil))
+    {
+      return false
+    }
+    if offset < 2 {
+      let parent = dir.parentDirectory ?? dir
+      return emit(DirEntry(name: "..", ino: parent.ino, type: .directory, offset: 2, inode: nil))
+    }
+    return true
+  }
+
   /// Like simple_statfs(), with the superblock's limits and usage.
   public static func statfs(_ sb: SuperBlock) -> StatFS {
     let usedBlocks = sb.usedBlocks

@@ -73,7 +73,7 @@ public final class SuperBlock: @unchecked Sendable {
     self.id = context.superBlockID
     self.numbers = context.inodeNumbers
     self.options = context.options
-    self.readOnly = context.options.flag("ro")
+    self.readOnly = context.options.flag("ro") || fsType.readOnly
     self.magic = magic
     self.blockSize = blockSize
     self.maxFileSize = maxFileSize
@@ -180,7 +180,8 @@ extension SuperOperations {
 }
 
 /// Hands out inode numbers and generations, like get_next_ino(). One per VFS,
-/// so the root of the first superblock is inode 1, FUSE's root id.
+/// so inode numbers are unique across superblocks. The root need not be
+/// inode 1: the FUSE bridge maps FUSE's root id to it (FuseNodeIDs).
 public final class InodeNumbers: Sendable {
   private let nextIno = Atomic<UInt64>(1)
   private let nextGeneration: Atomic<UInt64>

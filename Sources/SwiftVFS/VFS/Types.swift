@@ -46,23 +46,60 @@ public struct Cred: Sendable, Hashable {
 
 /// One path component: bytes, as the kernel stores names (not necessarily UTF-8).
 ///
-/// Valid names are checked once, where they enter the VFS (`FileName.validated`):
-/// not empty, no `/`, no NUL, at most 255 bytes.
+/// A `FileName` is always valid: not empty, no `/`, no NUL, at most 255 bytes
+/// (NAME_MAX). "." and ".." are valid names (a directory listing holds them);
+/// the VFS refuses them where the syscalls do. So a name a file system hands
+/// out (from `lookup` or `iterate`) can never break a listing.
+///
+/// Runtime strings and bytes go through the throwing initializers (EINVAL,
+/// ENAMETOOLONG). A string literal (`"hello"`) is checked when it is made,
+/// and an invalid literal stops the program: it is a programming error.
 public struct FileName: Hashable, Sendable, CustomStringConvertible, ExpressibleByStringLiteral {
   public static let maxLength = 255  // NAME_MAX
 
   public let bytes: [UInt8]
 
-  public init(_ bytes: [UInt8]) { self.bytes = bytes }
-  public init(_ string: String) { self.bytes = Array(string.utf8) }
-  public init(stringLiteral value: String) { self.init(value) }
+  /// A checked name from bytes: ENAMETOOLONG past 255 bytes, EINVAL for an
+  /// empty name or one holding `/` or NUL (like the kernel's name checks in
+  /// getname() and the path walk).
+  public init(_ bytes: [UInt8]) throws(Errno) {
+    if let error = FileName.problem(bytes) { throw error }
+    self.bytes = bytes
+  }
+
+  /// A checked name from a string's UTF-8 bytes (same errnos as from bytes).
+  public init(_ string: String) throws(Errno) {
+    try self.init(Array(string.utf8))
+  }
+
+  /// A name written in the source: an invalid literal is a programming error
+  /// and stops the program with a message naming it.
+  public init(stringLiteral value: String) {
+    let bytes = Array(value.utf8)
+    if let error = FileName.problem(bytes) {
+      preconditionFailure("invalid FileName literal \"\(value)\": \(error)")
+    }
+    self.bytes = bytes
+  }
+
+  /// Not checked: for the VFS's own keys (a mount's path in the dcache),
+  /// never for a name that came from outside.
+  init(unchecked bytes: [UInt8]) { self.bytes = bytes }
+
+  /// "/": the dcache key of the root mount (parent 0), never a real name.
+  static let rootKey = FileName(unchecked: [0x2f])
 
   /// Checks a name from user space: ENAMETOOLONG past 255 bytes, EINVAL for an
   /// empty name or one holding `/` or NUL.
   public static func validated(_ bytes: [UInt8]) throws(Errno) -> FileName {
-    guard bytes.count <= maxLength else { throw .ENAMETOOLONG }
-    guard !bytes.isEmpty, !bytes.contains(0x2f), !bytes.contains(0) else { throw .EINVAL }
-    return FileName(bytes)
+    try FileName(bytes)
+  }
+
+  /// Why `bytes` is not a valid name, or nil if it is.
+  static func problem(_ bytes: [UInt8]) -> Errno? {
+    guard bytes.count <= maxLength else { return .ENAMETOOLONG }
+    guard !bytes.isEmpty, !bytes.contains(0x2f), !bytes.contains(0) else { return .EINVAL }
+    return nil
   }
 
   /// Hashes the bytes in one call (the synthesized hash fed them one at a

@@ -81,7 +81,7 @@ public final class VFS: @unchecked Sendable {
       sb.atimePolicy = atimePolicy
       rootSuperBlock = sb
       icache.hold(sb.root)  // the root is pinned: FUSE never forgets it
-      dcache.add(parentIno: 0, name: "/", inode: sb.root, pinned: true)
+      dcache.add(parentIno: 0, name: .rootKey, inode: sb.root, pinned: true)
       mountLock.withLock { mounts.append(Mount(path: "/", superBlock: sb, mountPoint: nil)) }
       return sb
     }
@@ -92,7 +92,8 @@ public final class VFS: @unchecked Sendable {
     sb.atimePolicy = atimePolicy
     sb.root.parentDirectory = dir.parentDirectory
     icache.hold(sb.root)
-    dcache.add(parentIno: 0, name: FileName(path), inode: sb.root, pinned: true)
+    dcache.add(
+      parentIno: 0, name: FileName(unchecked: Array(path.utf8)), inode: sb.root, pinned: true)
     mountLock.withLock {
       mountedOn[dir.ino] = sb
       mounts.append(Mount(path: path, superBlock: sb, mountPoint: dir))
@@ -109,7 +110,7 @@ public final class VFS: @unchecked Sendable {
   {
     var dir = root
     for part in path.split(separator: "/") {
-      let name = FileName(String(part))
+      let name = try FileName(String(part))
       dir = try dir.sb.namespaceLock.withWriteLock { () throws(Errno) -> Inode in
         if let found = try resolveOptional(dir, name) { return found }
         guard create else { throw .ENOENT }

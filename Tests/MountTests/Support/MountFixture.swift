@@ -72,7 +72,7 @@ func makeTempDir(_ prefix: String) throws -> String {
 }
 
 /// Finds a built executable: `$env`, else next to the test bundle, else .build/debug.
-private func builtExecutable(_ name: String, env: String) -> String {
+func builtExecutable(_ name: String, env: String) -> String {
   if let path = ProcessInfo.processInfo.environment[env], !path.isEmpty { return path }
   var dirs: [String] = []
   if let arg0 = CommandLine.arguments.first {

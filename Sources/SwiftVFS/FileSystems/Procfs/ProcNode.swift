@@ -25,8 +25,8 @@ final class ProcNode: @unchecked Sendable {
   /// Directories' entries, in the order readdir shows them; set at mount.
   private(set) var children: [(name: FileName, inode: Inode)] = []
 
-  init(_ name: String, _ permissions: UInt32, _ content: Content) {
-    self.name = FileName(name)
+  init(_ name: FileName, _ permissions: UInt32, _ content: Content) {
+    self.name = name
     self.permissions = permissions
     self.content = content
   }
@@ -54,17 +54,17 @@ struct ProcTreeSpec: Sendable {
   let node: ProcNode
   let children: [ProcTreeSpec]
 
-  static func dir(_ name: String, _ children: [ProcTreeSpec]) -> ProcTreeSpec {
+  static func dir(_ name: FileName, _ children: [ProcTreeSpec]) -> ProcTreeSpec {
     ProcTreeSpec(node: ProcNode(name, 0o555, .directory), children: children)
   }
 
-  static func file(_ name: String, _ text: @escaping @Sendable () -> String) -> ProcTreeSpec {
+  static func file(_ name: FileName, _ text: @escaping @Sendable () -> String) -> ProcTreeSpec {
     ProcTreeSpec(node: ProcNode(name, 0o444, .text(text)), children: [])
   }
 
   /// A sysctl-style control: 0644 if it can be read, 0200 if write-only.
   static func control(
-    _ name: String, read: (@Sendable () -> String)?,
+    _ name: FileName, read: (@Sendable () -> String)?,
     write: @escaping @Sendable (String) throws(Errno) -> Void
   ) -> ProcTreeSpec {
     ProcTreeSpec(
@@ -72,7 +72,7 @@ struct ProcTreeSpec: Sendable {
       children: [])
   }
 
-  static func trace(_ name: String) -> ProcTreeSpec {
+  static func trace(_ name: FileName) -> ProcTreeSpec {
     ProcTreeSpec(node: ProcNode(name, 0o444, .trace), children: [])
   }
 }

@@ -13,7 +13,7 @@ enum ProcTree {
 
   static func spec(_ vfs: VFS) -> ProcTreeSpec {
     .dir(
-      "/",
+      "proc",  // the root's name is never shown; only its children's are
       [
         .file("devices") { [unowned vfs] in ProcReports.devices(vfs) },
         .file("filesystems") { [unowned vfs] in ProcReports.filesystems(vfs) },
