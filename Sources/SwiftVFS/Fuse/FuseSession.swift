@@ -11,6 +11,10 @@ import CFuse
 public final class FuseSession {
   public struct Failure: Error, CustomStringConvertible {
     public let description: String
+    /// The libfuse call that failed (`fuse_session_new`, `fuse_session_mount`).
+    public var call = ""
+    /// The errno it left (EINVAL or EIO when libfuse set none).
+    public var code: Int32 = 0
   }
 
   private let session: OpaquePointer
@@ -45,17 +49,22 @@ public final class FuseSession {
     }
     guard let made else {
       self.bridge.release()
-      throw Failure(description: "cannot create a FUSE session (bad options?)")
+      throw Failure(
+        description: "cannot create a FUSE session (bad options?)", call: "fuse_session_new",
+        code: EINVAL)
     }
     session = made
     bridge.session = made
     bridge.notifier.attach(made)
+    errno = 0
     guard fuse_session_mount(session, mountPoint) == 0 else {
+      let code = errno != 0 ? errno : EIO
       bridge.notifier.detach()
       fuse_session_destroy(session)
       self.bridge.release()
       throw Failure(
-        description: "cannot mount on \(mountPoint) (is /dev/fuse usable, and are you root?)")
+        description: "cannot mount on \(mountPoint) (is /dev/fuse usable, and are you root?)",
+        call: "fuse_session_mount", code: code)
     }
     bridge.readaheadControl = FuseSession.readaheadControl(of: mountPoint)
   }
