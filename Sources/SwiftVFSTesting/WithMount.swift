@@ -21,6 +21,9 @@ import SwiftVFS
 /// (`options.unmountTimeout`), and aborts the connection if a file was left
 /// open, rather than hang. `body`'s error is rethrown first; an unmount that
 /// failed is thrown when `body` succeeded.
+///
+/// From async code with a body that awaits nothing, Swift picks this
+/// variant; it blocks the calling thread only while it unmounts.
 public func withMount<Result>(
   _ vfs: VFS, options: FuseMount.Options = FuseMount.Options(),
   _ body: (String) throws -> Result
