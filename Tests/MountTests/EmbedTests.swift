@@ -148,6 +148,15 @@ final class EmbedTests: XCTestCase {
     XCTAssertTrue(first.isClosed)
     XCTAssertNil(MountInfo.at(dir))
 
+    XCTAssertNil(failure(dir), "the directory mounts again once it is free")
+    do {
+      _ = try FuseMount(VFS(), at: dir)
+      XCTFail("a VFS without a root mounted")
+    } catch {
+      XCTAssertEqual(error.call, .rootCheck)
+      XCTAssertEqual(error.errno, .EINVAL)
+    }
+
     var bad = FuseMount.Options()
     bad.kernelOptions = ["no_such_option_here"]
     do {
@@ -172,6 +181,18 @@ final class EmbedTests: XCTestCase {
     XCTAssertNil(MountInfo.at(dir))
     try await serving.value  // run() returned: the loop ended cleanly
     try await mount.unmount()  // a second call does nothing
+  }
+
+  /// A handle dropped while serving unmounts.
+  func testAHandleLetGoUnmounts() throws {
+    let dir = try makeTempDir("embed-dropped")
+    defer { rmdir(dir) }
+    do {
+      let mount = try FuseMount(try ReadOnlyTree.vfs(), at: dir)
+      mount.start()
+      XCTAssertEqual(sh("cat \(shq(dir))/hello").stdout, ReadOnlyTree.text)
+    }
+    XCTAssertNil(MountInfo.at(dir))
   }
 
   /// An outside unmount (umount(8)) ends `run()`, which frees the session.

@@ -11,6 +11,8 @@ public struct MountError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The check before mounting: the path exists (ENOENT), is a directory
     /// (ENOTDIR) and is not a mount point already (EBUSY).
     case mountPointCheck = "mount point check"
+    /// The VFS has no file system mounted at "/" (EINVAL): mount one first.
+    case rootCheck = "VFS root check"
     /// libfuse refused the options (EINVAL).
     case sessionNew = "fuse_session_new"
     /// The kernel mount itself (/dev/fuse unusable, not root: EPERM, EACCES).
@@ -89,6 +91,7 @@ public final class FuseMount: Sendable {
   /// point. Serving starts with `start()` or `run()`.
   public init(_ vfs: VFS, at path: String, options: Options = Options()) throws(MountError) {
     let absolute = try FuseMount.checkMountPoint(path)
+    guard vfs.rootSuperBlock != nil else { throw MountError(.rootCheck, .EINVAL, path: absolute) }
     self.path = absolute
     self.vfs = vfs
     self.options = options
