@@ -210,7 +210,10 @@ final class EmbedTests: XCTestCase {
 
 /// The same helper from Swift Testing, with an async body.
 @Test func withMountFromSwiftTesting() async throws {
-  guard access("/dev/fuse", F_OK) == 0, getuid() == 0 else { return }
+  guard access("/dev/fuse", F_OK) == 0, getuid() == 0 else {
+    if MountTestCase.isCI { Issue.record("no /dev/fuse or not root") }
+    return
+  }
   let text = try await withMount(try ReadOnlyTree.vfs()) { path in
     try await Task.detached { try String(contentsOfFile: path + "/hello", encoding: .utf8) }.value
   }
