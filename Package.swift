@@ -6,6 +6,8 @@ let package = Package(
   platforms: [.macOS(.v15)],
   products: [
     .library(name: "SwiftVFS", targets: ["SwiftVFS"]),
+    // withMount(vfs) { path in ... } for the tests of a package built on SwiftVFS.
+    .library(name: "SwiftVFSTesting", targets: ["SwiftVFSTesting"]),
     .executable(name: "vfsmount", targets: ["vfsmount"]),
   ],
   dependencies: [
@@ -22,6 +24,10 @@ let package = Package(
     .target(
       name: "SwiftVFS",
       dependencies: ["CFuse"]
+    ),
+    .target(
+      name: "SwiftVFSTesting",
+      dependencies: ["SwiftVFS"]
     ),
     .executableTarget(
       name: "vfsmount",
@@ -54,7 +60,7 @@ let package = Package(
     ),
     .testTarget(
       name: "MountTests",
-      dependencies: ["vfsmount", "vfsprobe", "hellofs", "SwiftVFS"]
+      dependencies: ["vfsmount", "vfsprobe", "hellofs", "SwiftVFS", "SwiftVFSTesting"]
     ),
   ]
 )

@@ -56,7 +56,7 @@ public final class LogDevice: @unchecked Sendable {
     let device = LogDevice()
     let dev = try vfs.chrdevs.allocRegion(count: 1, name: name)
     try vfs.chrdevs.add(.init(base: dev, name: name, fileOps: device.fileOperations))
-    try vfs.devtmpfsCreateNode(name, dev: dev, mode: 0o666)
+    try vfs.devtmpfsCreateNodeIfMounted(name, dev: dev, mode: 0o666)
     return (device, dev)
   }
 

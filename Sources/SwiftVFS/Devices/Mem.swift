@@ -51,7 +51,7 @@ public enum MemDevices {
       try vfs.chrdevs.add(.init(base: dev, name: "mem", fileOps: MemoryOpen()))
     }
     for entry in devlist {
-      try vfs.devtmpfsCreateNode(
+      try vfs.devtmpfsCreateNodeIfMounted(
         entry.name, dev: try DevT(major: major, minor: entry.minor), mode: entry.mode)
     }
   }

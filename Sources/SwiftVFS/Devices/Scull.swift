@@ -105,7 +105,7 @@ public final class Scull: @unchecked Sendable {
       let dev = try DevT(major: base.major, minor: base.minor + i)
       // scull_setup_cdev()
       try vfs.chrdevs.add(.init(base: dev, count: 1, name: "scull", fileOps: fops))
-      try vfs.devtmpfsCreateNode("scull\(i)", dev: dev, mode: 0o666)
+      try vfs.devtmpfsCreateNodeIfMounted("scull\(i)", dev: dev, mode: 0o666)
     }
     return scull
   }

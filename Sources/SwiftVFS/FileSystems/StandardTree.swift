@@ -1,5 +1,5 @@
 /// The tree `vfsmount` shows: memfs at `/`, and the special file systems
-/// mounted on directories of it, as a booting kernel mounts /dev and /proc.
+/// mounted on it, as a booting kernel mounts /dev and /proc.
 extension VFS {
   /// Registers the built-in file system types and mounts them.
   /// `options` are the root's (memfs) mount options; with `bare` the root
@@ -10,16 +10,31 @@ extension VFS {
     try vfs.filesystems.register(MemfsType())
     try vfs.mount("memfs", at: "/", options: options, cred: cred)
     if options.flag("bare") { return vfs }
-    // /dev: devtmpfs, then the built-in char devices, whose nodes appear in it.
-    try vfs.filesystems.register(DevtmpfsType())
-    try vfs.mount(
-      "devtmpfs", at: "/dev", options: MountOptions(), cred: cred, createMountPoint: true)
-    try BuiltinDevices.register(in: vfs)
-    // /proc: the VFS's own state, as files.
-    try vfs.filesystems.register(ProcfsType())
-    try vfs.mount(
-      "proc", at: "/proc", options: MountOptions(), cred: cred, createMountPoint: true,
-      mountPointMode: 0o555)
+    try vfs.mountDevAndProc(cred: cred)
     return vfs
+  }
+
+  /// Mounts devtmpfs at `/dev`, with the built-in char devices (null, zero,
+  /// full, urandom, scull, log) whose nodes appear in it, and proc at
+  /// `/proc`, over whatever root file system is mounted at `/`.
+  ///
+  /// The root's `mkdir` is not needed: if the root does not hold `dev` or
+  /// `proc`, the VFS shows the mount point itself (see
+  /// `mount(_:at:options:cred:createMountPoint:mountPointMode:synthesizeMountPoint:)`),
+  /// so a read-only or custom root gets them too. Call it after mounting
+  /// `/` and before registering your own devices with `devtmpfsCreateNode`.
+  /// Registers the `devtmpfs` and `proc` types if they are not yet.
+  public func mountDevAndProc(cred: Cred = .root) throws(Errno) {
+    if (try? filesystems.type(named: "devtmpfs")) == nil {
+      try filesystems.register(DevtmpfsType())
+    }
+    try mount(
+      "devtmpfs", at: "/dev", options: MountOptions(), cred: cred, synthesizeMountPoint: true)
+    try BuiltinDevices.register(in: self)
+    // /proc: the VFS's own state, as files.
+    if (try? filesystems.type(named: "proc")) == nil {
+      try filesystems.register(ProcfsType())
+    }
+    try mount("proc", at: "/proc", options: MountOptions(), cred: cred, synthesizeMountPoint: true)
   }
 }

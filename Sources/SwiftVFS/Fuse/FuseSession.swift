@@ -20,11 +20,15 @@ public final class FuseSession {
     public let description: String
     /// The errno behind the failure, if the failing call gave one.
     public let errno: Errno?
+    /// The libfuse call that failed (`fuse_session_new`, `fuse_session_mount`),
+    /// or "" for the checks made before libfuse is asked.
+    public let call: String
 
-    /// A failure with its message and, if known, its errno.
-    public init(description: String, errno: Errno? = nil) {
+    /// A failure with its message and, if known, its errno and libfuse call.
+    public init(description: String, errno: Errno? = nil, call: String = "") {
       self.description = description
       self.errno = errno
+      self.call = call
     }
   }
 
@@ -73,18 +77,23 @@ public final class FuseSession {
     }
     guard let made else {
       self.bridge.release()
-      throw Failure(description: "cannot create a FUSE session (bad options?)")
+      throw Failure(
+        description: "cannot create a FUSE session (bad options?)", errno: .EINVAL,
+        call: "fuse_session_new")
     }
     bridge.session = made
     bridge.notifier.attach(made)
+    Glibc.errno = 0
     guard fuse_session_mount(made, mountPoint) == 0 else {
       // Freed here, and `session` stays nil: deinit has nothing to free.
+      let code = Glibc.errno != 0 ? Glibc.errno : EIO
       bridge.notifier.detach()
       bridge.session = nil
       fuse_session_destroy(made)
       self.bridge.release()
       throw Failure(
-        description: "cannot mount on \(mountPoint) (is /dev/fuse usable, and are you root?)")
+        description: "cannot mount on \(mountPoint) (is /dev/fuse usable, and are you root?)",
+        errno: Errno(code), call: "fuse_session_mount")
     }
     session = made
     bridge.readaheadControl = FuseSession.readaheadControl(of: mountPoint)

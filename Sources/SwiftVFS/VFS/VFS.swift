@@ -29,13 +29,16 @@ public final class VFS: @unchecked Sendable {
   /// Mounted superblocks: the root's, then each one mounted on a directory.
   public private(set) var mounts: [Mount] = []
   private var mountedOn: [UInt64: SuperBlock] = [:]  // mount point ino -> superblock
+  /// Mount points on names the directory's file system does not hold.
+  let synthesizedMountPoints = SynthesizedMountPoints()
   let mountLock = Lock()
   private var nextSuperBlockID = 1
 
   public struct Mount: Sendable {
     public let path: String
     public let superBlock: SuperBlock
-    /// The directory it covers (nil for the root).
+    /// The directory it covers (nil for the root, and for a mount point the
+    /// VFS synthesized: see `synthesizeMountPoint` in `mount`).
     public let mountPoint: Inode?
   }
 
@@ -63,10 +66,16 @@ public final class VFS: @unchecked Sendable {
 
   /// Mounts a new superblock of the named type, at `/` first and then on
   /// existing directories of the root file system (like do_new_mount()).
+  ///
+  /// With `synthesizeMountPoint`, a last path component that its directory
+  /// does not hold needs no mkdir: the VFS shows the mount point itself (in
+  /// lookups, listings and the link count), so /dev or /proc can go over a
+  /// read-only root. An existing directory of that name is covered as usual.
   @discardableResult
   public func mount(
     _ typeName: String, at path: String, options: MountOptions, cred: Cred = .root,
-    createMountPoint: Bool = false, mountPointMode: UInt32 = 0o755
+    createMountPoint: Bool = false, mountPointMode: UInt32 = 0o755,
+    synthesizeMountPoint: Bool = false
   ) throws(Errno) -> SuperBlock {
     let type = try filesystems.type(named: typeName)
     let id = mountLock.withLock {
@@ -84,6 +93,9 @@ public final class VFS: @unchecked Sendable {
       dcache.add(parentIno: 0, name: .rootKey, inode: sb.root, pinned: true)
       mountLock.withLock { mounts.append(Mount(path: "/", superBlock: sb, mountPoint: nil)) }
       return sb
+    }
+    if synthesizeMountPoint, !createMountPoint {
+      if let sb = try mountSynthesized(type, context, at: path) { return sb }
     }
     let dir = try findMountPoint(path, create: createMountPoint, mode: mountPointMode, cred: cred)
     guard dir.isDirectory else { throw .ENOTDIR }
@@ -123,6 +135,35 @@ public final class VFS: @unchecked Sendable {
     return dir
   }
 
+  /// Mounts on the last component of `path` if its directory does not hold
+  /// that name (nil if it does: the caller covers it as usual).
+  private func mountSynthesized(_ type: FileSystemType, _ context: MountContext, at path: String)
+    throws(Errno) -> SuperBlock?
+  {
+    var parts = try path.split(separator: "/").map { part throws(Errno) in
+      try FileName(String(part))
+    }
+    guard let name = parts.popLast() else { throw .EBUSY }  // "/" is mounted already
+    guard !name.isDotOrDotDot else { throw .EINVAL }
+    let dir = try findMountPoint(
+      "/" + parts.map(\.description).joined(separator: "/"), create: false, mode: 0, cred: .root)
+    guard dir.isDirectory else { throw .ENOTDIR }
+    return try dir.sb.namespaceLock.withWriteLock { () throws(Errno) -> SuperBlock? in
+      if try resolveOptional(dir, name) != nil { return nil }
+      let sb = try type.mount(context)
+      sb.atimePolicy = atimePolicy
+      sb.root.parentDirectory = dir
+      icache.hold(sb.root)
+      dcache.add(
+        parentIno: 0, name: FileName(unchecked: Array(path.utf8)), inode: sb.root, pinned: true)
+      mountLock.withLock {
+        synthesizedMountPoints.add(in: dir, name: name, superBlock: sb)
+        mounts.append(Mount(path: path, superBlock: sb, mountPoint: nil))
+      }
+      return sb
+    }
+  }
+
   func isMountPoint(_ inode: Inode) -> Bool {
     mountLock.withLock { mountedOn[inode.ino] != nil }
   }
@@ -131,6 +172,7 @@ public final class VFS: @unchecked Sendable {
   /// such inodes cannot be removed or renamed (EBUSY), as in the kernel.
   func isBusy(_ inode: Inode) -> Bool {
     inode === inode.sb.root || isMountPoint(inode)
+      || synthesizedMountPoints.holdsAny(inode)
   }
 
   /// Like follow_mount(): a covered directory shows the mounted root instead.
@@ -184,6 +226,7 @@ public final class VFS: @unchecked Sendable {
       guard let parent = dir.parentDirectory else { throw .ENOENT }
       return parent
     }
+    if let mounted = synthesizedMountPoints.root(in: dir, named: name) { return mounted }
     switch dcache.lookup(parentIno: dir.ino, name: name) {
     case .positive(let inode): return crossMount(inode)
     case .negative: throw .ENOENT
@@ -202,6 +245,7 @@ public final class VFS: @unchecked Sendable {
 
   func resolveOptional(_ dir: Inode, _ name: FileName) throws(Errno) -> Inode? {
     guard dir.isDirectory else { throw .ENOTDIR }
+    if let mounted = synthesizedMountPoints.root(in: dir, named: name) { return mounted }
     switch dcache.lookup(parentIno: dir.ino, name: name) {
     case .positive(let inode): return crossMount(inode)
     case .negative: return nil
@@ -418,7 +462,12 @@ public final class VFS: @unchecked Sendable {
   // MARK: - Attributes
 
   public func getattr(_ inode: Inode) throws(Errno) -> Stat {
-    try inode.ops.getattr(inode)
+    var st = try inode.ops.getattr(inode)
+    if inode.isDirectory {
+      // Each synthesized mount point is a subdirectory: its ".." links here.
+      st.nlink += synthesizedMountPoints.count(in: inode)
+    }
+    return st
   }
 
   /// Like notify_change(): checks, then the inode's ->setattr. `throughFile`:
@@ -443,7 +492,7 @@ public final class VFS: @unchecked Sendable {
       try inode.ops.setattr(inode, attr, cred: cred)
       if attr.mode != nil, inode.sb.posixAcl { inode.lock.withLock { PosixAcl.chmodLocked(inode) } }
     }
-    return try inode.ops.getattr(inode)
+    return try getattr(inode)
   }
 
   /// Like file_remove_privs() for a write-like change (write, truncate,
@@ -680,7 +729,7 @@ public final class VFS: @unchecked Sendable {
   /// mounted root, as getdents shows what a path walk would find.
   public func readdir(_ file: File, from offset: Int64, _ emit: (DirEntry) -> Bool) throws(Errno) {
     guard offset >= 0 else { throw .EINVAL }
-    try file.fileOps.iterate(file, from: offset) { entry in
+    try iterateWithSynthesized(file, from: offset) { entry in
       guard let inode = entry.inode, inode.isDirectory else { return emit(entry) }
       let shown = crossMount(inode)
       if shown === inode { return emit(entry) }

@@ -36,14 +36,17 @@ extension VFS {
   }
 
   /// Like devtmpfs_create_node(): makes the node `name` for `dev` at the root
-  /// of the mounted devtmpfs, owned by root. Does nothing when no devtmpfs is
-  /// mounted (a VFS without /dev), or when the name is taken already (a
-  /// driver loaded twice, or a node a user made first: EEXIST is not an
-  /// error here, as devtmpfs leaves an existing node alone).
+  /// of the mounted devtmpfs, owned by root. Does nothing when the name is
+  /// taken already (a driver loaded twice, or a node a user made first:
+  /// EEXIST is not an error here, as devtmpfs leaves an existing node alone).
+  ///
+  /// Throws ENODEV when no devtmpfs is mounted: the node would appear
+  /// nowhere, and a silent success would leave the caller looking for it.
+  /// Mount one first with `mountDevAndProc()`, which works over any root.
   public func devtmpfsCreateNode(
     _ name: String, dev: DevT, mode: UInt32 = 0o600, type: FileType = .characterDevice
   ) throws(Errno) {
-    guard let sb = devtmpfs else { return }
+    guard let sb = devtmpfs else { throw .ENODEV }
     guard type == .characterDevice || type == .blockDevice else { throw .EINVAL }
     let inode: Inode
     do {
@@ -54,6 +57,17 @@ extension VFS {
       return
     }
     forget(inode.ino, count: 1)  // mknod held a lookup for the kernel; none is asked for here
+  }
+
+  /// `devtmpfsCreateNode` for the built-in drivers, which register in any
+  /// VFS and get nodes only where a /dev is mounted (as a kernel built
+  /// without devtmpfs still loads its drivers: devtmpfs_create_node()
+  /// returns 0 when there is no devtmpfs thread).
+  func devtmpfsCreateNodeIfMounted(
+    _ name: String, dev: DevT, mode: UInt32 = 0o600, type: FileType = .characterDevice
+  ) throws(Errno) {
+    guard devtmpfs != nil else { return }
+    try devtmpfsCreateNode(name, dev: dev, mode: mode, type: type)
   }
 
   /// Like devtmpfs_delete_node(): removes `name` from the devtmpfs root if
