@@ -7,7 +7,8 @@
 /// it). When such an inode is evicted, call `MemoryFile.evict(_:)` from your
 /// `SuperOperations.evictInode` to give its blocks back; without that the
 /// memory is still freed, but the superblock's block count (statfs) is not
-/// lowered. `TreeFileSystem` does this for you.
+/// lowered. `TreeSuperOperations` does this (use it as your superblock's
+/// operations, or call it from yours).
 public enum MemoryFile {
   /// A new, writable regular file in `sb` holding `contents`, mode `0644`
   /// unless told, owned by `cred`. ENOSPC if the superblock's limits say so.

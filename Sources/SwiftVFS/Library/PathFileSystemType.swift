@@ -43,8 +43,23 @@ public final class PathFileSystemType: FileSystemType {
   }
 }
 
-/// statfs and evict_inode: the defaults.
-struct PathSuperOperations: SuperOperations {}
+/// statfs and evict_inode: the defaults; the checker's listing from the
+/// file system's readdir, without the namespace lock (the checker holds it).
+struct PathSuperOperations: SuperOperations {
+  func listDirectory(_ dir: Inode) -> [(FileName, Inode)]? {
+    let table = PathTable.of(dir.sb)
+    let path = PathOperations.path(dir)
+    guard let entries = try? table.fs.readdir(path) else { return [] }
+    return entries.compactMap { entry in
+      guard let name = try? FileName.validated(Array(entry.name.utf8)), !name.isDotOrDotDot,
+        let inode = try? table.inode(
+          at: path == "/" ? "/" + entry.name : path + "/" + entry.name, type: entry.type,
+          sb: dir.sb)
+      else { return nil }
+      return (name, inode)
+    }
+  }
+}
 
 /// The path of one inode (its private data); changed by renames.
 final class PathNode: @unchecked Sendable {

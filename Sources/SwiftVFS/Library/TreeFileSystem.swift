@@ -59,13 +59,27 @@ public final class TreeFileSystem: FileSystemType {
   }
 }
 
-/// The superblock operations of a tree: statfs as simple_statfs(), and
-/// eviction that gives memory files' blocks back.
+/// The superblock operations of a tree, fit for any superblock that holds
+/// the library's nodes: statfs as simple_statfs(), eviction that gives
+/// memory files' blocks back, and the raw listing of static and memory
+/// directories that the checker (`VFS.check`) reads.
 public struct TreeSuperOperations: SuperOperations {
   public init() {}
+
+  /// Like shmem_evict_inode() for memory files; then the inode's slot.
   public func evictInode(_ inode: Inode) {
     MemoryFile.evict(inode)
     inode.sb.releaseInode()
+  }
+
+  /// The entries of a `StaticDirectory` or a `MemoryDirectory`, read
+  /// without the namespace lock (the checker holds it); nil for others.
+  public func listDirectory(_ dir: Inode) -> [(FileName, Inode)]? {
+    if let ops = dir.ops as? StaticDirectory { return ops.entries.map { ($0.name, $0.inode) } }
+    if MemoryDirectory.isMemoryDirectory(dir) {
+      return Memfs.directory(dir).slots.compactMap { $0.map { ($0.name, $0.inode) } }
+    }
+    return nil
   }
 }
 
