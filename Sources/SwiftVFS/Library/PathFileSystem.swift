@@ -105,7 +105,11 @@ public struct PathAttributes: Sendable, Equatable {
   public var type: FileType
   /// The permission bits (and setuid, setgid, sticky).
   public var permissions: UInt32
+  /// The size in bytes (st_blocks follows it).
   public var size: Int64
+  /// The link count; nil is 1 for a file and 2 for a directory. Report
+  /// 2 + subdirectories for a directory, as kernel file systems do (`find`
+  /// and the checker rely on it).
   public var nlink: UInt32?
   public var uid: UInt32?
   public var gid: UInt32?

@@ -168,6 +168,15 @@ struct PathOperations: InodeOperations, FileOperations {
     }
   }
 
+  /// Reads a directory's attributes again after a change in it (its link
+  /// count, size and times moved), as fuse_dir_changed() makes the kernel do.
+  static func changed(_ dirs: Inode...) {
+    for dir in dirs {
+      let fs = PathTable.of(dir.sb).fs
+      if let attrs = try? fs.getattr(path(dir)), attrs.type == dir.type { refresh(dir, attrs) }
+    }
+  }
+
   /// getattr of a new entry, then its inode.
   private func instantiate(_ dir: Inode, _ path: String) throws(Errno) -> Inode {
     let table = PathTable.of(dir.sb)
@@ -175,6 +184,13 @@ struct PathOperations: InodeOperations, FileOperations {
     let inode = try table.inode(at: path, type: attrs.type, sb: dir.sb)
     PathOperations.refresh(inode, attrs)
     if inode.isDirectory { inode.parentDirectory = dir }
+    return inode
+  }
+
+  /// A new entry: its inode, and the directory's attributes again.
+  private func created(_ dir: Inode, _ path: String) throws(Errno) -> Inode {
+    let inode = try instantiate(dir, path)
+    PathOperations.changed(dir)
     return inode
   }
 
@@ -217,7 +233,7 @@ struct PathOperations: InodeOperations, FileOperations {
   func create(_ dir: Inode, _ name: FileName, mode: UInt32, cred: Cred) throws(Errno) -> Inode {
     let path = try PathOperations.path(dir, name)
     try PathTable.of(dir.sb).fs.create(path, mode: mode & ModeBits.permissions, cred: cred)
-    return try instantiate(dir, path)
+    return try created(dir, path)
   }
 
   /// Regular files only (FIFOs, sockets and devices: EPERM).
@@ -231,26 +247,28 @@ struct PathOperations: InodeOperations, FileOperations {
   func mkdir(_ dir: Inode, _ name: FileName, mode: UInt32, cred: Cred) throws(Errno) -> Inode {
     let path = try PathOperations.path(dir, name)
     try PathTable.of(dir.sb).fs.mkdir(path, mode: mode & ModeBits.permissions, cred: cred)
-    return try instantiate(dir, path)
+    return try created(dir, path)
   }
 
   func symlink(_ dir: Inode, _ name: FileName, target: [UInt8], cred: Cred) throws(Errno) -> Inode {
     let path = try PathOperations.path(dir, name)
     guard let text = String(validating: target, as: UTF8.self) else { throw .EINVAL }
     try PathTable.of(dir.sb).fs.symlink(path, target: text, cred: cred)
-    return try instantiate(dir, path)
+    return try created(dir, path)
   }
 
   func unlink(_ dir: Inode, _ name: FileName, _ victim: Inode) throws(Errno) {
     let path = try PathOperations.path(dir, name)
     try PathTable.of(dir.sb).fs.unlink(path)
     PathOperations.removed(victim, at: path)
+    PathOperations.changed(dir)
   }
 
   func rmdir(_ dir: Inode, _ name: FileName, _ victim: Inode) throws(Errno) {
     let path = try PathOperations.path(dir, name)
     try PathTable.of(dir.sb).fs.rmdir(path)
     PathOperations.removed(victim, at: path)
+    PathOperations.changed(dir)
   }
 
   /// The path is gone: its inode has no name left (the VFS frees it when
@@ -276,6 +294,11 @@ struct PathOperations: InodeOperations, FileOperations {
     } else {
       if let target { PathOperations.removed(target, at: to) }
       table.move(from, to, exchange: false)
+    }
+    if oldDir === newDir {
+      PathOperations.changed(oldDir)
+    } else {
+      PathOperations.changed(oldDir, newDir)
     }
   }
 
