@@ -136,11 +136,17 @@ public final class TreeDirectory {
   /// a memory directory); `build` fills it, now.
   public func directory(
     _ name: String, mode: UInt32? = nil, writable: Bool = false,
-    _ build: (TreeDirectory) throws -> Void = { _ in }
+    _ build: (TreeDirectory) throws -> Void
   ) rethrows {
     let dir = TreeDirectory(writable: writable, mode: mode)
     try build(dir)
     add(name, .directory(dir.declaration))
+  }
+
+  /// An empty subdirectory: read-only (mode 0555, a mount point for
+  /// another file system), or `writable` (mode 0755, a memory directory).
+  public func directory(_ name: String, mode: UInt32? = nil, writable: Bool = false) {
+    directory(name, mode: mode, writable: writable) { _ in }
   }
 
   /// A symbolic link to `target`.
