@@ -183,7 +183,9 @@ struct PathOperations: InodeOperations, FileOperations {
     let attrs = try table.fs.getattr(path)
     let inode = try table.inode(at: path, type: attrs.type, sb: dir.sb)
     PathOperations.refresh(inode, attrs)
-    if inode.isDirectory { inode.parentDirectory = dir }
+    // Its ".." (the VFS sets it for entries made through it; a path found
+    // by lookup gets it here, written only when it changes).
+    if inode.isDirectory, inode.parentDirectory !== dir { inode.parentDirectory = dir }
     return inode
   }
 
