@@ -86,7 +86,6 @@ public struct StaticDirectory: InodeOperations, FileOperations {
   /// The listing never changes, so the kernel may keep it.
   public func open(_ inode: Inode, _ file: File) throws(Errno) {
     file.cacheDirectory = true
-    file.keepCache = true
   }
 
   /// Like dcache_readdir(): ".", "..", then the entries after cookie `offset`.
