@@ -3,6 +3,8 @@
 /// xattrs), with memfs's own operation tables, in a superblock of yours
 /// (like go-fuse's `MemRegularFile`, or shmem_file_setup() in the kernel).
 ///
+/// Its `privateData` holds the pages: set no payload on it.
+///
 /// Its pages are counted against your superblock's `maxBlocks` (ENOSPC past
 /// it). When such an inode is evicted, call `MemoryFile.evict(_:)` from your
 /// `SuperOperations.evictInode` to give its blocks back; without that the
@@ -53,6 +55,8 @@ public enum MemoryFile {
 /// xattrs, stable readdir cookies) with memfs's own operation tables, in a
 /// superblock of yours. What is made inside it is made by memfs: memory
 /// files, memory directories, symlinks, device nodes.
+///
+/// Its `privateData` holds the entries: set no payload on it.
 ///
 /// `add` puts an inode of yours (a `ReadOnlyFile`, a `StaticDirectory`...)
 /// in it while you build the tree; users may then rename or remove it as

@@ -65,7 +65,9 @@ public protocol PathFileSystem: Sendable {
 extension PathFileSystem {
   /// No listing: not a directory (iterate_dir without ->iterate_shared).
   public func readdir(_ path: String) throws(Errno) -> [PathDirectoryEntry] { throw .ENOTDIR }
+  /// Every open succeeds.
   public func open(_ path: String, flags: Int32) throws(Errno) {}
+  /// Nothing to do.
   public func release(_ path: String) {}
   /// No ->read: EINVAL, as vfs_read answers.
   public func read(_ path: String, into buffer: UnsafeMutableRawBufferPointer, at offset: Int64)
@@ -75,22 +77,29 @@ extension PathFileSystem {
   public func write(_ path: String, from buffer: UnsafeRawBufferPointer, at offset: Int64)
     throws(Errno) -> Int
   { throw .EINVAL }
+  /// Nothing to write back.
   public func fsync(_ path: String) throws(Errno) {}
   /// No ->create: EACCES, as vfs_create answers.
   public func create(_ path: String, mode: UInt32, cred: Cred) throws(Errno) { throw .EACCES }
-  /// vfs_mkdir, vfs_unlink, vfs_rmdir, vfs_rename, vfs_symlink: EPERM.
+  /// EPERM, as vfs_mkdir answers.
   public func mkdir(_ path: String, mode: UInt32, cred: Cred) throws(Errno) { throw .EPERM }
+  /// EPERM, as vfs_unlink answers.
   public func unlink(_ path: String) throws(Errno) { throw .EPERM }
+  /// EPERM, as vfs_rmdir answers.
   public func rmdir(_ path: String) throws(Errno) { throw .EPERM }
+  /// EPERM, as vfs_rename answers.
   public func rename(_ from: String, _ to: String, flags: RenameFlags) throws(Errno) {
     throw .EPERM
   }
+  /// EPERM, as vfs_symlink answers.
   public func symlink(_ path: String, target: String, cred: Cred) throws(Errno) { throw .EPERM }
   /// readlink(2) of a non-symlink: EINVAL.
   public func readlink(_ path: String) throws(Errno) -> String { throw .EINVAL }
-  /// Attributes that cannot change: EPERM, as proc_setattr() answers.
+  /// EPERM: the size is fixed (as proc_setattr() answers for attributes).
   public func truncate(_ path: String, size: Int64) throws(Errno) { throw .EPERM }
+  /// EPERM: the mode is fixed.
   public func chmod(_ path: String, mode: UInt32) throws(Errno) { throw .EPERM }
+  /// EPERM: the owner is fixed.
   public func chown(_ path: String, uid: UInt32?, gid: UInt32?) throws(Errno) { throw .EPERM }
   /// Times are taken and ignored (as proc files take them), so `touch` works.
   public func utimens(_ path: String, atime: SetAttr.TimeChange?, mtime: SetAttr.TimeChange?)
@@ -111,13 +120,20 @@ public struct PathAttributes: Sendable, Equatable {
   /// 2 + subdirectories for a directory, as kernel file systems do (`find`
   /// and the checker rely on it).
   public var nlink: UInt32?
+  /// The owner; nil: the mounter.
   public var uid: UInt32?
+  /// The group; nil: the mounter's.
   public var gid: UInt32?
+  /// The device number of a device node (.zero for others).
   public var rdev: DevT
+  /// Last access; nil: the inode's own.
   public var atime: Timestamp?
+  /// Last change of content; nil: the inode's own.
   public var mtime: Timestamp?
+  /// Last change of attributes; nil: the inode's own.
   public var ctime: Timestamp?
 
+  /// Attributes of a `type` with mode `permissions`; the rest as given.
   public init(
     type: FileType, permissions: UInt32, size: Int64 = 0, nlink: UInt32? = nil,
     uid: UInt32? = nil, gid: UInt32? = nil, rdev: DevT = .zero, atime: Timestamp? = nil,
@@ -148,9 +164,12 @@ public struct PathAttributes: Sendable, Equatable {
 
 /// One entry `PathFileSystem.readdir` returns.
 public struct PathDirectoryEntry: Sendable, Equatable {
+  /// The name: one component, not "." or ".." (those are added for you).
   public var name: String
+  /// Its file type, as readdir's d_type shows it.
   public var type: FileType
 
+  /// An entry `name` of type `type`.
   public init(_ name: String, type: FileType) {
     self.name = name
     self.type = type

@@ -7,6 +7,11 @@
 /// there (memfs, devfs, procfs) is unchanged; a payload is one more kind of
 /// object it can hold.
 ///
+/// Inodes made by memfs keep memfs's own data in that slot (a
+/// `MemoryFile`'s pages, a `MemoryDirectory`'s entries, a tree's symlink
+/// targets), as a path file system's inodes keep their paths: set no payload
+/// on those. `ReadOnlyFile` and `StaticDirectory` inodes leave it free.
+///
 /// What it does not do: it takes no lock. Set the payload while the object is
 /// not yet shared (when you make the inode, in `open`, in `mount`), or hold
 /// the object's lock; to change a value in place later, store a class of

@@ -64,6 +64,7 @@ public final class TreeFileSystem: FileSystemType {
 /// memory files' blocks back, and the raw listing of static and memory
 /// directories that the checker (`VFS.check`) reads.
 public struct TreeSuperOperations: SuperOperations {
+  /// The table (it holds no state).
   public init() {}
 
   /// Like shmem_evict_inode() for memory files; then the inode's slot.
