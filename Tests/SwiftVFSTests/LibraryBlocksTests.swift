@@ -6,7 +6,7 @@ import XCTest
 
 /// A VFS with one file system type mounted at `/`, and helpers that call the
 /// `VFS` facade as the bridge does, leaving no lookup or open count behind.
-final class LibraryHarness {
+final class LibraryHarness: @unchecked Sendable {
   let vfs = VFS()
 
   init(_ type: FileSystemType, options: String = "") throws {
