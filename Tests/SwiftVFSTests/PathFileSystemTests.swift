@@ -3,6 +3,17 @@ import XCTest
 
 @testable import SwiftVFS
 
+/// A value behind the VFS's pthread `Lock` (which ThreadSanitizer sees;
+/// Synchronization's `Mutex` uses futexes it does not).
+final class Locked<Value>: @unchecked Sendable {
+  private let lock = Lock()
+  private var value: Value
+  init(_ value: Value) { self.value = value }
+  func withLock<T, E: Error>(_ body: (inout Value) throws(E) -> T) throws(E) -> T {
+    try lock.withLock { () throws(E) -> T in try body(&value) }
+  }
+}
+
 /// A path file system kept in a dictionary: what a user of the high-level
 /// API writes (paths in, errnos out), with the calls it got recorded.
 final class DictionaryFS: PathFileSystem {
@@ -10,8 +21,8 @@ final class DictionaryFS: PathFileSystem {
     case directory
     case file([UInt8])
   }
-  let state = Mutex<[String: Node]>(["/": .directory])
-  let calls = Mutex<[String]>([])
+  let state = Locked<[String: Node]>(["/": .directory])
+  let calls = Locked<[String]>([])
 
   func parent(_ path: String) -> String {
     let up = path.split(separator: "/").dropLast().joined(separator: "/")
