@@ -88,7 +88,7 @@ final class LibraryHarness: @unchecked Sendable {
 
   func dirAndName(_ path: String) throws -> (Inode, FileName) {
     let parts = path.split(separator: "/")
-    return (try walk(parts.dropLast().joined(separator: "/")), FileName(String(parts.last!)))
+    return (try walk(parts.dropLast().joined(separator: "/")), try FileName(String(parts.last!)))
   }
 
   func mkdir(_ path: String) throws {
