@@ -144,6 +144,7 @@ final class ProcFilesTests: XCTestCase {
 
   func testRequestTableListsOpcodes() throws {
     let h = try ProcHarness()
+    h.vfs.requests.declareKinds(FuseOpcode.kernelTable)  // as the FUSE bridge does
     h.vfs.requests.record(
       .init(
         opcode: "LOOKUP", operation: "inode_operations.lookup", ino: 1, detail: "x",

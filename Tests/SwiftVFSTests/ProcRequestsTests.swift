@@ -20,7 +20,7 @@ final class ProcRequestsTests: XCTestCase {
   }
 
   func testCountsMeanAndP99() {
-    let stats = RequestStats()
+    let stats = fuseRequestTable()
     for us in 1...100 { record(stats, "READ", nanos: UInt64(us) * 1000) }
     record(stats, "READ", error: .EIO, nanos: 10_000_000)  // one slow failure
     let row = stats.row("READ")!
@@ -57,7 +57,10 @@ final class ProcRequestsTests: XCTestCase {
 
   func testDeclaredAndUnhandledOpcodes() {
     let stats = RequestStats()
-    XCTAssertEqual(stats.table.count, RequestStats.kernelOpcodes.count)
+    XCTAssertEqual(stats.table.count, 0, "the core knows no transport's requests")
+    stats.declareKinds(FuseOpcode.kernelTable)
+    stats.declareKinds([(99, "IGNORED")])  // only the first list counts
+    XCTAssertEqual(stats.table.count, FuseOpcode.kernelTable.count)
     XCTAssertFalse(stats.row("LOOKUP")!.handled)
     stats.declare("LOOKUP", operation: "inode_operations.lookup")
     stats.declare("GETLK", operation: nil)
@@ -69,11 +72,11 @@ final class ProcRequestsTests: XCTestCase {
     XCTAssertEqual(stats.table.last?.opcode, "FUTURE_OP")
     XCTAssertEqual(stats.table.last?.code, 0)
     XCTAssertEqual(
-      stats.table.map(\.code).filter { $0 > 0 }, RequestStats.kernelOpcodes.map(\.code))
+      stats.table.map(\.code).filter { $0 > 0 }, FuseOpcode.kernelTable.map(\.code))
   }
 
   func testNothingIsTracedWhenNobodyReads() {
-    let stats = RequestStats()
+    let stats = fuseRequestTable()
     XCTAssertFalse(stats.tracing)
     let r = RequestStats.Record(
       opcode: "GETATTR", operation: "inode_operations.getattr", ino: 1, detail: "",
@@ -98,7 +101,7 @@ final class ProcRequestsTests: XCTestCase {
   }
 
   func testTraceStreamsRecordedRequests() throws {
-    let stats = RequestStats()
+    let stats = fuseRequestTable()
     let ring = stats.trace
     let reader = ring.attach()
     XCTAssertTrue(stats.tracing)
@@ -182,7 +185,7 @@ final class ProcRequestsTests: XCTestCase {
   }
 
   func testBlockedReaderWakesOnARecord() throws {
-    let stats = RequestStats()
+    let stats = fuseRequestTable()
     let reader = stats.trace.attach()
     defer { stats.trace.detach(reader) }
     let start = Int64(TraceRing.header.utf8.count)
@@ -244,7 +247,7 @@ final class ProcRequestsTests: XCTestCase {
   /// Several threads record while one reader drains the trace: the table
   /// counts every request, and every line is either read or counted lost.
   func testConcurrentRecordsAndAReader() throws {
-    let stats = RequestStats()
+    let stats = fuseRequestTable()
     let reader = stats.trace.attach()
     defer { stats.trace.detach(reader) }
     let writers = 4
@@ -332,4 +335,11 @@ final class ProcRequestsTests: XCTestCase {
     h.vfs.release(fh)
     XCTAssertFalse(h.vfs.requests.tracing)
   }
+}
+
+/// A request table with the FUSE opcodes declared, as the bridge makes it.
+func fuseRequestTable() -> RequestStats {
+  let stats = RequestStats()
+  stats.declareKinds(FuseOpcode.kernelTable)
+  return stats
 }

@@ -53,6 +53,7 @@ public final class FuseBridge: @unchecked Sendable {
     notifier = FuseNotifier(nodeIDs: nodeIDs)
     vfs.deviceNodeViews.observer = notifier
     // The request table lists every kernel opcode; these are the ones served.
+    vfs.requests.declareKinds(FuseOpcode.kernelTable)
     for op in FuseOpcode.allCases where op != .flock {
       vfs.requests.declare(op.name, operation: op.vfsOperation)
     }

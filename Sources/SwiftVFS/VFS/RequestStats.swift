@@ -8,17 +8,19 @@ import Synchronization
 /// analog of the syscall table. The bridge records every request here; the
 /// proc file system shows it (`/proc/vfs/requests`, `/proc/vfs/trace`).
 ///
-/// The table has a row for every FUSE opcode the kernel knows (fuse_kernel.h
-/// order). A row is "handled" once the bridge declares it (`declare`) or a
-/// request of it is recorded; the rest show as unhandled: libfuse answers
-/// them ENOSYS and the kernel does the work itself or stops asking.
+/// The table has a row for every kind of request the transport declares
+/// (`declareKinds`: the FUSE bridge lists the kernel's opcodes, in
+/// fuse_kernel.h order), so the core knows no FUSE opcode itself. A row is
+/// "handled" once the bridge declares it (`declare`) or a request of it is
+/// recorded; the rest show as unhandled: libfuse answers them ENOSYS and the
+/// kernel does the work itself or stops asking.
 ///
 /// Latencies go into a log-linear histogram per opcode (8 buckets per power
 /// of two, so a p99 is within 12.5% of the truth), like the kernel's
 /// blk-stat / bpftrace `hist()`: fixed memory, one increment per request.
 ///
-/// `record(_:)` runs on every request: a dictionary lookup of the opcode, one
-/// lock, a few additions. Only while someone reads the trace (`tracing`) does
+/// `record(_:)` runs on every request: one lock, a cheap hash of the name,
+/// a few additions. Only while someone reads the trace (`tracing`) does
 /// it also format a line for the `trace` ring.
 ///
 /// Locking: `lock` guards the rows; the trace ring has its own lock.
@@ -73,32 +75,12 @@ public final class RequestStats: @unchecked Sendable {
     public var meanNanos: UInt64 { calls == 0 ? 0 : totalNanos / calls }
   }
 
-  /// The kernel's opcodes, in number order (include/uapi/linux/fuse.h).
-  public static let kernelOpcodes: [(code: Int, name: String)] = [
-    (1, "LOOKUP"), (2, "FORGET"), (3, "GETATTR"), (4, "SETATTR"), (5, "READLINK"),
-    (6, "SYMLINK"), (8, "MKNOD"), (9, "MKDIR"), (10, "UNLINK"), (11, "RMDIR"), (12, "RENAME"),
-    (13, "LINK"), (14, "OPEN"), (15, "READ"), (16, "WRITE"), (17, "STATFS"), (18, "RELEASE"),
-    (20, "FSYNC"), (21, "SETXATTR"), (22, "GETXATTR"), (23, "LISTXATTR"), (24, "REMOVEXATTR"),
-    (25, "FLUSH"), (26, "INIT"), (27, "OPENDIR"), (28, "READDIR"), (29, "RELEASEDIR"),
-    (30, "FSYNCDIR"), (31, "GETLK"), (32, "SETLK"), (33, "SETLKW"), (34, "ACCESS"),
-    (35, "CREATE"), (36, "INTERRUPT"), (37, "BMAP"), (38, "DESTROY"), (39, "IOCTL"),
-    (40, "POLL"), (41, "NOTIFY_REPLY"), (42, "BATCH_FORGET"), (43, "FALLOCATE"),
-    (44, "READDIRPLUS"), (45, "RENAME2"), (46, "LSEEK"), (47, "COPY_FILE_RANGE"),
-    (48, "SETUPMAPPING"), (49, "REMOVEMAPPING"), (50, "SYNCFS"), (51, "TMPFILE"), (52, "STATX"),
-  ]
-
-  /// Opcode name -> row, open-addressed on the name's length and first and
+  /// Request name -> row, open-addressed on the name's length and first and
   /// last bytes: hashing a String with SipHash costs more than all the rest
-  /// of `record`, and the names differ there already.
-  private static let fastTable: [Int16] = {
-    var table = [Int16](repeating: -1, count: 256)
-    for (i, op) in kernelOpcodes.enumerated() {
-      var h = fastHash(op.name)
-      while table[h] >= 0 { h = (h + 1) & 255 }
-      table[h] = Int16(i)
-    }
-    return table
-  }()
+  /// of `record`, and the names of a transport's kinds differ there already.
+  /// Built by `declareKinds`; read under `lock`.
+  private var fastTable = [Int16](repeating: -1, count: 256)
+  private var kindCount = 0  // rows made by declareKinds
 
   @inline(__always)
   private static func fastHash(_ name: String) -> Int {
@@ -108,13 +90,13 @@ public final class RequestStats: @unchecked Sendable {
     return (first &* 31 &+ last &* 7 &+ utf8.count &* 13) & 255
   }
 
-  /// The row of a kernel opcode, nil for another name.
-  static func kernelIndex(_ name: String) -> Int? {
-    var h = fastHash(name)
+  /// The row of a declared kind, nil for another name. Caller holds `lock`.
+  private func kindIndexLocked(_ name: String) -> Int? {
+    var h = RequestStats.fastHash(name)
     while true {
       let i = fastTable[h]
       if i < 0 { return nil }
-      if kernelOpcodes[Int(i)].name == name { return Int(i) }
+      if rows[Int(i)].opcode == name { return Int(i) }
       h = (h + 1) & 255
     }
   }
@@ -140,12 +122,31 @@ public final class RequestStats: @unchecked Sendable {
   public let trace = TraceRing()
 
   public init() {
-    rows = RequestStats.kernelOpcodes.map {
-      Row(opcode: $0.name, code: $0.code, operation: "", handled: false)
-    }
-    slotRows = rows.count + 8
+    rows = []
+    slotRows = 64
     slots = .allocate(capacity: slotRows * RequestStats.stride)
     slots.initialize(repeating: 0, count: slotRows * RequestStats.stride)
+  }
+
+  /// The transport lists every kind of request it can receive, in its own
+  /// order with its own numbers (the FUSE bridge: the kernel's opcodes, as
+  /// fuse_kernel.h numbers them), before the first request: each gets a row,
+  /// unhandled until `declare` or a request says otherwise. Only the first
+  /// call counts (a second bridge on the same VFS declares the same kinds);
+  /// the core itself knows no transport's requests.
+  public func declareKinds(_ kinds: [(code: Int, name: String)]) {
+    lock.withLock {
+      guard kindCount == 0 else { return }
+      for kind in kinds {
+        let i = indexLocked(kind.name)
+        rows[i].code = kind.code
+        guard i < 255 else { continue }
+        var h = RequestStats.fastHash(kind.name)
+        while fastTable[h] >= 0 { h = (h + 1) & 255 }
+        fastTable[h] = Int16(i)
+      }
+      kindCount = rows.count
+    }
   }
 
   deinit { slots.deallocate() }
@@ -169,9 +170,8 @@ public final class RequestStats: @unchecked Sendable {
   public func record(_ record: Record) {
     if trace.isQuiet(record.ino) { return }
     let bucket = Histogram.bucket(record.latencyNanos)
-    let known = RequestStats.kernelIndex(record.opcode)
     lock.lock()
-    let i = known ?? indexLocked(record.opcode)
+    let i = kindIndexLocked(record.opcode) ?? indexLocked(record.opcode)
     let row = slots + i * RequestStats.stride
     if row[RequestStats.handledSlot] == 0 { markHandledLocked(i, by: record) }
     row[RequestStats.callsSlot] &+= 1
@@ -228,9 +228,9 @@ public final class RequestStats: @unchecked Sendable {
     trace.resetCounters()
   }
 
-  /// The row index of an opcode, adding a row for a name the kernel list lacks.
+  /// The row index of a request's name, adding a row for a new one.
   private func indexLocked(_ opcode: String) -> Int {
-    if let i = RequestStats.kernelIndex(opcode) ?? extraIndex[opcode] { return i }
+    if let i = kindIndexLocked(opcode) ?? extraIndex[opcode] { return i }
     if rows.count == slotRows {
       let count = slotRows * RequestStats.stride
       let grown = UnsafeMutablePointer<UInt64>.allocate(capacity: 2 * count)
