@@ -21,9 +21,31 @@ let package = Package(
       pkgConfig: "fuse3",
       providers: [.apt(["libfuse3-dev"])]
     ),
+    // One target per layer (DESIGN.md), so that an import that crosses a
+    // layer the wrong way fails to build; `SwiftVFS` is the umbrella.
+    .target(
+      name: "SwiftVFSCore",
+      path: "Sources/SwiftVFS/VFS"
+    ),
+    .target(
+      name: "SwiftVFSFileSystems",
+      dependencies: ["SwiftVFSCore"],
+      path: "Sources/SwiftVFS/FileSystems"
+    ),
+    .target(
+      name: "SwiftVFSDevices",
+      dependencies: ["SwiftVFSCore", "SwiftVFSFileSystems"],
+      path: "Sources/SwiftVFS/Devices"
+    ),
+    .target(
+      name: "SwiftVFSFuse",
+      dependencies: ["SwiftVFSCore", "CFuse"],
+      path: "Sources/SwiftVFS/Fuse"
+    ),
     .target(
       name: "SwiftVFS",
-      dependencies: ["CFuse"]
+      dependencies: ["SwiftVFSCore", "SwiftVFSFileSystems", "SwiftVFSDevices", "SwiftVFSFuse"],
+      path: "Sources/SwiftVFS/Umbrella"
     ),
     .target(
       name: "SwiftVFSTesting",
@@ -56,11 +78,16 @@ let package = Package(
     .executableTarget(name: "vfsprobe"),
     .testTarget(
       name: "SwiftVFSTests",
-      dependencies: ["SwiftVFS"]
+      dependencies: [
+        "SwiftVFS", "SwiftVFSCore", "SwiftVFSFileSystems", "SwiftVFSDevices", "SwiftVFSFuse",
+      ]
     ),
     .testTarget(
       name: "MountTests",
-      dependencies: ["vfsmount", "vfsprobe", "hellofs", "SwiftVFS", "SwiftVFSTesting"]
+      dependencies: [
+        "vfsmount", "vfsprobe", "hellofs", "SwiftVFS", "SwiftVFSCore", "SwiftVFSFileSystems",
+        "SwiftVFSDevices", "SwiftVFSFuse", "SwiftVFSTesting",
+      ]
     ),
   ]
 )

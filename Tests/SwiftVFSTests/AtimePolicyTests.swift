@@ -1,6 +1,10 @@
+import SwiftVFS
 import XCTest
 
-@testable import SwiftVFS
+@testable import SwiftVFSCore
+@testable import SwiftVFSDevices
+@testable import SwiftVFSFileSystems
+@testable import SwiftVFSFuse
 
 /// AtimePolicy: mount(8)'s words to flags as path_mount() sets them, and
 /// atime_needs_update() on memfs reads, readlink and readdir.

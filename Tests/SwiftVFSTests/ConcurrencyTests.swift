@@ -1,7 +1,11 @@
 import Dispatch
+import SwiftVFS
 import XCTest
 
-@testable import SwiftVFS
+@testable import SwiftVFSCore
+@testable import SwiftVFSDevices
+@testable import SwiftVFSFileSystems
+@testable import SwiftVFSFuse
 
 /// Several threads change the same directories at once; afterwards the tree
 /// must pass the consistency checker and every call must have answered with

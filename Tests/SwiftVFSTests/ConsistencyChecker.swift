@@ -1,4 +1,9 @@
-@testable import SwiftVFS
+import SwiftVFS
+
+@testable import SwiftVFSCore
+@testable import SwiftVFSDevices
+@testable import SwiftVFSFileSystems
+@testable import SwiftVFSFuse
 
 /// An fsck for the memfs superblocks of a quiescent VFS: walks every directory
 /// from each memfs root and checks the invariants the design states.

@@ -1,6 +1,10 @@
+import SwiftVFS
 import XCTest
 
-@testable import SwiftVFS
+@testable import SwiftVFSCore
+@testable import SwiftVFSDevices
+@testable import SwiftVFSFileSystems
+@testable import SwiftVFSFuse
 
 /// File handles (LOOKUP of "." and ".." by number), RENAME_WHITEOUT and the
 /// chattr flags, in the VFS without a mount.

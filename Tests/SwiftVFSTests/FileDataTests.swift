@@ -1,6 +1,10 @@
+import SwiftVFS
 import XCTest
 
-@testable import SwiftVFS
+@testable import SwiftVFSCore
+@testable import SwiftVFSDevices
+@testable import SwiftVFSFileSystems
+@testable import SwiftVFSFuse
 
 /// File data in memfs: pages, holes, sizes, seeks, fallocate, open flags.
 final class FileDataTests: MemfsTestCase {

@@ -1,4 +1,9 @@
-@testable import SwiftVFS
+import SwiftVFS
+
+@testable import SwiftVFSCore
+@testable import SwiftVFSDevices
+@testable import SwiftVFSFileSystems
+@testable import SwiftVFSFuse
 
 /// The reference model for the differential fuzz test: a tree of plain
 /// dictionaries, file data as a byte array, and each operation written out

@@ -1,7 +1,11 @@
 import Foundation
+import SwiftVFS
 import XCTest
 
-@testable import SwiftVFS
+@testable import SwiftVFSCore
+@testable import SwiftVFSDevices
+@testable import SwiftVFSFileSystems
+@testable import SwiftVFSFuse
 
 /// Differential fuzzing (issue 6): random operations on memfs through the
 /// `VFS` facade and on `RefModel`, every result compared, then the whole tree.

@@ -1,6 +1,10 @@
+import SwiftVFS
 import XCTest
 
-@testable import SwiftVFS
+@testable import SwiftVFSCore
+@testable import SwiftVFSDevices
+@testable import SwiftVFSFileSystems
+@testable import SwiftVFSFuse
 
 final class InodeLifetimeTests: MemfsTestCase {
   func testLookupCountsAddUpAndForgetTakesThemAway() throws {

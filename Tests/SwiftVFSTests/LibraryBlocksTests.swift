@@ -1,8 +1,12 @@
 import Foundation
+import SwiftVFS
 import Synchronization
 import XCTest
 
-@testable import SwiftVFS
+@testable import SwiftVFSCore
+@testable import SwiftVFSDevices
+@testable import SwiftVFSFileSystems
+@testable import SwiftVFSFuse
 
 /// A VFS with one file system type mounted at `/`, and helpers that call the
 /// `VFS` facade as the bridge does, leaving no lookup or open count behind.

@@ -1,6 +1,10 @@
+import SwiftVFS
 import XCTest
 
-@testable import SwiftVFS
+@testable import SwiftVFSCore
+@testable import SwiftVFSDevices
+@testable import SwiftVFSFileSystems
+@testable import SwiftVFSFuse
 
 /// Names and entries through the `VFS` facade, with the errno the kernel and
 /// tmpfs give (checked side by side on /dev/shm where a case was unclear).

@@ -1,7 +1,11 @@
+import SwiftVFS
 import Synchronization
 import XCTest
 
-@testable import SwiftVFS
+@testable import SwiftVFSCore
+@testable import SwiftVFSDevices
+@testable import SwiftVFSFileSystems
+@testable import SwiftVFSFuse
 
 /// A value behind the VFS's pthread `Lock` (which ThreadSanitizer sees;
 /// Synchronization's `Mutex` uses futexes it does not).

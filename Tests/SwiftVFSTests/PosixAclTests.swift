@@ -1,6 +1,10 @@
+import SwiftVFS
 import XCTest
 
-@testable import SwiftVFS
+@testable import SwiftVFSCore
+@testable import SwiftVFSDevices
+@testable import SwiftVFSFileSystems
+@testable import SwiftVFSFuse
 
 /// The ACL xattr format and its rules (VFS/PosixAcl.swift), without a mount:
 /// the parser against values the kernel accepts and refuses, and the VFS

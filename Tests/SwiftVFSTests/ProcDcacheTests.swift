@@ -1,6 +1,10 @@
+import SwiftVFS
 import XCTest
 
-@testable import SwiftVFS
+@testable import SwiftVFSCore
+@testable import SwiftVFSDevices
+@testable import SwiftVFSFileSystems
+@testable import SwiftVFSFuse
 
 /// The dcache counters in /proc move by exactly what a series of lookups
 /// implies; the bound evicts; drop_caches empties the LRU and loses nothing.

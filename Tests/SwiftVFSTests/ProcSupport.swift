@@ -1,6 +1,10 @@
+import SwiftVFS
 import XCTest
 
-@testable import SwiftVFS
+@testable import SwiftVFSCore
+@testable import SwiftVFSDevices
+@testable import SwiftVFSFileSystems
+@testable import SwiftVFSFuse
 
 /// A standard VFS (memfs at /, devtmpfs at /dev, proc at /proc) driven
 /// through the VFS API, as the FUSE bridge drives it, with no mount.

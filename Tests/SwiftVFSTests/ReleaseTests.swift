@@ -1,6 +1,10 @@
+import SwiftVFS
 import XCTest
 
-@testable import SwiftVFS
+@testable import SwiftVFSCore
+@testable import SwiftVFSDevices
+@testable import SwiftVFSFileSystems
+@testable import SwiftVFSFuse
 
 /// Freeing long chains of objects must not recurse: the daemon once died of a
 /// stack overflow after an unmount, freeing about 100,000 cached dentries one

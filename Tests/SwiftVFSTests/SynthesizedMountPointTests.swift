@@ -1,6 +1,10 @@
+import SwiftVFS
 import XCTest
 
-@testable import SwiftVFS
+@testable import SwiftVFSCore
+@testable import SwiftVFSDevices
+@testable import SwiftVFSFileSystems
+@testable import SwiftVFSFuse
 
 /// Mount points the VFS shows on names the directory's file system does not
 /// hold (how /dev and /proc go over any root): lookups, paged listings with

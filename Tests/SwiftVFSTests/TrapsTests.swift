@@ -1,6 +1,10 @@
+import SwiftVFS
 import XCTest
 
-@testable import SwiftVFS
+@testable import SwiftVFSCore
+@testable import SwiftVFSDevices
+@testable import SwiftVFSFileSystems
+@testable import SwiftVFSFuse
 
 /// Issue 10's traps that need no mount: names that cannot be built invalid,
 /// the root's node id, the read-only and fsync defaults, and dir_emit_dots.

@@ -1,6 +1,10 @@
+import SwiftVFS
 import XCTest
 
-@testable import SwiftVFS
+@testable import SwiftVFSCore
+@testable import SwiftVFSDevices
+@testable import SwiftVFSFileSystems
+@testable import SwiftVFSFuse
 
 /// A VFS with memfs at `/`, and helpers that call the `VFS` facade the way the
 /// FUSE bridge does, leaving no lookup or open count behind unless asked to.

@@ -1,3 +1,6 @@
+import SwiftVFSCore
+import SwiftVFSFileSystems
+
 /// The character devices SwiftVFS brings, registered as a booting kernel's
 /// built-in drivers register theirs (their module_init calls), through the
 /// same public `ChrdevRegistry` API any program embedding SwiftVFS uses.

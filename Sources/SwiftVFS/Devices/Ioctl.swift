@@ -1,3 +1,6 @@
+import SwiftVFSCore
+import SwiftVFSFileSystems
+
 /// ioctl command numbers, like include/uapi/asm-generic/ioctl.h: a command
 /// packs a direction, a size, a "magic" type byte and a number, so that the
 /// FUSE kernel module (restricted ioctls) knows how many bytes to copy in

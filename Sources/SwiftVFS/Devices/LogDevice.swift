@@ -1,3 +1,6 @@
+import SwiftVFSCore
+import SwiftVFSFileSystems
+
 #if canImport(Glibc)
   import Glibc
 #endif

@@ -1,3 +1,6 @@
+import SwiftVFSCore
+import SwiftVFSFileSystems
+
 /// scull ("Simple Character Utility for Loading Localities"), the memory-backed
 /// teaching device of Linux Device Drivers, 3rd edition (chapters 3 and 6),
 /// in Swift. Four devices, scull0 to scull3, each a growing area of memory:

@@ -1,4 +1,5 @@
 import CFuse
+import SwiftVFSCore
 import Synchronization
 
 #if canImport(Glibc)
@@ -44,7 +45,7 @@ public final class FuseBridge: @unchecked Sendable {
   /// Drops the kernel's entries of char nodes whose view changed.
   let notifier: FuseNotifier
   /// Node ids in and out: FUSE_ROOT_ID is the VFS root, whatever its number.
-  let nodeIDs: FuseNodeIDs
+  package let nodeIDs: FuseNodeIDs
 
   public init(vfs: VFS, options: Options) {
     self.vfs = vfs
@@ -138,7 +139,7 @@ public final class FuseBridge: @unchecked Sendable {
   // MARK: - Entries
 
   /// The inode the kernel names by `nodeID` (FUSE_ROOT_ID is the VFS root).
-  func node(_ nodeID: UInt64) throws(Errno) -> Inode {
+  package func node(_ nodeID: UInt64) throws(Errno) -> Inode {
     try vfs.inode(nodeIDs.ino(ofNode: nodeID))
   }
 

@@ -1,4 +1,5 @@
 import CFuse
+import SwiftVFSCore
 
 extension Interruption {
   /// Runs a request body that may block (a device read, the trace), with an

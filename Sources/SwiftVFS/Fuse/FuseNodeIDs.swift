@@ -1,3 +1,4 @@
+import SwiftVFSCore
 import Synchronization
 
 /// FUSE node ids and VFS inode numbers, mapped in one place.
@@ -10,7 +11,7 @@ import Synchronization
 /// map is its own inverse (a bijection), so the kernel never sees two inodes
 /// under one id. Every node id the bridge takes in or hands out goes through
 /// here; numbers the kernel shows as `st_ino` stay the inodes' own.
-final class FuseNodeIDs: @unchecked Sendable {
+package final class FuseNodeIDs: @unchecked Sendable {
   /// FUSE_ROOT_ID.
   static let rootID: UInt64 = 1
 
@@ -36,13 +37,13 @@ final class FuseNodeIDs: @unchecked Sendable {
   }
 
   /// The node id the kernel knows an inode number by.
-  func nodeID(ofIno ino: UInt64) -> UInt64 {
+  package func nodeID(ofIno ino: UInt64) -> UInt64 {
     FuseNodeIDs.swapRoot(ino, rootIno: rootIno)
   }
 
   /// Swaps FUSE_ROOT_ID and `rootIno`, leaves every other number (0, "no
   /// node", included) alone. Applied twice it gives the number back.
-  static func swapRoot(_ number: UInt64, rootIno: UInt64) -> UInt64 {
+  package static func swapRoot(_ number: UInt64, rootIno: UInt64) -> UInt64 {
     if number == rootID { return rootIno }
     if number == rootIno { return rootID }
     return number

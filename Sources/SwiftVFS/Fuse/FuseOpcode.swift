@@ -1,3 +1,5 @@
+import SwiftVFSCore
+
 /// The FUSE opcodes, with the VFS operation each dispatches to: the request
 /// table /proc/vfs/requests shows, the analog of the syscall table.
 /// `vfsOperation` is nil for an opcode the bridge leaves to libfuse's default

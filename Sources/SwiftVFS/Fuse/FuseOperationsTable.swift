@@ -1,4 +1,5 @@
 import CFuse
+import SwiftVFSCore
 
 /// The `struct fuse_lowlevel_ops` libfuse calls: one capture-free C function
 /// per request, each finding the bridge through the session's userdata.

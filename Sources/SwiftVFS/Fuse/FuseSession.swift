@@ -1,4 +1,5 @@
 import CFuse
+import SwiftVFSCore
 
 #if canImport(Glibc)
   import Glibc

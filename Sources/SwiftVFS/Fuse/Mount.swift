@@ -1,4 +1,5 @@
 import Dispatch
+import SwiftVFSCore
 
 #if canImport(Glibc)
   import Glibc

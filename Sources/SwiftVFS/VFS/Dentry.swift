@@ -21,7 +21,7 @@ public final class Dentry: @unchecked Sendable {
   unowned(unsafe) var lruPrev: Dentry?
   var onLRU = false
 
-  init(parentIno: UInt64, name: FileName, hash: Int, inode: Inode?, pinned: Bool) {
+  package init(parentIno: UInt64, name: FileName, hash: Int, inode: Inode?, pinned: Bool) {
     self.parentIno = parentIno
     self.name = name
     self.hashValue_ = hash

@@ -16,7 +16,7 @@
 /// live inodes (`SuperBlock.liveInode`). An evicted inode is ESTALE, as a
 /// deleted file's handle is on tmpfs.
 extension VFS {
-  static let staleHandle = Errno(Glibc.ESTALE)
+  package static let staleHandle = Errno(Glibc.ESTALE)
 
   /// Like exportfs's fh_to_dentry()/get_parent(): the inode `ino` names (".")
   /// or its parent directory (".."), with one lookup added for the kernel.

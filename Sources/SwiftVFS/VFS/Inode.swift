@@ -53,9 +53,9 @@ public final class Inode: @unchecked Sendable {
   public let kernelMayCachePages = Atomic<Bool>(false)
 
   // Guarded by the inode cache's lock (see InodeCache).
-  var lookupCount: UInt64 = 0
-  var openCount: Int = 0
-  var evicted = false
+  package var lookupCount: UInt64 = 0
+  package var openCount: Int = 0
+  package var evicted = false
 
   public init(
     sb: SuperBlock, ino: UInt64, generation: UInt64, mode: UInt32, cred: Cred,
@@ -80,7 +80,7 @@ public final class Inode: @unchecked Sendable {
 
   /// For directories: the directory holding this one (the dentry's d_parent),
   /// kept by the VFS under the namespace lock; used for the rename loop check.
-  public internal(set) weak var parentDirectory: Inode?
+  public package(set) weak var parentDirectory: Inode?
 
   /// The file type, fixed at creation (the type bits of `mode` never change),
   /// so it is read without the lock.

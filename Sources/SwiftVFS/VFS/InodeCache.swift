@@ -16,6 +16,12 @@ public final class InodeCache: @unchecked Sendable {
     public var lookups: UInt64 = 0
     public var openFiles = 0
     public var evicted: UInt64 = 0
+    public init(inUse: Int = 0, lookups: UInt64 = 0, openFiles: Int = 0, evicted: UInt64 = 0) {
+      self.inUse = inUse
+      self.lookups = lookups
+      self.openFiles = openFiles
+      self.evicted = evicted
+    }
   }
 
   private let lock = Lock()

@@ -117,7 +117,7 @@ public final class SuperBlock: @unchecked Sendable {
   public var indexedInodeCount: Int { liveLock.withLock { live.count } }
 
   /// Drops an evicted inode from the index (the VFS calls it at eviction).
-  func removeLiveInode(_ inode: Inode) {
+  package func removeLiveInode(_ inode: Inode) {
     guard indexesInodes else { return }
     liveLock.withLock {
       if live[inode.ino] === inode { live[inode.ino] = nil }

@@ -87,7 +87,7 @@ public struct FileName: Hashable, Sendable, CustomStringConvertible, Expressible
   init(unchecked bytes: [UInt8]) { self.bytes = bytes }
 
   /// "/": the dcache key of the root mount (parent 0), never a real name.
-  static let rootKey = FileName(unchecked: [0x2f])
+  package static let rootKey = FileName(unchecked: [0x2f])
 
   /// Checks a name from user space: ENAMETOOLONG past 255 bytes, EINVAL for an
   /// empty name or one holding `/` or NUL.

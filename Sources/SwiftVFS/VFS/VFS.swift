@@ -164,7 +164,7 @@ public final class VFS: @unchecked Sendable {
     }
   }
 
-  func isMountPoint(_ inode: Inode) -> Bool {
+  package func isMountPoint(_ inode: Inode) -> Bool {
     mountLock.withLock { mountedOn[inode.ino] != nil }
   }
 
@@ -219,7 +219,7 @@ public final class VFS: @unchecked Sendable {
     return inode
   }
 
-  func resolveUnlocked(_ dir: Inode, _ name: FileName) throws(Errno) -> Inode {
+  package func resolveUnlocked(_ dir: Inode, _ name: FileName) throws(Errno) -> Inode {
     guard dir.isDirectory else { throw .ENOTDIR }
     if name.bytes == [0x2e] { return dir }
     if name.bytes == [0x2e, 0x2e] {

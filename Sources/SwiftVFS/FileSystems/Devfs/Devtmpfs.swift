@@ -1,3 +1,5 @@
+import SwiftVFSCore
+
 /// devtmpfs, like drivers/base/devtmpfs.c: the file system mounted at /dev,
 /// whose device nodes appear as drivers register their devices.
 ///
@@ -63,7 +65,7 @@ extension VFS {
   /// VFS and get nodes only where a /dev is mounted (as a kernel built
   /// without devtmpfs still loads its drivers: devtmpfs_create_node()
   /// returns 0 when there is no devtmpfs thread).
-  func devtmpfsCreateNodeIfMounted(
+  package func devtmpfsCreateNodeIfMounted(
     _ name: String, dev: DevT, mode: UInt32 = 0o600, type: FileType = .characterDevice
   ) throws(Errno) {
     guard devtmpfs != nil else { return }

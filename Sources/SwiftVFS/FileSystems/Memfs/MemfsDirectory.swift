@@ -1,3 +1,4 @@
+import SwiftVFSCore
 import Synchronization
 
 /// A memfs directory's entries, kept in the directory inode as a disk file

@@ -1,3 +1,5 @@
+import SwiftVFSCore
+
 /// chattr flags and whiteouts on memfs, as tmpfs has them (mm/shmem.c).
 enum MemfsFlags {
   /// SHMEM_FL_USER_MODIFIABLE: tmpfs keeps i, a, d and A (casefold needs an

@@ -1,3 +1,5 @@
+import SwiftVFSCore
+
 #if canImport(Glibc)
   import Glibc
 #endif

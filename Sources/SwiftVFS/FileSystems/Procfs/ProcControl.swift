@@ -1,3 +1,5 @@
+import SwiftVFSCore
+
 /// Checks and parsing shared by the proc files, like sysctl_perm() and
 /// proc_dointvec_minmax() (fs/proc/proc_sysctl.c, kernel/sysctl.c).
 enum ProcControl {
@@ -55,7 +57,7 @@ enum ProcControl {
 
 extension String {
   /// Without leading and trailing spaces, tabs and newlines.
-  var trimmingBlanks: String {
+  package var trimmingBlanks: String {
     let blanks: Set<Character> = [" ", "\t", "\n", "\r", "\r\n"]
     var s = Substring(self)
     while let c = s.first, blanks.contains(c) { s = s.dropFirst() }

@@ -1,3 +1,5 @@
+import SwiftVFSCore
+
 /// Directories of the proc tree, like proc_dir_inode_operations and
 /// proc_dir_operations (fs/proc/generic.c): lookup and readdir over the
 /// node's fixed children. Nothing can be created, removed or renamed in them

@@ -1,3 +1,5 @@
+import SwiftVFSCore
+
 /// The generated files and controls of the proc tree, like proc_reg_file_ops
 /// with seq_file (fs/seq_file.c) for reading and proc_sys_call_handler
 /// (fs/proc/proc_sysctl.c) for the controls.

@@ -1,3 +1,5 @@
+import SwiftVFSCore
+
 /// One entry of the proc tree, like `struct proc_dir_entry` (fs/proc/generic.c)
 /// and, for the writable ones, a `struct ctl_table` entry (fs/proc/proc_sysctl.c):
 /// a name, a mode, and what the entry shows or takes.

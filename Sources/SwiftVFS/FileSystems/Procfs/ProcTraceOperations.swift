@@ -1,3 +1,5 @@
+import SwiftVFSCore
+
 /// `/proc/vfs/trace`: the request trace as a file, like ftrace's `trace_pipe`
 /// (kernel/trace/trace.c, tracing_read_pipe): each open reader gets the lines
 /// of the requests served while the trace is open, and a read at the end

@@ -1,3 +1,5 @@
+import SwiftVFSCore
+
 /// What /proc holds, file by file: the layout of the tree and what each file
 /// shows or takes. The texts are made by `ProcReports`; the controls act here.
 ///

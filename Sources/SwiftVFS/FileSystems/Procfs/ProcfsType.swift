@@ -1,3 +1,5 @@
+import SwiftVFSCore
+
 /// The proc file system, like fs/proc: a tree of generated files that show
 /// the VFS's own state (the dcache, the inode cache, the request table, the
 /// registered types and devices) and a few controls that change it.

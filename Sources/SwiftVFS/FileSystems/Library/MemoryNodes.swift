@@ -1,3 +1,5 @@
+import SwiftVFSCore
+
 /// memfs's regular file, in any file system: a writable in-memory file
 /// (read, write, O_APPEND, truncate, fallocate, SEEK_DATA/SEEK_HOLE, user
 /// xattrs), with memfs's own operation tables, in a superblock of yours

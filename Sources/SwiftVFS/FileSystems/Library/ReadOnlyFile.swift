@@ -1,3 +1,5 @@
+import SwiftVFSCore
+
 /// A read-only regular file whose content is fixed bytes, or made by a
 /// closure each time it is opened (like the kernel's simple_read_from_buffer
 /// behind a debugfs or proc file, and go-fuse's `MemRegularFile`).

@@ -1,3 +1,5 @@
+import SwiftVFSCore
+
 /// A file system for people who think in paths, like libfuse's high-level
 /// API (`struct fuse_operations`): each operation gets the absolute path of
 /// what it acts on ("/", "/a/b"), and the adapter (`PathFileSystemType`)

@@ -1,3 +1,5 @@
+import SwiftVFSCore
+
 /// Typed private data: any `Sendable` value kept in an inode's, a file's or
 /// a superblock's `privateData` and read back with its type, without a box
 /// class of your own or an `as!` cast (the kernel's i_private, private_data

@@ -1,3 +1,5 @@
+import SwiftVFSCore
+
 /// A file system declared as a tree, in a few lines: directories (read-only
 /// `StaticDirectory`, or writable `MemoryDirectory`), read-only files from
 /// bytes or from a closure (`ReadOnlyFile`), writable memory files

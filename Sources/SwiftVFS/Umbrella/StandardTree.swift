@@ -1,3 +1,7 @@
+import SwiftVFSCore
+import SwiftVFSDevices
+import SwiftVFSFileSystems
+
 /// The tree `vfsmount` shows: memfs at `/`, and the special file systems
 /// mounted on it, as a booting kernel mounts /dev and /proc.
 extension VFS {

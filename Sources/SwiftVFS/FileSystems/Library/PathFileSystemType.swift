@@ -1,3 +1,5 @@
+import SwiftVFSCore
+
 /// Mounts a `PathFileSystem` on the VFS: a file system type whose inodes
 /// carry their path (like libfuse's high-level layer over the low-level one,
 /// lib/fuse.c, with its node table).

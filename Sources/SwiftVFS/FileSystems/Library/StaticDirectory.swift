@@ -1,3 +1,5 @@
+import SwiftVFSCore
+
 /// A read-only directory from a fixed list of entries (like the kernel's
 /// simple_dir_operations with a fixed tree, and go-fuse's persistent inodes).
 ///
