@@ -57,6 +57,23 @@ func fill(_ dir: TreeDirectory, with value: Any) {
   }
 }
 
+/// A VFS with the tree of the JSON document `json` at its root, and the
+/// counter's driver registered under a dynamic major (like
+/// register_chrdev(0, "counter", &fops)).
+func makeJSONTree(_ json: Data) throws -> VFS {
+  let document = try JSONSerialization.jsonObject(with: json, options: .fragmentsAllowed)
+  let vfs = VFS()
+  let major = try vfs.chrdevs.registerChrdev(name: "counter", fileOps: Counter())
+  let tree = try TreeFileSystem(name: "jsontree") { root in
+    fill(root, with: document)
+    root.memoryFile("notes.txt")
+    try root.directory("dev") { try $0.charDevice("counter", DevT(major: major, minor: 0)) }
+  }
+  try vfs.filesystems.register(tree)
+  try vfs.mount("jsontree", at: "/", options: MountOptions())
+  return vfs
+}
+
 /// Writes one line on stderr and exits with `status`.
 func fail(_ message: String, status: Int32) -> Never {
   FileHandle.standardError.write(Data((message + "\n").utf8))
@@ -66,18 +83,7 @@ func fail(_ message: String, status: Int32) -> Never {
 let arguments = CommandLine.arguments
 guard arguments.count == 3 else { fail("usage: jsontree FILE.json MOUNTPOINT", status: 2) }
 do {
-  let document = try JSONSerialization.jsonObject(
-    with: Data(contentsOf: URL(fileURLWithPath: arguments[1])), options: .fragmentsAllowed)
-  let vfs = VFS()
-  // Like register_chrdev(0, "counter", &fops): a dynamic major.
-  let major = try vfs.chrdevs.registerChrdev(name: "counter", fileOps: Counter())
-  let tree = try TreeFileSystem(name: "jsontree") { root in
-    fill(root, with: document)
-    root.memoryFile("notes.txt")
-    try root.directory("dev") { try $0.charDevice("counter", DevT(major: major, minor: 0)) }
-  }
-  try vfs.filesystems.register(tree)
-  try vfs.mount("jsontree", at: "/", options: MountOptions())
+  let vfs = try makeJSONTree(Data(contentsOf: URL(fileURLWithPath: arguments[1])))
   let session = try FuseSession(
     bridge: FuseBridge(vfs: vfs, options: FuseBridge.Options()), mountPoint: arguments[2],
     kernelOptions: ["fsname=jsontree", "subtype=jsontree", "default_permissions"])
