@@ -34,9 +34,12 @@ struct Passthrough: PathFileSystem {
     return result
   }
 
-  /// Runs `body` on a host descriptor of `path` opened with `flags`, then closes it.
-  func withDescriptor(_ path: String, _ flags: Int32, _ body: (Int32) -> Int) throws(Errno) -> Int {
-    let fd = try check(Glibc.open(host(path), flags))
+  /// Runs `body` on a host descriptor of `path` opened with `flags` (and
+  /// `mode`, for O_CREAT), then closes it.
+  func withDescriptor(
+    _ path: String, _ flags: Int32, mode: mode_t = 0, _ body: (Int32) -> Int
+  ) throws(Errno) -> Int {
+    let fd = try check(Glibc.open(host(path), flags, mode))
     defer { close(fd) }
     return try check(body(fd))
   }
@@ -96,11 +99,13 @@ struct Passthrough: PathFileSystem {
     _ = try withDescriptor(path, O_RDONLY) { Int(Glibc.fsync($0)) }
   }
 
-  /// The new file belongs to the caller, as it would on the host.
+  /// The new file belongs to the caller when we may make it so (as root).
+  /// Its mode is the one asked for: the kernel applied the caller's umask,
+  /// and main set ours to 0.
   func create(_ path: String, mode: UInt32, cred: Cred) throws(Errno) {
-    _ = try withDescriptor(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC) { fd in
-      _ = fchmod(fd, mode)  // the mode asked for, the umask applied by the kernel
-      return Int(fchown(fd, cred.uid, cred.gid))
+    _ = try withDescriptor(path, O_CREAT | O_EXCL | O_WRONLY, mode: mode) { fd in
+      _ = fchown(fd, cred.uid, cred.gid)
+      return 0
     }
   }
 

@@ -31,6 +31,9 @@ guard let resolved = realpath(arguments[1], nil) else {
 }
 let hostDirectory = String(cString: resolved)
 free(resolved)
+// The kernel applies the caller's umask to the modes it asks for: ours must
+// not apply again (as in libfuse's passthrough.c).
+umask(0)
 do {
   let vfs = VFS()
   try vfs.filesystems.register(

@@ -261,6 +261,17 @@ final class PassthroughExampleTests: ExampleTestCase {
     XCTAssertEqual(runCommand("ls", ["-A", mountPoint]).out, "empty\nmade.txt\nseed.txt")
   }
 
+  func testNewFilesAndDirectoriesGetTheModeAskedFor() {
+    // The caller's umask, applied by the kernel, and not the example's own.
+    let r = sh("umask 027 && echo x > made.txt && mkdir made.d", cwd: mountPoint)
+    XCTAssertTrue(r.ok, "\(r)")
+    var st = stat()
+    XCTAssertEqual(result(stat(host + "/made.txt", &st)), "OK")
+    XCTAssertEqual(octal(st.st_mode & 0o7777), "640")
+    XCTAssertEqual(result(stat(host + "/made.d", &st)), "OK")
+    XCTAssertEqual(octal(st.st_mode & 0o7777), "750")
+  }
+
   func testRenameFlagsAndErrorsComeFromTheHost() {
     let a = mountPoint + "/seed.txt"
     let b = mountPoint + "/old.txt"
