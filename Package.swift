@@ -73,6 +73,27 @@ let package = Package(
       dependencies: ["SwiftVFS"],
       path: "Examples/hellofs"
     ),
+    // A JSON document as a tree, with a writable notes.txt and a counter
+    // device, in fewer than 100 lines (README: "Building blocks").
+    .executableTarget(
+      name: "jsontree",
+      dependencies: ["SwiftVFS"],
+      path: "Examples/jsontree",
+      exclude: ["sample.json"]
+    ),
+    // A passthrough file system over a host directory (PathFileSystem).
+    .executableTarget(
+      name: "passthrough",
+      dependencies: ["SwiftVFS"],
+      path: "Examples/passthrough"
+    ),
+    // The char-device homework: a ring buffer driver with read, write,
+    // ioctl and poll, registered with a dynamic major under /dev.
+    .executableTarget(
+      name: "chardev",
+      dependencies: ["SwiftVFS"],
+      path: "Examples/chardev"
+    ),
     // Runs a list of file operations as another uid/gid and prints one errno
     // name per operation: the mount tests use it for permission cases.
     .executableTarget(name: "vfsprobe"),
@@ -85,8 +106,9 @@ let package = Package(
     .testTarget(
       name: "MountTests",
       dependencies: [
-        "vfsmount", "vfsprobe", "hellofs", "SwiftVFS", "SwiftVFSCore", "SwiftVFSFileSystems",
-        "SwiftVFSDevices", "SwiftVFSFuse", "SwiftVFSTesting",
+        "vfsmount", "vfsprobe", "hellofs", "jsontree", "passthrough", "chardev", "SwiftVFS",
+        "SwiftVFSCore", "SwiftVFSFileSystems", "SwiftVFSDevices", "SwiftVFSFuse",
+        "SwiftVFSTesting",
       ]
     ),
   ]
