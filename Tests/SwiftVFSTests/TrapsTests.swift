@@ -29,9 +29,9 @@ final class FileNameTests: XCTestCase {
   }
 
   func testValidNamesAreKeptByteForByte() throws {
-    XCTAssertEqual(try FileName("hello").bytes, Array("hello".utf8))
-    XCTAssertEqual(try FileName(".").bytes, [0x2e])
-    XCTAssertEqual(try FileName("..").bytes, [0x2e, 0x2e])
+    XCTAssertEqual(try FileName(String("hello")).bytes, Array("hello".utf8))
+    XCTAssertEqual(try FileName(String(".")).bytes, [0x2e])
+    XCTAssertEqual(try FileName(String("..")).bytes, [0x2e, 0x2e])
     XCTAssertEqual(try FileName([0xff, 0xfe]).bytes, [0xff, 0xfe])  // not UTF-8: fine
     XCTAssertEqual(try FileName(String(repeating: "x", count: 255)).bytes.count, 255)
     let literal: FileName = "lit"
