@@ -9,7 +9,8 @@ let package = Package(
     .executable(name: "vfsmount", targets: ["vfsmount"]),
   ],
   dependencies: [
-    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
   ],
   targets: [
     // libfuse3 through pkg-config; the shim header sets FUSE_USE_VERSION and
@@ -21,7 +22,7 @@ let package = Package(
     ),
     .target(
       name: "SwiftVFS",
-      dependencies: ["CFuse"]
+      dependencies: ["CFuse", .product(name: "Logging", package: "swift-log")]
     ),
     .executableTarget(
       name: "vfsmount",
@@ -45,6 +46,13 @@ let package = Package(
       dependencies: ["SwiftVFS"],
       path: "Examples/hellofs"
     ),
+    // A file system with real latency (README: "Async file systems"): reading
+    // `slow` waits in the backend while everything else answers at once.
+    .executableTarget(
+      name: "slowfs",
+      dependencies: ["SwiftVFS"],
+      path: "Examples/slowfs"
+    ),
     // Runs a list of file operations as another uid/gid and prints one errno
     // name per operation: the mount tests use it for permission cases.
     .executableTarget(name: "vfsprobe"),
@@ -54,7 +62,7 @@ let package = Package(
     ),
     .testTarget(
       name: "MountTests",
-      dependencies: ["vfsmount", "vfsprobe", "hellofs", "SwiftVFS"]
+      dependencies: ["vfsmount", "vfsprobe", "hellofs", "slowfs", "SwiftVFS"]
     ),
   ]
 )

@@ -1,4 +1,5 @@
 import CFuse
+import Logging
 import Synchronization
 
 #if canImport(Glibc)
@@ -26,6 +27,10 @@ public final class FuseBridge: @unchecked Sendable {
     public var writebackCache = false
     /// One log line per request on stderr.
     public var debug = false
+    /// Where requests and failures are logged (FuseRequestLog.swift): one
+    /// debug line per request, one warning per failed request with its
+    /// errno. nil (the default) logs nothing and costs one nil check.
+    public var logger: Logger?
     public init() {}
   }
 
@@ -43,6 +48,8 @@ public final class FuseBridge: @unchecked Sendable {
   nonisolated(unsafe) var workers: FuseWorkers?
   /// Drops the kernel's entries of char nodes whose view changed.
   let notifier = FuseNotifier()
+  /// Requests served in Tasks, for teardown (FuseAsyncRequests.swift).
+  let asyncRequests = FuseAsyncRequests()
 
   public init(vfs: VFS, options: Options) {
     self.vfs = vfs
@@ -82,15 +89,7 @@ public final class FuseBridge: @unchecked Sendable {
       failure = error
       fuse_reply_err(req, error.rawValue)
     }
-    let elapsed = FuseBridge.monotonicNanos() &- start
-    let stats = vfs.requests
-    let wantsDetail = options.debug || stats.tracing
-    let record = RequestStats.Record(
-      opcode: opcode.name, operation: opcode.vfsOperation ?? "-", ino: ino,
-      detail: wantsDetail ? detail() : "",
-      fileSystem: served?.sb.fsType.name ?? "-", error: failure, latencyNanos: elapsed)
-    stats.record(record)
-    if options.debug { FuseBridge.log(record) }
+    finish(opcode, ino, detail: detail(), served: served, failure: failure, start: start)
   }
 
   /// The kernel caps a FUSE mount's readahead at its default 128 KiB when it
@@ -173,6 +172,7 @@ public final class FuseBridge: @unchecked Sendable {
   }
 
   func lookup(_ req: fuse_req_t?, _ parent: UInt64, _ namePtr: UnsafePointer<CChar>?) {
+    if let dir = asyncInode(parent) { return lookupAsync(req, dir, namePtr) }
     serve(req, .lookup, parent, detail: String(cString: namePtr!)) { () throws(Errno) -> Inode? in
       let dir = try vfs.inode(parent)
       let name = try FuseAttributes.name(namePtr)
@@ -212,6 +212,7 @@ public final class FuseBridge: @unchecked Sendable {
   }
 
   func getattr(_ req: fuse_req_t?, _ ino: UInt64) {
+    if let inode = asyncInode(ino) { return getattrAsync(req, inode) }
     serve(req, .getattr, ino) { () throws(Errno) -> Inode? in
       let inode = try vfs.inode(ino)
       var st = attributes(try vfs.getattr(inode))
@@ -451,6 +452,7 @@ public final class FuseBridge: @unchecked Sendable {
     _ fi: UnsafeMutablePointer<fuse_file_info>?
   ) {
     let handle = fi?.pointee.fh
+    if let file = asyncFile(handle) { return readAsync(req, file, size, offset) }
     if let workers = sleepyWorkers(handle) {
       let pending = PendingRequest(req: req)
       workers.run { self.read(pending.req, ino, size, offset, handle: handle) }
@@ -488,6 +490,7 @@ public final class FuseBridge: @unchecked Sendable {
   ) {
     let handle = fi?.pointee.fh
     let bytes = UnsafeRawBufferPointer(start: data, count: data == nil ? 0 : size)
+    if let file = asyncFile(handle) { return writeAsync(req, file, Array(bytes), offset) }
     if let workers = sleepyWorkers(handle, droppingCachedPages: true) {
       // The loop reuses its buffer for the next request: copy the data.
       let copy = Array(bytes)

@@ -170,6 +170,8 @@ public final class FuseSession {
   public func close() {
     guard !closed else { return }
     closed = true
+    // Async requests still waiting are cancelled and reply before the end.
+    bridge.takeUnretainedValue().asyncRequests.drain(seconds: 5)
     bridge.takeUnretainedValue().notifier.detach()
     fuse_session_unmount(session)
     fuse_session_destroy(session)

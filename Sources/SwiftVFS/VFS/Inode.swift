@@ -21,6 +21,9 @@ public final class Inode: @unchecked Sendable {
   public let ops: InodeOperations
   /// i_fop: what `open` installs in a new `File` (chrdev_open may replace it).
   public let fileOps: FileOperations
+  /// `ops` and `fileOps` as async operations, when they are (AsyncOperations.swift).
+  let asyncOps: (any AsyncInodeOperations)?
+  let asyncFileOps: (any AsyncFileOperations)?
 
   public let lock = Lock()
 
@@ -70,6 +73,8 @@ public final class Inode: @unchecked Sendable {
     self.rdev = rdev
     self.ops = ops
     self.fileOps = fileOps
+    self.asyncOps = Inode.asyncOperations(ops)
+    self.asyncFileOps = Inode.asyncFileOperations(fileOps)
     let now = Timestamp.now
     self.atime = now
     self.mtime = now
