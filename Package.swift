@@ -58,7 +58,7 @@ let package = Package(
     .executableTarget(name: "vfsprobe"),
     .testTarget(
       name: "SwiftVFSTests",
-      dependencies: ["SwiftVFS"]
+      dependencies: ["SwiftVFS", .product(name: "Logging", package: "swift-log")]
     ),
     .testTarget(
       name: "MountTests",

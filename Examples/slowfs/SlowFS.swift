@@ -132,9 +132,9 @@ final class SlowBackend: Sendable {
   }
 }
 
-/// The root directory: lookups answer from the backend at once (async, as a
-/// remote lookup would be; the sync one serves the VFS's own walks).
-struct SlowDirectory: AsyncInodeOperations, FileOperations {
+/// The root directory: lookups and listings answer from the backend at once
+/// (async, as a remote one would; the sync ones serve the VFS's own walks).
+struct SlowDirectory: AsyncInodeOperations, AsyncFileOperations {
   let backend: SlowBackend
 
   func lookupAsync(_ dir: Inode, _ name: FileName) async throws(Errno) -> Inode? {
@@ -145,8 +145,18 @@ struct SlowDirectory: AsyncInodeOperations, FileOperations {
     backend.lookup(name)
   }
 
+  func iterateAsync(_ file: File, from offset: Int64) async throws(Errno) -> [DirEntry] {
+    entries(of: file.inode).filter { $0.offset > offset }
+  }
+
   func iterate(_ file: File, from offset: Int64, _ emit: (DirEntry) -> Bool) throws(Errno) {
-    let dir = file.inode
+    for entry in entries(of: file.inode) where entry.offset > offset {
+      if !emit(entry) { return }
+    }
+  }
+
+  /// ".", ".." and the files, each with its position as its cookie.
+  private func entries(of dir: Inode) -> [DirEntry] {
     var list = [
       DirEntry(name: ".", ino: dir.ino, type: .directory, offset: 1, inode: nil),
       DirEntry(name: "..", ino: dir.ino, type: .directory, offset: 2, inode: nil),
@@ -155,9 +165,7 @@ struct SlowDirectory: AsyncInodeOperations, FileOperations {
       list.append(
         DirEntry(name: name, ino: inode.ino, type: .regular, offset: Int64(i + 3), inode: inode))
     }
-    for entry in list where entry.offset > offset {
-      if !emit(entry) { return }
-    }
+    return list
   }
 }
 

@@ -23,6 +23,14 @@ extension FuseBridge {
     return inode
   }
 
+  /// The inode `ino`, if opening it is served in a Task.
+  @inline(__always)
+  func asyncFileInode(_ ino: UInt64) -> Inode? {
+    guard AsyncOperationsInUse.any, let inode = try? vfs.inode(ino), inode.asyncFileOps != nil
+    else { return nil }
+    return inode
+  }
+
   /// The open file `handle`, if reads and writes on it are served in a Task.
   @inline(__always)
   func asyncFile(_ handle: UInt64?) -> File? {
@@ -133,6 +141,107 @@ extension FuseBridge {
       return AsyncReply(inode: file.inode) { req in _ = fuse_reply_write(req, n) }
     }
   }
+  /// OPEN and OPENDIR. libfuse's `fuse_file_info` lives on the loop
+  /// thread's stack only during the call: the Task answers with a copy.
+  func openAsync(
+    _ req: fuse_req_t?, _ inode: Inode, _ fi: UnsafeMutablePointer<fuse_file_info>?,
+    directory: Bool
+  ) {
+    guard let fi else {
+      fuse_reply_err(req, Errno.EINVAL.rawValue)
+      return
+    }
+    let info = SendableFileInfo(value: fi.pointee)
+    let flags =
+      directory ? info.value.flags & ~OpenFlags.accessMode : openFlags(info.value.flags)
+    let cred = FuseBridge.cred(req)
+    let groups = FuseBridge.groups(req)
+    serveAsync(
+      req, directory ? .opendir : .open, inode.ino,
+      detail: "flags=0o\(String(info.value.flags, radix: 8))"
+    ) { [self] () throws(Errno) -> AsyncReply in
+      if directory, !inode.isDirectory { throw .ENOTDIR }
+      let (fh, file) = try await vfs.openAsync(inode, flags: flags, cred: cred)
+      if !directory, info.value.flags & OpenFlags.truncate != 0, file.isWritable {
+        // As the sync open: FUSE_ATOMIC_O_TRUNC skips the SETATTR that clears them.
+        vfs.killPrivileges(inode, cred: cred) { groups }
+      }
+      return AsyncReply(inode: inode) { [self] req in
+        var reply = info.value
+        if directory {
+          reply.fh = fh
+          reply.cache_readdir = file.cacheDirectory ? 1 : 0
+          reply.keep_cache = file.cacheDirectory ? 1 : 0
+        } else {
+          fillOpen(&reply, fh, file)
+        }
+        if fuse_reply_open(req, &reply) != 0 { vfs.release(fh) }
+      }
+    }
+  }
+
+  /// READDIR and READDIRPLUS: the batch is fetched in the Task, then packed
+  /// into one buffer as the sync `readdir` does (a lookup for each
+  /// readdirplus entry that fits).
+  func readdirAsync(_ req: fuse_req_t?, _ file: File, _ size: Int, _ offset: off_t, plus: Bool) {
+    serveAsync(
+      req, plus ? .readdirplus : .readdir, file.inode.ino, detail: "off=\(offset) size=\(size)"
+    ) { [self] () throws(Errno) -> AsyncReply in
+      let entries = try await vfs.readdirAsync(file, from: Int64(offset))
+      var stats: [Stat?] = []
+      if plus {
+        for entry in entries {
+          var st: Stat?
+          if let inode = entry.inode { st = try? await vfs.getattrAsync(inode) }
+          stats.append(st)
+        }
+      }
+      return AsyncReply(inode: file.inode) { [self] req in
+        let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: max(size, 1))
+        defer { buffer.deallocate() }
+        var used = 0
+        for (i, entry) in entries.enumerated() {
+          var nameBytes = entry.name.bytes
+          nameBytes.append(0)
+          let fits = nameBytes.withUnsafeBufferPointer { raw in
+            raw.withMemoryRebound(to: CChar.self) { name -> Bool in
+              let remaining = size - used
+              if plus {
+                var e = fuse_entry_param()
+                if let st = stats[i], let inode = entry.inode {
+                  e = entryParam(inode, stat: st)
+                } else {
+                  e.attr.st_ino = UInt(entry.ino)
+                  e.attr.st_mode = shownType(entry).rawValue
+                }
+                let n = fuse_add_direntry_plus(
+                  req, buffer + used, remaining, name.baseAddress, &e, off_t(entry.offset))
+                guard n <= remaining else { return false }
+                if e.ino != 0, let inode = entry.inode { vfs.hold(inode) }
+                used += n
+              } else {
+                var st = stat()
+                st.st_ino = UInt(entry.ino)
+                st.st_mode = shownType(entry).rawValue
+                let n = fuse_add_direntry(
+                  req, buffer + used, remaining, name.baseAddress, &st, off_t(entry.offset))
+                guard n <= remaining else { return false }
+                used += n
+              }
+              return true
+            }
+          }
+          if !fits { break }
+        }
+        fuse_reply_buf(req, buffer, used)
+      }
+    }
+  }
+}
+
+/// A copy of libfuse's `fuse_file_info` carried into a Task (plain data).
+struct SendableFileInfo: @unchecked Sendable {
+  var value: fuse_file_info
 }
 
 /// One request served in a Task, and the link from libfuse's interrupt

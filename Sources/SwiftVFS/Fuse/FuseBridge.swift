@@ -405,6 +405,7 @@ public final class FuseBridge: @unchecked Sendable {
   }
 
   func open(_ req: fuse_req_t?, _ ino: UInt64, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+    if let inode = asyncFileInode(ino) { return openAsync(req, inode, fi, directory: false) }
     serve(req, .open, ino, detail: "flags=0o\(String(fi?.pointee.flags ?? 0, radix: 8))") {
       () throws(Errno) -> Inode? in
       let inode = try vfs.inode(ino)
@@ -574,6 +575,7 @@ public final class FuseBridge: @unchecked Sendable {
   }
 
   func opendir(_ req: fuse_req_t?, _ ino: UInt64, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+    if let inode = asyncFileInode(ino) { return openAsync(req, inode, fi, directory: true) }
     serve(req, .opendir, ino) { () throws(Errno) -> Inode? in
       let inode = try vfs.inode(ino)
       guard let fi else { throw .EINVAL }
@@ -595,6 +597,9 @@ public final class FuseBridge: @unchecked Sendable {
     _ req: fuse_req_t?, _ ino: UInt64, _ size: Int, _ offset: off_t,
     _ fi: UnsafeMutablePointer<fuse_file_info>?, plus: Bool
   ) {
+    if let file = asyncFile(fi?.pointee.fh) {
+      return readdirAsync(req, file, size, offset, plus: plus)
+    }
     serve(req, plus ? .readdirplus : .readdir, ino, detail: "off=\(offset) size=\(size)") {
       () throws(Errno) -> Inode? in
       let file = try fileInfo(fi)

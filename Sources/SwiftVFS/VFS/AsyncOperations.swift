@@ -45,13 +45,32 @@ extension AsyncInodeOperations {
 /// Data moves in arrays: a buffer of the bridge's must not outlive a
 /// suspension point it does not control.
 public protocol AsyncFileOperations: FileOperations {
+  /// Linux: ->open, awaited; runs after the synchronous `open` (whose
+  /// default does nothing). May set the File's hints (direct I/O, keep cache)
+  /// and private data.
+  func openAsync(_ inode: Inode, _ file: File) async throws(Errno)
   /// Linux: ->read, awaited. At most `count` bytes from `offset` (fewer at EOF).
   func readAsync(_ file: File, count: Int, at offset: Int64) async throws(Errno) -> [UInt8]
   /// Linux: ->write, awaited. Returns the bytes written.
   func writeAsync(_ file: File, _ bytes: [UInt8], at offset: Int64) async throws(Errno) -> Int
+  /// Linux: ->iterate_shared, awaited: the entries after cookie `offset`, in
+  /// order. May return only some (the caller asks again from the last
+  /// cookie it used); an empty array is the end of the directory.
+  func iterateAsync(_ file: File, from offset: Int64) async throws(Errno) -> [DirEntry]
 }
 
 extension AsyncFileOperations {
+  /// Does nothing (the synchronous `open` has run).
+  public func openAsync(_ inode: Inode, _ file: File) async throws(Errno) {}
+  /// Calls the synchronous `iterate`, for up to `asyncIterateBatch` entries.
+  public func iterateAsync(_ file: File, from offset: Int64) async throws(Errno) -> [DirEntry] {
+    var entries: [DirEntry] = []
+    try iterate(file, from: offset) { entry in
+      entries.append(entry)
+      return entries.count < asyncIterateBatch
+    }
+    return entries
+  }
   /// Calls the synchronous `read`.
   public func readAsync(_ file: File, count: Int, at offset: Int64) async throws(Errno) -> [UInt8] {
     return try readIntoArray(count: count) { buffer throws(Errno) in
@@ -65,6 +84,10 @@ extension AsyncFileOperations {
     try writeFromArray(bytes) { buffer throws(Errno) in try write(file, from: buffer, at: offset) }
   }
 }
+
+/// Entries the default `iterateAsync` collects per call: about what one
+/// READDIR buffer of 4 KiB holds, so little is collected in vain.
+let asyncIterateBatch = 128
 
 extension Errno {
   /// Throws EINTR if the current Task was cancelled (the caller was
@@ -155,6 +178,53 @@ extension VFS {
     return try readIntoArray(count: count) { buffer throws(Errno) in
       try read(file, into: buffer, at: offset)
     }
+  }
+
+  /// `open`, then the file's async ->open if it has one (the File is given
+  /// back if that fails). The kernel's cache hints follow the atime rule of
+  /// the synchronous `open`.
+  public func openAsync(_ inode: Inode, flags: Int32, cred: Cred) async throws(Errno) -> (
+    UInt64, File
+  ) {
+    let (fh, file) = try open(inode, flags: flags, cred: cred)
+    guard let ops = file.fileOps as? any AsyncFileOperations else { return (fh, file) }
+    do throws(Errno) {
+      try await ops.openAsync(inode, file)
+    } catch {
+      release(fh)
+      throw error
+    }
+    if file.isReadable, file.keepCache || file.cacheDirectory, inode.atimeWouldUpdate() {
+      file.keepCache = false
+      file.cacheDirectory = false
+    }
+    return (fh, file)
+  }
+
+  /// `readdir`, awaiting the file's async ->iterate if it has one: a batch
+  /// of entries after `offset`, covered mount points showing the mounted
+  /// root, and atime moved as `readdir` does.
+  public func readdirAsync(_ file: File, from offset: Int64) async throws(Errno) -> [DirEntry] {
+    guard offset >= 0 else { throw .EINVAL }
+    guard let ops = file.fileOps as? any AsyncFileOperations else {
+      var entries: [DirEntry] = []
+      try readdir(file, from: offset) { entry in
+        entries.append(entry)
+        return entries.count < asyncIterateBatch
+      }
+      return entries
+    }
+    var entries = try await ops.iterateAsync(file, from: offset)
+    for i in entries.indices {
+      guard let inode = entries[i].inode, inode.isDirectory else { continue }
+      let shown = crossMount(inode)
+      if shown !== inode {
+        entries[i].inode = shown
+        entries[i].ino = shown.ino
+      }
+    }
+    file.inode.lock.withLock { file.inode.touchAtimeLocked() }
+    return entries
   }
 
   /// `write`, awaiting the file's async ->write if it has one.
