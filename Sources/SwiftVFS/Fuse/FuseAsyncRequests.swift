@@ -12,13 +12,13 @@ import CFuse
 /// it ends on (libfuse allows a reply from any thread). A FUSE_INTERRUPT for
 /// the request (the caller got a signal) cancels the Task, and a cancelled
 /// Task that fails replies EINTR. Other inodes never get here: the bridge
-/// asks `asyncInode`/`asyncFile` first, which cost one relaxed load in a
+/// asks `asyncInode`/`asyncFile` first, which cost one atomic load in a
 /// process that has no async inode at all.
 extension FuseBridge {
   /// The inode `ino`, if requests on it are served in a Task.
   @inline(__always)
   func asyncInode(_ ino: UInt64) -> Inode? {
-    guard AsyncOperationsInUse.any, let inode = try? vfs.inode(ino), inode.asyncOps != nil
+    guard AsyncOperationsInUse.any, let inode = try? vfs.inode(ino), inode.hasAsyncInodeOps
     else { return nil }
     return inode
   }
@@ -26,7 +26,7 @@ extension FuseBridge {
   /// The inode `ino`, if opening it is served in a Task.
   @inline(__always)
   func asyncFileInode(_ ino: UInt64) -> Inode? {
-    guard AsyncOperationsInUse.any, let inode = try? vfs.inode(ino), inode.asyncFileOps != nil
+    guard AsyncOperationsInUse.any, let inode = try? vfs.inode(ino), inode.hasAsyncFileOps
     else { return nil }
     return inode
   }
@@ -35,7 +35,7 @@ extension FuseBridge {
   @inline(__always)
   func asyncFile(_ handle: UInt64?) -> File? {
     guard AsyncOperationsInUse.any, let handle, let file = try? vfs.file(handle),
-      file.fileOps is any AsyncFileOperations
+      file.fileOps.isAsyncFileOperations
     else { return nil }
     return file
   }

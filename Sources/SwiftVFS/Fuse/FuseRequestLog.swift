@@ -12,14 +12,15 @@ extension FuseBridge {
     let elapsed = FuseBridge.monotonicNanos() &- start
     let stats = vfs.requests
     let logger = options.logger
-    let wantsDetail = options.debug || stats.tracing || logger != nil
+    let logs = logger.map { failure != nil || $0.logLevel <= .debug } ?? false
+    let wantsDetail = options.debug || stats.tracing || logs
     let record = RequestStats.Record(
       opcode: opcode.name, operation: opcode.vfsOperation ?? "-", ino: ino,
       detail: wantsDetail ? detail() : "",
       fileSystem: served?.sb.fsType.name ?? "-", error: failure, latencyNanos: elapsed)
     stats.record(record)
     if options.debug { FuseBridge.log(record) }
-    if let logger { FuseBridge.log(record, to: logger) }
+    if logs, let logger { FuseBridge.log(record, to: logger) }
   }
 
   /// One debug line per request; a failed request also gets a warning with

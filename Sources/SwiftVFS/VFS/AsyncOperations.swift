@@ -31,6 +31,8 @@ public protocol AsyncInodeOperations: InodeOperations {
 }
 
 extension AsyncInodeOperations {
+  /// Requests on these are served in a Task.
+  public var isAsyncInodeOperations: Bool { true }
   /// Calls the synchronous `lookup`.
   public func lookupAsync(_ dir: Inode, _ name: FileName) async throws(Errno) -> Inode? {
     try lookup(dir, name)
@@ -60,6 +62,8 @@ public protocol AsyncFileOperations: FileOperations {
 }
 
 extension AsyncFileOperations {
+  /// Requests on these are served in a Task.
+  public var isAsyncFileOperations: Bool { true }
   /// Does nothing (the synchronous `open` has run).
   public func openAsync(_ inode: Inode, _ file: File) async throws(Errno) {}
   /// Calls the synchronous `iterate`, for up to `asyncIterateBatch` entries.
@@ -99,30 +103,27 @@ extension Errno {
 
 /// Whether any inode with async operations was ever made in this process.
 /// The bridge reads it first, so a process without one (memfs alone) pays a
-/// single relaxed load per request and no lookup.
+/// single atomic load (a plain load on x86) per request and no lookup.
 enum AsyncOperationsInUse {
   static let flag = Atomic<Bool>(false)
 
   @inline(__always)
-  static var any: Bool { flag.load(ordering: .relaxed) }
+  static var any: Bool { flag.load(ordering: .acquiring) }
+
+  /// Called when an inode with async operations is made.
+  static func note() {
+    if !flag.load(ordering: .relaxed) { flag.store(true, ordering: .releasing) }
+  }
 }
 
 extension Inode {
-  /// The inode's ops as async ones, if they are (cast once, at creation).
-  static func asyncOperations(_ ops: InodeOperations) -> (any AsyncInodeOperations)? {
-    guard let async = ops as? any AsyncInodeOperations else { return nil }
-    AsyncOperationsInUse.flag.store(true, ordering: .relaxed)
-    return async
-  }
-
-  static func asyncFileOperations(_ ops: FileOperations) -> (any AsyncFileOperations)? {
-    guard let async = ops as? any AsyncFileOperations else { return nil }
-    AsyncOperationsInUse.flag.store(true, ordering: .relaxed)
-    return async
+  /// The inode's ops as async ones, if they are.
+  var asyncOps: (any AsyncInodeOperations)? {
+    hasAsyncInodeOps ? ops as? any AsyncInodeOperations : nil
   }
 
   /// Whether a request on this inode is served in a Task.
-  public var hasAsyncOperations: Bool { asyncOps != nil || asyncFileOps != nil }
+  public var hasAsyncOperations: Bool { hasAsyncInodeOps || hasAsyncFileOps }
 }
 
 // MARK: - The VFS side: the same checks as the sync entry points, then await.

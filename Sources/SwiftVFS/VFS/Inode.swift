@@ -21,9 +21,10 @@ public final class Inode: @unchecked Sendable {
   public let ops: InodeOperations
   /// i_fop: what `open` installs in a new `File` (chrdev_open may replace it).
   public let fileOps: FileOperations
-  /// `ops` and `fileOps` as async operations, when they are (AsyncOperations.swift).
-  let asyncOps: (any AsyncInodeOperations)?
-  let asyncFileOps: (any AsyncFileOperations)?
+  /// Whether `ops` and `fileOps` are async operations (AsyncOperations.swift):
+  /// two flags, not two existentials, so a memfs inode stays as small.
+  let hasAsyncInodeOps: Bool
+  let hasAsyncFileOps: Bool
 
   public let lock = Lock()
 
@@ -73,8 +74,9 @@ public final class Inode: @unchecked Sendable {
     self.rdev = rdev
     self.ops = ops
     self.fileOps = fileOps
-    self.asyncOps = Inode.asyncOperations(ops)
-    self.asyncFileOps = Inode.asyncFileOperations(fileOps)
+    self.hasAsyncInodeOps = ops.isAsyncInodeOperations
+    self.hasAsyncFileOps = fileOps.isAsyncFileOperations
+    if hasAsyncInodeOps || hasAsyncFileOps { AsyncOperationsInUse.note() }
     let now = Timestamp.now
     self.atime = now
     self.mtime = now

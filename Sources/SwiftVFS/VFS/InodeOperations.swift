@@ -48,6 +48,10 @@ public protocol InodeOperations: Sendable {
   func setxattr(_ inode: Inode, _ name: String, _ value: [UInt8], flags: XattrFlags) throws(Errno)
   func listxattr(_ inode: Inode) throws(Errno) -> [String]
   func removexattr(_ inode: Inode, _ name: String) throws(Errno)
+
+  /// Whether these are `AsyncInodeOperations`, whose requests the bridge
+  /// serves in a Task. Set by the protocol extensions: do not implement.
+  var isAsyncInodeOperations: Bool { get }
 }
 
 /// setxattr(2) flags.
@@ -102,4 +106,5 @@ extension InodeOperations {
   { throw .EOPNOTSUPP }
   public func listxattr(_ inode: Inode) throws(Errno) -> [String] { [] }
   public func removexattr(_ inode: Inode, _ name: String) throws(Errno) { throw .EOPNOTSUPP }
+  public var isAsyncInodeOperations: Bool { false }
 }
