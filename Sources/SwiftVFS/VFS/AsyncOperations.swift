@@ -11,7 +11,10 @@ import Synchronization
 /// in a `Task`: the thread that reads requests goes on serving others while
 /// the operation waits, and the reply leaves from wherever the Task ends.
 /// Inodes without them (memfs, devfs, proc) are served as before, with no
-/// Task and no extra cost.
+/// Task and no extra cost. Served in a Task: LOOKUP, GETATTR, OPEN, OPENDIR,
+/// READ, WRITE, READDIR and READDIRPLUS. The rest (create, mkdir, unlink,
+/// rename, setattr, xattrs, release...) still runs synchronously on the
+/// thread that read it, so it must not wait on the backend.
 ///
 /// Cancellation: when the caller is interrupted by a signal (FUSE_INTERRUPT),
 /// the Task is cancelled. An operation should stop and throw `.EINTR`
