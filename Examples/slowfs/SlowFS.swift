@@ -205,6 +205,13 @@ struct SlowFile: AsyncInodeOperations, AsyncFileOperations {
     Simple.getattr(inode)
   }
 
+  /// `echo go > bump` truncates `bump` first: a control file has no size to change.
+  func setattr(_ inode: Inode, _ attr: SetAttr, cred: Cred) throws(Errno) {
+    var change = attr
+    if kind == .bump { change.size = nil }
+    try Simple.setattr(inode, change)
+  }
+
   func open(_ inode: Inode, _ file: File) throws(Errno) {
     switch kind {
     // Generated on each read, and `slow` must reach us on each read so that
