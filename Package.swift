@@ -11,7 +11,8 @@ let package = Package(
     .executable(name: "vfsmount", targets: ["vfsmount"]),
   ],
   dependencies: [
-    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
   ],
   targets: [
     // libfuse3 through pkg-config; the shim header sets FUSE_USE_VERSION and
@@ -39,7 +40,7 @@ let package = Package(
     ),
     .target(
       name: "SwiftVFSFuse",
-      dependencies: ["SwiftVFSCore", "CFuse"],
+      dependencies: ["SwiftVFSCore", "CFuse", .product(name: "Logging", package: "swift-log")],
       path: "Sources/SwiftVFS/Fuse"
     ),
     .target(
@@ -94,6 +95,13 @@ let package = Package(
       dependencies: ["SwiftVFS"],
       path: "Examples/chardev"
     ),
+    // A file system with real latency (README: "Async file systems"): reading
+    // `slow` waits in the backend while everything else answers at once.
+    .executableTarget(
+      name: "slowfs",
+      dependencies: ["SwiftVFS"],
+      path: "Examples/slowfs"
+    ),
     // Runs a list of file operations as another uid/gid and prints one errno
     // name per operation: the mount tests use it for permission cases.
     .executableTarget(name: "vfsprobe"),
@@ -101,13 +109,14 @@ let package = Package(
       name: "SwiftVFSTests",
       dependencies: [
         "SwiftVFS", "SwiftVFSCore", "SwiftVFSFileSystems", "SwiftVFSDevices", "SwiftVFSFuse",
+        .product(name: "Logging", package: "swift-log"),
       ]
     ),
     .testTarget(
       name: "MountTests",
       dependencies: [
-        "vfsmount", "vfsprobe", "hellofs", "jsontree", "passthrough", "chardev", "SwiftVFS",
-        "SwiftVFSCore", "SwiftVFSFileSystems", "SwiftVFSDevices", "SwiftVFSFuse",
+        "vfsmount", "vfsprobe", "hellofs", "jsontree", "passthrough", "chardev", "slowfs",
+        "SwiftVFS", "SwiftVFSCore", "SwiftVFSFileSystems", "SwiftVFSDevices", "SwiftVFSFuse",
         "SwiftVFSTesting",
       ]
     ),

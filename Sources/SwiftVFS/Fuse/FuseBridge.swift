@@ -1,4 +1,5 @@
 import CFuse
+import Logging
 import SwiftVFSCore
 import Synchronization
 
@@ -27,6 +28,10 @@ public final class FuseBridge: @unchecked Sendable {
     public var writebackCache = false
     /// One log line per request on stderr.
     public var debug = false
+    /// Where requests and failures are logged (FuseRequestLog.swift): one
+    /// debug line per request, one warning per failed request with its
+    /// errno. nil (the default) logs nothing and costs one nil check.
+    public var logger: Logger?
     public init() {}
   }
 
@@ -46,6 +51,8 @@ public final class FuseBridge: @unchecked Sendable {
   let notifier: FuseNotifier
   /// Node ids in and out: FUSE_ROOT_ID is the VFS root, whatever its number.
   package let nodeIDs: FuseNodeIDs
+  /// Requests served in Tasks, for teardown (FuseAsyncRequests.swift).
+  let asyncRequests = FuseAsyncRequests()
 
   public init(vfs: VFS, options: Options) {
     self.vfs = vfs
@@ -88,15 +95,7 @@ public final class FuseBridge: @unchecked Sendable {
       failure = error
       fuse_reply_err(req, error.rawValue)
     }
-    let elapsed = FuseBridge.monotonicNanos() &- start
-    let stats = vfs.requests
-    let wantsDetail = options.debug || stats.tracing
-    let record = RequestStats.Record(
-      opcode: opcode.name, operation: opcode.vfsOperation ?? "-", ino: nodeIDs.ino(ofNode: ino),
-      detail: wantsDetail ? detail() : "",
-      fileSystem: served?.sb.fsType.name ?? "-", error: failure, latencyNanos: elapsed)
-    stats.record(record)
-    if options.debug { FuseBridge.log(record) }
+    finish(opcode, ino, detail: detail(), served: served, failure: failure, start: start)
   }
 
   /// The kernel caps a FUSE mount's readahead at its default 128 KiB when it
@@ -184,6 +183,7 @@ public final class FuseBridge: @unchecked Sendable {
   }
 
   func lookup(_ req: fuse_req_t?, _ parent: UInt64, _ namePtr: UnsafePointer<CChar>?) {
+    if let dir = asyncInode(parent) { return lookupAsync(req, dir, namePtr) }
     serve(req, .lookup, parent, detail: String(cString: namePtr!)) { () throws(Errno) -> Inode? in
       let name = try FuseAttributes.name(namePtr)
       if name.isDotOrDotDot {
@@ -229,6 +229,7 @@ public final class FuseBridge: @unchecked Sendable {
   }
 
   func getattr(_ req: fuse_req_t?, _ ino: UInt64) {
+    if let inode = asyncInode(ino) { return getattrAsync(req, inode) }
     serve(req, .getattr, ino) { () throws(Errno) -> Inode? in
       let inode = try node(ino)
       var st = attributes(try vfs.getattr(inode))
@@ -422,6 +423,7 @@ public final class FuseBridge: @unchecked Sendable {
   }
 
   func open(_ req: fuse_req_t?, _ ino: UInt64, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+    if let inode = asyncFileInode(ino) { return openAsync(req, inode, fi, directory: false) }
     serve(req, .open, ino, detail: "flags=0o\(String(fi?.pointee.flags ?? 0, radix: 8))") {
       () throws(Errno) -> Inode? in
       let inode = try node(ino)
@@ -471,6 +473,7 @@ public final class FuseBridge: @unchecked Sendable {
     _ fi: UnsafeMutablePointer<fuse_file_info>?
   ) {
     let handle = fi?.pointee.fh
+    if let file = asyncFile(handle) { return readAsync(req, file, size, offset) }
     if let workers = sleepyWorkers(handle) {
       let pending = PendingRequest(req: req)
       workers.run { self.read(pending.req, ino, size, offset, handle: handle) }
@@ -508,6 +511,7 @@ public final class FuseBridge: @unchecked Sendable {
   ) {
     let handle = fi?.pointee.fh
     let bytes = UnsafeRawBufferPointer(start: data, count: data == nil ? 0 : size)
+    if let file = asyncFile(handle) { return writeAsync(req, file, Array(bytes), offset) }
     if let workers = sleepyWorkers(handle, droppingCachedPages: true) {
       // The loop reuses its buffer for the next request: copy the data.
       let copy = Array(bytes)
@@ -591,6 +595,7 @@ public final class FuseBridge: @unchecked Sendable {
   }
 
   func opendir(_ req: fuse_req_t?, _ ino: UInt64, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+    if let inode = asyncFileInode(ino) { return openAsync(req, inode, fi, directory: true) }
     serve(req, .opendir, ino) { () throws(Errno) -> Inode? in
       let inode = try node(ino)
       guard let fi else { throw .EINVAL }
@@ -612,6 +617,9 @@ public final class FuseBridge: @unchecked Sendable {
     _ req: fuse_req_t?, _ ino: UInt64, _ size: Int, _ offset: off_t,
     _ fi: UnsafeMutablePointer<fuse_file_info>?, plus: Bool
   ) {
+    if let file = asyncFile(fi?.pointee.fh) {
+      return readdirAsync(req, file, size, offset, plus: plus)
+    }
     serve(req, plus ? .readdirplus : .readdir, ino, detail: "off=\(offset) size=\(size)") {
       () throws(Errno) -> Inode? in
       let file = try fileInfo(fi)

@@ -59,7 +59,17 @@ final class FuseNotifier: DeviceNodeViewObserver, @unchecked Sendable {
   func detach() { lock.withLock { session = nil } }
 
   func deviceNodeViewsChanged(_ names: [DeviceNodeName]) {
-    let context = Unmanaged.passRetained(Job(notifier: self, names: names))
+    send(Job(notifier: self, names: names))
+  }
+
+  /// `VFS.invalidate(inode:)`: like fuse_lowlevel_notify_inval_inode() for
+  /// the attributes and every cached page, from the same thread kind.
+  func inodeChanged(_ ino: UInt64) {
+    send(Job(notifier: self, names: [], inodes: [ino]))
+  }
+
+  private func send(_ job: Job) {
+    let context = Unmanaged.passRetained(job)
     var thread = pthread_t()
     let started = pthread_create(
       &thread, nil,
@@ -68,6 +78,7 @@ final class FuseNotifier: DeviceNodeViewObserver, @unchecked Sendable {
         for entry in job.names {
           job.notifier.invalidateEntry(parent: entry.parent, name: entry.name.bytes)
         }
+        for ino in job.inodes { job.notifier.invalidateInode(ino) }
         return nil
       }, context.toOpaque())
     if started == 0 {
@@ -93,12 +104,22 @@ final class FuseNotifier: DeviceNodeViewObserver, @unchecked Sendable {
     }
   }
 
+  /// ENOENT (the kernel holds no such inode) is nothing to act on.
+  private func invalidateInode(_ ino: UInt64) {
+    lock.withLock {
+      guard let session else { return }
+      _ = fuse_lowlevel_notify_inval_inode(session, nodeIDs.nodeID(ofIno: ino), 0, 0)
+    }
+  }
+
   private final class Job {
     let notifier: FuseNotifier
     let names: [DeviceNodeName]
-    init(notifier: FuseNotifier, names: [DeviceNodeName]) {
+    let inodes: [UInt64]
+    init(notifier: FuseNotifier, names: [DeviceNodeName], inodes: [UInt64] = []) {
       self.notifier = notifier
       self.names = names
+      self.inodes = inodes
     }
   }
 }

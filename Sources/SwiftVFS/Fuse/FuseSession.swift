@@ -235,6 +235,8 @@ public final class FuseSession {
     // A signal after this must not reach a freed session.
     if SignalWatch.session == session { SignalWatch.session = nil }
     let bridge = self.bridge.takeUnretainedValue()
+    // Async requests still waiting are cancelled and reply before the end.
+    bridge.asyncRequests.drain(seconds: 5)
     bridge.notifier.detach()
     bridge.session = nil
     fuse_session_unmount(session)

@@ -14,12 +14,20 @@
 /// its number. The layer above (the FUSE bridge) may have cached the old
 /// view: the VFS tells a `DeviceNodeViewObserver` every name of every node
 /// whose view changed, and the observer drops those names from its cache.
-/// The VFS itself holds no FUSE type.
+/// The VFS itself holds no FUSE type. `VFS.invalidate(entry:in:)` and
+/// `invalidate(inode:)` use the same observer (CacheInvalidation.swift).
 public protocol DeviceNodeViewObserver: AnyObject, Sendable {
   /// These names now show their nodes otherwise: drop the cached entries.
   /// Called on the thread that changed the registry, with no VFS lock held;
   /// must not wait for the file system.
   func deviceNodeViewsChanged(_ names: [DeviceNodeName])
+  /// Inode `ino` changed on its own: drop its cached attributes and pages
+  /// (`VFS.invalidate(inode:)`). Same rules as above.
+  func inodeChanged(_ ino: UInt64)
+}
+
+extension DeviceNodeViewObserver {
+  public func inodeChanged(_ ino: UInt64) {}
 }
 
 /// One name of a device node: `name` in directory `parent`, for node `ino`

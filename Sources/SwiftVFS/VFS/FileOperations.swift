@@ -43,6 +43,10 @@ public protocol FileOperations: Sendable {
   func poll(_ file: File, waiter: PollWaiter?) -> PollEvents
   /// Linux: ->fallocate.
   func fallocate(_ file: File, mode: Int32, offset: Int64, length: Int64) throws(Errno)
+
+  /// Whether these are `AsyncFileOperations`, whose requests the bridge
+  /// serves in a Task. Set by the protocol extensions: do not implement.
+  var isAsyncFileOperations: Bool { get }
 }
 
 extension FileOperations {
@@ -92,6 +96,7 @@ extension FileOperations {
   public func fallocate(_ file: File, mode: Int32, offset: Int64, length: Int64) throws(Errno) {
     throw .EOPNOTSUPP
   }
+  public var isAsyncFileOperations: Bool { false }
 }
 
 /// Operations for a file that has none of its own (FIFOs, sockets: the kernel

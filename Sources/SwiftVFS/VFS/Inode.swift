@@ -21,6 +21,10 @@ public final class Inode: @unchecked Sendable {
   public let ops: InodeOperations
   /// i_fop: what `open` installs in a new `File` (chrdev_open may replace it).
   public let fileOps: FileOperations
+  /// Whether `ops` and `fileOps` are async operations (AsyncOperations.swift):
+  /// two flags, not two existentials, so a memfs inode stays as small.
+  package let hasAsyncInodeOps: Bool
+  package let hasAsyncFileOps: Bool
 
   public let lock = Lock()
 
@@ -72,6 +76,9 @@ public final class Inode: @unchecked Sendable {
     self.rdev = rdev
     self.ops = ops
     self.fileOps = fileOps
+    self.hasAsyncInodeOps = ops.isAsyncInodeOperations
+    self.hasAsyncFileOps = fileOps.isAsyncFileOperations
+    if hasAsyncInodeOps || hasAsyncFileOps { AsyncOperationsInUse.note() }
     let now = Timestamp.now
     self.atime = now
     self.mtime = now

@@ -60,6 +60,9 @@ public protocol InodeOperations: Sendable {
     _ oldDir: Inode, _ oldName: FileName, _ inode: Inode,
     _ newDir: Inode, _ newName: FileName, _ target: Inode?, flags: RenameFlags, cred: Cred
   ) throws(Errno)
+  /// Whether these are `AsyncInodeOperations`, whose requests the bridge
+  /// serves in a Task. Set by the protocol extensions: do not implement.
+  var isAsyncInodeOperations: Bool { get }
 }
 
 /// setxattr(2) flags.
@@ -127,4 +130,5 @@ extension InodeOperations {
     _ oldDir: Inode, _ oldName: FileName, _ inode: Inode,
     _ newDir: Inode, _ newName: FileName, _ target: Inode?, flags: RenameFlags, cred: Cred
   ) throws(Errno) { throw .EINVAL }
+  public var isAsyncInodeOperations: Bool { false }
 }
