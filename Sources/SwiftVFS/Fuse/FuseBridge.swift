@@ -15,6 +15,7 @@ import Synchronization
 /// create, and each readdirplus entry) adds one in the VFS; if the reply
 /// cannot be delivered, the count is given back at once.
 public final class FuseBridge: @unchecked Sendable {
+  /// How the bridge answers the kernel: cache timeouts and the kernel cache's modes.
   public struct Options: Sendable {
     /// Seconds the kernel may trust a name lookup (entry) and attributes.
     /// Long by default: every change to memfs goes through the kernel, which
@@ -22,14 +23,17 @@ public final class FuseBridge: @unchecked Sendable {
     /// for the generated /proc files and devices, read with direct I/O).
     /// 0 and 0 is the teaching mode: every lookup reaches the Swift dcache.
     public var entryTimeout: Double = 3600
+    /// Seconds the kernel may trust the attributes it got (attr_timeout).
     public var attrTimeout: Double = 3600
     /// Let the kernel cache writes (FUSE_CAP_WRITEBACK_CACHE).
     public var writebackCache = false
     /// One log line per request on stderr.
     public var debug = false
+    /// The defaults: one-hour timeouts.
     public init() {}
   }
 
+  /// The VFS whose operations the bridge calls.
   public let vfs: VFS
   let options: Options
   /// The session, for notifications to the kernel; set by `FuseSession`.
@@ -47,6 +51,7 @@ public final class FuseBridge: @unchecked Sendable {
   /// Node ids in and out: FUSE_ROOT_ID is the VFS root, whatever its number.
   package let nodeIDs: FuseNodeIDs
 
+  /// A bridge that serves `vfs`'s tree to the kernel with `options`.
   public init(vfs: VFS, options: Options) {
     self.vfs = vfs
     self.options = options
