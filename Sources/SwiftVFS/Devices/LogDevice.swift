@@ -24,7 +24,7 @@ import SwiftVFSFileSystems
 ///   buffer. A reader that falls further behind than that gets EPIPE once and
 ///   then goes on from the oldest record kept, as devkmsg_read does.
 public final class LogDevice: @unchecked Sendable {
-  /// The longest record in bytes; a longer write is cut to it.
+  /// The longest record in bytes; a longer write is EINVAL.
   public static let maxRecord = 4096
   /// Records kept by default.
   public static let defaultCapacity = 1024

@@ -27,9 +27,9 @@ public final class Dcache: @unchecked Sendable {
     public var negative = 0
     /// The most dentries kept before the LRU evicts.
     public var capacity = 0
-    /// Lookups since mount.
+    /// Lookups counted (since the counters were last reset).
     public var lookups: UInt64 = 0
-    /// Lookups the cache answered (positive or negative).
+    /// Lookups answered with an inode (positive dentries).
     public var hits: UInt64 = 0
     /// Lookups that went to the file system.
     public var misses: UInt64 = 0
@@ -37,7 +37,7 @@ public final class Dcache: @unchecked Sendable {
     public var negativeHits: UInt64 = 0
     /// Dentries dropped from the LRU to stay under capacity.
     public var evictions: UInt64 = 0
-    /// Hash buckets in use.
+    /// Hash buckets (the table's size).
     public var buckets = 0
     /// The longest hash chain.
     public var longestChain = 0

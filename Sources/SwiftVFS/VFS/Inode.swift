@@ -31,7 +31,7 @@ public final class Inode: @unchecked Sendable {
   // Guarded by `lock`.
   /// Type and permission bits (i_mode).
   public var mode: UInt32
-  /// Hard links to it (i_nlink); 2 plus subdirectories for a directory.
+  /// Hard links to it (i_nlink); a new directory starts at 2.
   public var nlink: UInt32
   /// The owner (i_uid).
   public var uid: UInt32

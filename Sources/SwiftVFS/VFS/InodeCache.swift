@@ -19,7 +19,7 @@ public final class InodeCache: @unchecked Sendable {
     public var lookups: UInt64 = 0
     /// Open files, over all inodes.
     public var openFiles = 0
-    /// Inodes evicted since mount.
+    /// Inodes evicted so far.
     public var evicted: UInt64 = 0
     /// Counters with these values.
     public init(inUse: Int = 0, lookups: UInt64 = 0, openFiles: Int = 0, evicted: UInt64 = 0) {
