@@ -48,7 +48,7 @@ public struct Cred: Sendable, Hashable {
     self.pid = pid
   }
 
-  /// uid 0, gid 0: the superuser, who passes permission checks (CAP_DAC_OVERRIDE).
+  /// uid 0, gid 0: the superuser.
   public static let root = Cred(uid: 0, gid: 0)
   /// Whether the caller is uid 0.
   public var isRoot: Bool { uid == 0 }
