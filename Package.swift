@@ -13,6 +13,9 @@ let package = Package(
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    // `swift package generate-documentation` (scripts/docs); a plugin only,
+    // nothing of it is linked into SwiftVFS.
+    .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.4.0"),
   ],
   targets: [
     // libfuse3 through pkg-config; the shim header sets FUSE_USE_VERSION and

@@ -15,8 +15,11 @@ import SwiftVFSFileSystems
 /// registered in this order on a fresh VFS, scull gets 254 and log 253;
 /// /proc/devices and /proc/vfs/devnodes say so.
 public struct BuiltinDevices: Sendable {
+  /// The scull driver, registered with the VFS.
   public let scull: Scull
+  /// The log driver (like /dev/kmsg), registered with the VFS.
   public let log: LogDevice
+  /// The device number of the log device.
   public let logDev: DevT
 
   /// Registers mem, scull and log, and makes their nodes in the mounted

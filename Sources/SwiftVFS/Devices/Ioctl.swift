@@ -10,14 +10,18 @@ import SwiftVFSFileSystems
 /// Layout (x86-64, generic): bits 0-7 number, 8-15 type, 16-29 size,
 /// 30-31 direction (1 write: user to driver, 2 read: driver to user).
 public enum Ioctl {
+  /// No data moves (_IOC_NONE).
   public static let none: UInt32 = 0  // _IOC_NONE
+  /// User space writes data to the driver (_IOC_WRITE).
   public static let write: UInt32 = 1  // _IOC_WRITE
+  /// The driver writes data back to user space (_IOC_READ).
   public static let read: UInt32 = 2  // _IOC_READ
 
   static let nrShift: UInt32 = 0
   static let typeShift: UInt32 = 8
   static let sizeShift: UInt32 = 16
   static let dirShift: UInt32 = 30
+  /// The largest argument size the 14-bit size field holds.
   public static let maxSize: UInt32 = (1 << 14) - 1
 
   /// _IOC(dir, type, nr, size).

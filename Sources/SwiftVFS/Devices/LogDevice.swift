@@ -24,9 +24,12 @@ import SwiftVFSFileSystems
 ///   buffer. A reader that falls further behind than that gets EPIPE once and
 ///   then goes on from the oldest record kept, as devkmsg_read does.
 public final class LogDevice: @unchecked Sendable {
+  /// The longest record in bytes; a longer write is EINVAL.
   public static let maxRecord = 4096
+  /// Records kept by default.
   public static let defaultCapacity = 1024
 
+  /// Records kept before the oldest is dropped.
   public let capacity: Int
   /// Readers sleep here; writers wake them (log_wait).
   public let waitQueue = WaitQueue()
@@ -39,6 +42,7 @@ public final class LogDevice: @unchecked Sendable {
   private var firstSequence: UInt64 = 0
   private var sequenceCounter: UInt64 = 0
 
+  /// An empty log that keeps `capacity` records.
   public init(capacity: Int = LogDevice.defaultCapacity) {
     precondition(capacity > 0)
     self.capacity = capacity
@@ -110,6 +114,7 @@ final class LogReader: @unchecked Sendable {
 
 /// The log device's fops (devkmsg_fops).
 public struct LogFileOperations: FileOperations {
+  /// The log these fops read and write.
   public let device: LogDevice
 
   private enum ReadStep {

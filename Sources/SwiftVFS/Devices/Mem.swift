@@ -28,9 +28,13 @@ public enum MemDevices {
 
   /// One `devlist` entry: a node name, its minor, mode, and fops.
   public struct Entry: Sendable {
+    /// The node name under /dev ("null", "zero" ...).
     public let name: String
+    /// The minor number under the mem major (1).
     public let minor: UInt32
+    /// The node's permission bits.
     public let mode: UInt32
+    /// The driver's file operations.
     public let fileOps: FileOperations
   }
 
@@ -75,6 +79,7 @@ struct MemoryOpen: FileOperations {
 
 /// /dev/null: read_null() and write_null().
 public struct NullDevice: FileOperations {
+  /// The /dev/null driver.
   public init() {}
 
   /// Like read_null(): always end of file.
@@ -93,6 +98,7 @@ public struct NullDevice: FileOperations {
 
 /// /dev/zero: read_iter_zero() and write_null().
 public struct ZeroDevice: FileOperations {
+  /// The /dev/zero driver.
   public init() {}
 
   /// Like read_iter_zero(): the whole buffer, zeroed.
@@ -103,17 +109,21 @@ public struct ZeroDevice: FileOperations {
     return buffer.count
   }
 
+  /// Like write_zero(): every byte is taken and dropped.
   public func write(_ file: File, from buffer: UnsafeRawBufferPointer, at offset: Int64)
     throws(Errno) -> Int
   { buffer.count }
 
+  /// Like null_lseek(): every seek lands at 0.
   public func llseek(_ file: File, offset: Int64, whence: Int32) throws(Errno) -> Int64 { 0 }
 }
 
 /// /dev/full: reads as /dev/zero, and every write fails with ENOSPC.
 public struct FullDevice: FileOperations {
+  /// The /dev/full driver.
   public init() {}
 
+  /// Reads as /dev/zero: the whole buffer, zeroed.
   public func read(_ file: File, into buffer: UnsafeMutableRawBufferPointer, at offset: Int64)
     throws(Errno) -> Int
   {
@@ -125,6 +135,7 @@ public struct FullDevice: FileOperations {
     throws(Errno) -> Int
   { throw .ENOSPC }
 
+  /// Like full_lseek(): every seek lands at 0.
   public func llseek(_ file: File, offset: Int64, whence: Int32) throws(Errno) -> Int64 { 0 }
 }
 
@@ -133,6 +144,7 @@ public struct FullDevice: FileOperations {
 /// getrandom(2). Writes are accepted and ignored (the kernel mixes them into
 /// its pool without crediting entropy).
 public struct RandomDevice: FileOperations {
+  /// The /dev/urandom driver.
   public init() {}
 
   /// Like random_read_iter(): fills the buffer from getrandom(2), through

@@ -54,34 +54,53 @@ import SwiftVFSFileSystems
 /// python3 -c 'import fcntl,os,struct; fd=os.open("/mnt/dev/scull0", os.O_RDONLY); print(struct.unpack("i", fcntl.ioctl(fd, 0x80046b05, bytes(4)))[0])'  # get
 /// ```
 public final class Scull: @unchecked Sendable {
+  /// The ioctl type byte of scull's commands (SCULL_IOC_MAGIC, 'k').
   public static let magic = UInt8(ascii: "k")  // SCULL_IOC_MAGIC
+  /// Bytes in one quantum at load (SCULL_QUANTUM).
   public static let defaultQuantum: Int32 = 4000  // SCULL_QUANTUM
+  /// Quanta in one qset at load (SCULL_QSET).
   public static let defaultQset: Int32 = 1000  // SCULL_QSET
+  /// The number of scull devices, scull0 to scull3 (SCULL_NR_DEVS).
   public static let deviceCount: UInt32 = 4  // SCULL_NR_DEVS
   /// The largest quantum and qset a tell/set accepts (LDD3 takes any value,
   /// even 0, which divides by zero).
   public static let maxQuantum: Int32 = 1 << 20
+  /// The largest qset a tell or set accepts.
   public static let maxQset: Int32 = 1 << 16
   /// The most bytes one device holds.
   public static let maxSize: Int64 = 256 << 20
 
+  /// Resets quantum and qset to their defaults (SCULL_IOCRESET).
   public static let reset = Ioctl.io(magic, 0)  // SCULL_IOCRESET
+  /// Sets the quantum from a pointer (SCULL_IOCSQUANTUM).
   public static let setQuantum = Ioctl.iow(magic, 1, size: 4)  // SCULL_IOCSQUANTUM
+  /// Sets the qset from a pointer (SCULL_IOCSQSET).
   public static let setQset = Ioctl.iow(magic, 2, size: 4)  // SCULL_IOCSQSET
+  /// Sets the quantum from the argument's value (SCULL_IOCTQUANTUM).
   public static let tellQuantum = Ioctl.io(magic, 3)  // SCULL_IOCTQUANTUM
+  /// Sets the qset from the argument's value (SCULL_IOCTQSET).
   public static let tellQset = Ioctl.io(magic, 4)  // SCULL_IOCTQSET
+  /// Gets the quantum through a pointer (SCULL_IOCGQUANTUM).
   public static let getQuantum = Ioctl.ior(magic, 5, size: 4)  // SCULL_IOCGQUANTUM
+  /// Gets the qset through a pointer (SCULL_IOCGQSET).
   public static let getQset = Ioctl.ior(magic, 6, size: 4)  // SCULL_IOCGQSET
+  /// Returns the quantum as the ioctl's result (SCULL_IOCQQUANTUM).
   public static let queryQuantum = Ioctl.io(magic, 7)  // SCULL_IOCQQUANTUM
+  /// Returns the qset as the ioctl's result (SCULL_IOCQQSET).
   public static let queryQset = Ioctl.io(magic, 8)  // SCULL_IOCQQSET
+  /// Sets the quantum through a pointer and returns the old one there (SCULL_IOCXQUANTUM).
   public static let exchangeQuantum = Ioctl.iowr(magic, 9, size: 4)  // SCULL_IOCXQUANTUM
+  /// Sets the qset through a pointer and returns the old one there (SCULL_IOCXQSET).
   public static let exchangeQset = Ioctl.iowr(magic, 10, size: 4)  // SCULL_IOCXQSET
+  /// Sets the quantum from the argument, returns the old one (SCULL_IOCHQUANTUM).
   public static let shiftQuantum = Ioctl.io(magic, 11)  // SCULL_IOCHQUANTUM
+  /// Sets the qset from the argument, returns the old one (SCULL_IOCHQSET).
   public static let shiftQset = Ioctl.io(magic, 12)  // SCULL_IOCHQSET
   static let maxNumber: UInt8 = 12  // SCULL_IOC_MAXNR
 
   /// The first device number (MKDEV(scull_major, scull_minor)).
   public let base: DevT
+  /// The devices, one per minor from `base` (scull_devices).
   public let devices: [ScullDevice]
 
   /// The driver-wide settings (scull_quantum, scull_qset), under `lock`.
@@ -94,7 +113,9 @@ public final class Scull: @unchecked Sendable {
     devices = (0..<Int(Scull.deviceCount)).map { _ in ScullDevice() }
   }
 
+  /// The quantum new data is stored in now (scull_quantum).
   public var quantum: Int32 { lock.withLock { driverQuantum } }
+  /// The qset new data is stored in now (scull_qset).
   public var qset: Int32 { lock.withLock { driverQset } }
 
   /// Like scull_init_module(): a dynamic major for 4 minors, a cdev for

@@ -16,6 +16,7 @@ import Synchronization
 /// create, and each readdirplus entry) adds one in the VFS; if the reply
 /// cannot be delivered, the count is given back at once.
 public final class FuseBridge: @unchecked Sendable {
+  /// How the bridge answers the kernel: cache timeouts and the kernel cache's modes.
   public struct Options: Sendable {
     /// Seconds the kernel may trust a name lookup (entry) and attributes.
     /// Long by default: every change to memfs goes through the kernel, which
@@ -23,6 +24,7 @@ public final class FuseBridge: @unchecked Sendable {
     /// for the generated /proc files and devices, read with direct I/O).
     /// 0 and 0 is the teaching mode: every lookup reaches the Swift dcache.
     public var entryTimeout: Double = 3600
+    /// Seconds the kernel may trust the attributes it got (attr_timeout).
     public var attrTimeout: Double = 3600
     /// Let the kernel cache writes (FUSE_CAP_WRITEBACK_CACHE).
     public var writebackCache = false
@@ -32,9 +34,11 @@ public final class FuseBridge: @unchecked Sendable {
     /// debug line per request, one warning per failed request with its
     /// errno. nil (the default) logs nothing and costs one nil check.
     public var logger: Logger?
+    /// The defaults: one-hour timeouts, no logger.
     public init() {}
   }
 
+  /// The VFS whose operations the bridge calls.
   public let vfs: VFS
   let options: Options
   /// The session, for notifications to the kernel; set by `FuseSession`.
@@ -54,6 +58,7 @@ public final class FuseBridge: @unchecked Sendable {
   /// Requests served in Tasks, for teardown (FuseAsyncRequests.swift).
   let asyncRequests = FuseAsyncRequests()
 
+  /// A bridge that serves `vfs`'s tree to the kernel with `options`.
   public init(vfs: VFS, options: Options) {
     self.vfs = vfs
     self.options = options

@@ -5,10 +5,16 @@ import SwiftVFSCore
 /// `vfsOperation` is nil for an opcode the bridge leaves to libfuse's default
 /// answer (ENOSYS, after which the kernel handles it itself or stops asking).
 public enum FuseOpcode: String, CaseIterable, Sendable {
+  /// Namespace and attribute requests, FUSE_LOOKUP to FUSE_RENAME.
   case lookup, forget, getattr, setattr, readlink, symlink, mknod, mkdir, unlink, rmdir, rename
+  /// FUSE_LINK to FUSE_LISTXATTR: links, open files, statfs and xattrs.
   case link, open, read, write, statfs, release, fsync, setxattr, getxattr, listxattr
+  /// FUSE_REMOVEXATTR to FUSE_ACCESS: close, directories, POSIX locks.
   case removexattr, flush, opendir, readdir, releasedir, fsyncdir, getlk, setlk, access
+  /// FUSE_CREATE to FUSE_READDIRPLUS.
   case create, interrupt, bmap, ioctl, poll, batchForget, fallocate, readdirplus
+  /// FUSE_COPY_FILE_RANGE, FUSE_LSEEK, and flock(2) (a lock request libfuse
+  /// tells apart, not an opcode of its own).
   case copyFileRange, lseek, flock
 
   /// The kernel's name, e.g. "LOOKUP", "BATCH_FORGET".
@@ -20,6 +26,7 @@ public enum FuseOpcode: String, CaseIterable, Sendable {
     }
   }
 
+  /// The VFS operation that serves it, e.g. "inode_operations.lookup"; nil: libfuse's default.
   public var vfsOperation: String? {
     switch self {
     case .lookup: return "inode_operations.lookup"

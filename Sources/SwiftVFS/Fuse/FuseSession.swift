@@ -18,6 +18,7 @@ public final class FuseSession {
   /// Why a mount failed: a one-line message naming the mount point, and the
   /// errno when one is known (ENOENT, ENOTDIR ...).
   public struct Failure: Error, CustomStringConvertible {
+    /// The message: the mount point, the failing step and its errno.
     public let description: String
     /// The errno behind the failure, if the failing call gave one.
     public let errno: Errno?
@@ -36,6 +37,7 @@ public final class FuseSession {
   /// nil once closed (or never made): nothing may touch it then.
   private var session: OpaquePointer?
   private let bridge: Unmanaged<FuseBridge>
+  /// The directory the file system is mounted on.
   public let mountPoint: String
 
   /// Mounts `bridge` at `mountPoint`. `kernelOptions` are the `-o` options

@@ -7,6 +7,7 @@ import SwiftVFSCore
 /// The host's mount table, as /proc/self/mountinfo lists it. Read without
 /// touching any mount (a stat of a FUSE mount point would ask its daemon).
 public enum MountTable {
+  /// One line of /proc/self/mountinfo.
   public struct Entry: Sendable, Equatable {
     /// "MAJ:MIN" of the mounted superblock (field 3); its bdi is named so.
     public let device: String
@@ -19,6 +20,7 @@ public enum MountTable {
     public var mountID: String = ""
   }
 
+  /// The mounts of this process's namespace; empty if mountinfo cannot be read.
   public static func entries() -> [Entry] {
     guard let f = fopen("/proc/self/mountinfo", "r") else { return [] }
     defer { fclose(f) }

@@ -15,6 +15,7 @@ public struct AtimePolicy: Sendable, Hashable, CustomStringConvertible {
   /// or is a day old. Off (and noatime off) is strictatime.
   public var relatime = true
 
+  /// An atime policy; the default is relatime, as mount(8) gives.
   public init(noatime: Bool = false, nodiratime: Bool = false, relatime: Bool = true) {
     self.noatime = noatime
     self.nodiratime = nodiratime

@@ -19,10 +19,14 @@
 public final class ChrdevRegistry: @unchecked Sendable {
   /// A claimed range of minors under one major (struct char_device_struct).
   public struct Region: Sendable, Equatable {
+    /// The first device number of the range.
     public let base: DevT
+    /// How many minors, from `base` on.
     public let count: UInt32
+    /// The owner's name, as /proc/devices shows it.
     public let name: String
 
+    /// Whether `dev` lies in the range.
     public func contains(_ dev: DevT) -> Bool {
       dev.major == base.major && dev.minor >= base.minor
         && UInt64(dev.minor) < UInt64(base.minor) + UInt64(count)
@@ -37,11 +41,16 @@ public final class ChrdevRegistry: @unchecked Sendable {
 
   /// A character device: fops over a range of device numbers (struct cdev).
   public struct Cdev: Sendable {
+    /// The first device number it serves.
     public let base: DevT
+    /// How many minors it serves, from `base` on.
     public let count: UInt32
+    /// The driver's name.
     public let name: String
+    /// What an open of one of its nodes installs in the file (chrdev_open).
     public let fileOps: FileOperations
 
+    /// A cdev over `count` numbers from `base`, like cdev_init(); live once added.
     public init(base: DevT, count: UInt32 = 1, name: String, fileOps: FileOperations) {
       self.base = base
       self.count = count
@@ -65,6 +74,7 @@ public final class ChrdevRegistry: @unchecked Sendable {
   /// nodes carrying them change view (`DeviceNodeViews`). Set by the VFS.
   var serviceChanged: (@Sendable ([Region]) -> Void)?
 
+  /// An empty registry.
   public init() {}
 
   private static func region(of cdev: Cdev) -> Region {
@@ -183,7 +193,9 @@ public final class ChrdevRegistry: @unchecked Sendable {
     lock.withLock { cdevs.first { $0.contains(dev) } }
   }
 
+  /// Every claimed region, as /proc/devices lists them.
   public var allRegions: [Region] { lock.withLock { regions } }
+  /// Every added cdev.
   public var allCdevs: [Cdev] { lock.withLock { cdevs } }
 
   /// Like chrdev_open(): finds the cdev for the inode's rdev, swaps its fops

@@ -19,16 +19,27 @@
 public final class Dcache: @unchecked Sendable {
   /// Counters behind /proc/sys/fs/dentry-state and /proc/vfs/dcache.
   public struct Stats: Sendable, Equatable {
+    /// Dentries in the cache (nr_dentry).
     public var entries = 0
+    /// Dentries nobody holds, on the LRU (nr_unused).
     public var unused = 0
+    /// Negative dentries: names known not to exist (nr_negative).
     public var negative = 0
+    /// The most dentries kept before the LRU evicts.
     public var capacity = 0
+    /// Lookups counted (since the counters were last reset).
     public var lookups: UInt64 = 0
+    /// Lookups answered with an inode (positive dentries).
     public var hits: UInt64 = 0
+    /// Lookups that went to the file system.
     public var misses: UInt64 = 0
+    /// Lookups answered "does not exist" from a negative dentry.
     public var negativeHits: UInt64 = 0
+    /// Dentries dropped from the LRU to stay under capacity.
     public var evictions: UInt64 = 0
+    /// Hash buckets (the table's size).
     public var buckets = 0
+    /// The longest hash chain.
     public var longestChain = 0
   }
 
@@ -46,8 +57,10 @@ public final class Dcache: @unchecked Sendable {
   private var evictions: UInt64 = 0
   private var capacity_: Int
 
+  /// The capacity of a new dcache: 1,048,576 dentries.
   public static let defaultCapacity = 1 << 20
 
+  /// An empty dcache that keeps at most `capacity` dentries.
   public init(capacity: Int = Dcache.defaultCapacity) {
     capacity_ = max(capacity, 1)
     buckets = Array(repeating: nil, count: 1024)
@@ -86,9 +99,13 @@ public final class Dcache: @unchecked Sendable {
     }
   }
 
+  /// What a dcache lookup found (d_lookup).
   public enum LookupResult {
+    /// Not cached: ask the file system.
     case miss
+    /// Cached as absent: ENOENT without asking.
     case negative
+    /// Cached with its inode.
     case positive(Inode)
   }
 
@@ -161,6 +178,7 @@ public final class Dcache: @unchecked Sendable {
     lock.withLock { shrinkLocked(to: target) }
   }
 
+  /// A snapshot of the counters.
   public var stats: Stats {
     lock.withLock {
       var longest = 0

@@ -7,7 +7,9 @@
 ///
 /// All fields are guarded by the owning `Dcache`'s lock.
 public final class Dentry: @unchecked Sendable {
+  /// The inode number of the directory holding the name (d_parent).
   public let parentIno: UInt64
+  /// The name (d_name).
   public let name: FileName
   let hashValue_: Int
   /// The inode named, or nil for a negative dentry.
@@ -29,5 +31,6 @@ public final class Dentry: @unchecked Sendable {
     self.pinned = pinned
   }
 
+  /// Whether the name is known not to exist (no inode).
   public var isNegative: Bool { inode == nil }
 }

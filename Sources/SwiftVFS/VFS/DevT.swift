@@ -6,14 +6,19 @@
 /// `init(userEncoding:)` convert to and from (like new_encode_dev/new_decode_dev
 /// and glibc's makedev).
 public struct DevT: Hashable, Sendable, Comparable, CustomStringConvertible {
+  /// Bits of the minor (MINORBITS).
   public static let minorBits: UInt32 = 20
+  /// The minor's bits in the raw value (MINORMASK).
   public static let minorMask: UInt32 = (1 << minorBits) - 1
+  /// The largest major: 4095.
   public static let maxMajor: UInt32 = (1 << 12) - 1
+  /// The largest minor: 1,048,575.
   public static let maxMinor: UInt32 = minorMask
 
   /// The kernel's internal value, `major << 20 | minor`.
   public let rawValue: UInt32
 
+  /// A device number from the kernel's internal value.
   public init(rawValue: UInt32) { self.rawValue = rawValue }
 
   /// Like MKDEV(); throws EINVAL for a major above 4095 or a minor above 1048575.
@@ -22,9 +27,12 @@ public struct DevT: Hashable, Sendable, Comparable, CustomStringConvertible {
     rawValue = major << DevT.minorBits | minor
   }
 
+  /// Device 0:0, the rdev of anything but a device node.
   public static let zero = DevT(rawValue: 0)
 
+  /// The major number (MAJOR()).
   public var major: UInt32 { rawValue >> DevT.minorBits }  // MAJOR()
+  /// The minor number (MINOR()).
   public var minor: UInt32 { rawValue & DevT.minorMask }  // MINOR()
 
   /// glibc's `makedev()` encoding, used by `st_rdev` and `mknod(2)`.
@@ -53,7 +61,9 @@ public struct DevT: Hashable, Sendable, Comparable, CustomStringConvertible {
     try self.init(major: major, minor: minor)
   }
 
+  /// Orders by the raw value: by major, then minor.
   public static func < (a: DevT, b: DevT) -> Bool { a.rawValue < b.rawValue }
 
+  /// "MAJ:MIN", e.g. "1:3" for /dev/null (the form of /sys/dev and mountinfo).
   public var description: String { "\(major):\(minor)" }
 }

@@ -33,8 +33,11 @@ extension DeviceNodeViewObserver {
 /// One name of a device node: `name` in directory `parent`, for node `ino`
 /// (inode numbers, as the layer above names them).
 public struct DeviceNodeName: Sendable, Equatable {
+  /// The directory's inode number.
   public let parent: UInt64
+  /// The node's name in that directory.
   public let name: FileName
+  /// The node's inode number.
   public let ino: UInt64
 }
 
@@ -47,6 +50,7 @@ public final class DeviceNodeViews: @unchecked Sendable {
 
   init() {}
 
+  /// Who is told when device nodes change view (the FUSE bridge); nil: nobody.
   public var observer: (any DeviceNodeViewObserver)? {
     get { lock.withLock { current } }
     set { lock.withLock { current = newValue } }

@@ -4,12 +4,14 @@ public struct DeviceNode: Sendable, Equatable {
   public let path: String
   /// `.characterDevice` or `.blockDevice`.
   public let type: FileType
+  /// The node's device number.
   public let rdev: DevT
   /// The name of the cdev that serves `rdev` now, or nil: no driver (the
   /// node shows as a char node, and open() never reaches the VFS, which
   /// would answer ENXIO), and always nil for block nodes.
   public let driver: String?
 
+  /// A row of the device node report.
   public init(path: String, type: FileType, rdev: DevT, driver: String?) {
     self.path = path
     self.type = type

@@ -102,5 +102,6 @@ extension FileOperations {
 /// Operations for a file that has none of its own (FIFOs, sockets: the kernel
 /// serves them itself and never opens them here).
 public struct NoFileOperations: FileOperations {
+  /// The empty table.
   public init() {}
 }

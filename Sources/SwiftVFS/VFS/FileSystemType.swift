@@ -24,8 +24,11 @@ extension FileSystemType {
 
 /// What a file system type gets to build a superblock with (like fs_context).
 public struct MountContext: Sendable {
+  /// The options of the mount (`-o`).
   public let options: MountOptions
+  /// Where the new superblock takes its inode numbers (one source per VFS).
   public let inodeNumbers: InodeNumbers
+  /// The id the new superblock takes (s_dev).
   public let superBlockID: Int
   /// The VFS being mounted into, for file systems that show its state (/proc).
   public unowned let vfs: VFS
@@ -39,8 +42,10 @@ public struct MountContext: Sendable {
 
 /// Mount options as `-o a=b,c` gives them, in order, keys lowercased.
 public struct MountOptions: Sendable, CustomStringConvertible {
+  /// The options in order, each a key and a value (nil for a flag).
   public private(set) var items: [(key: String, value: String?)] = []
 
+  /// No options.
   public init() {}
 
   /// Parses `a=b,c,d=e`; an empty item or key is EINVAL.
@@ -53,19 +58,23 @@ public struct MountOptions: Sendable, CustomStringConvertible {
     }
   }
 
+  /// Sets `key` (a later set replaces an earlier one); a nil value is a flag.
   public mutating func set(_ key: String, _ value: String?) {
     items.removeAll { $0.key == key }
     items.append((key, value))
   }
 
+  /// The value of `key`, or nil if it is absent or a flag.
   public func value(_ key: String) -> String? {
     items.last { $0.key == key }?.value
   }
 
+  /// Whether `key` was given as a flag (no `=`).
   public func flag(_ key: String) -> Bool {
     items.contains { $0.key == key && $0.value == nil }
   }
 
+  /// The options as `-o` takes them: "a=b,c".
   public var description: String {
     items.map { item in item.value.map { "\(item.key)=\($0)" } ?? item.key }
       .joined(separator: ",")
@@ -78,6 +87,7 @@ public final class FileSystemRegistry: @unchecked Sendable {
   private let lock = Lock()
   private var types: [FileSystemType] = []
 
+  /// An empty registry.
   public init() {}
 
   /// Like register_filesystem(): EBUSY if a type of that name is registered.
@@ -102,6 +112,7 @@ public final class FileSystemRegistry: @unchecked Sendable {
     return type
   }
 
+  /// The registered types' names, as /proc/filesystems lists them.
   public var names: [String] { lock.withLock { types.map(\.name) } }
 }
 

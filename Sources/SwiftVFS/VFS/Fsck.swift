@@ -13,6 +13,7 @@
 /// - the superblock's inode and block counters agree with a recount;
 /// - the index of live inodes for file handles holds exactly those not evicted.
 extension VFS {
+  /// Checks the live tree's invariants; returns one line per problem (none: clean).
   public func check() -> [String] {
     var problems: [String] = []
     let superBlocks = mountLock.withLock { mounts.map(\.superBlock) }

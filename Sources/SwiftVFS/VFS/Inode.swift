@@ -13,8 +13,11 @@ import Synchronization
 /// guarded by `lock`. `lookupCount` and `openCount` belong to the VFS's inode
 /// cache and are guarded by its lock. Code holds at most one inode lock at a time.
 public final class Inode: @unchecked Sendable {
+  /// The inode number, unique in the VFS and never reused (i_ino).
   public let ino: UInt64
+  /// Tells this inode from an earlier one of the same number, for file handles (i_generation).
   public let generation: UInt64
+  /// The superblock it belongs to (i_sb).
   public unowned let sb: SuperBlock
 
   /// i_op: namespace and attribute operations.
@@ -26,24 +29,36 @@ public final class Inode: @unchecked Sendable {
   package let hasAsyncInodeOps: Bool
   package let hasAsyncFileOps: Bool
 
+  /// Guards the attribute fields, `xattrs` and `privateData`'s contents.
   public let lock = Lock()
 
   // Guarded by `lock`.
+  /// Type and permission bits (i_mode).
   public var mode: UInt32
+  /// Hard links to it (i_nlink); a new directory starts at 2.
   public var nlink: UInt32
+  /// The owner (i_uid).
   public var uid: UInt32
+  /// The group (i_gid).
   public var gid: UInt32
+  /// The device number of a device node (i_rdev).
   public var rdev: DevT
+  /// The size in bytes (i_size).
   public var size: Int64 = 0
   /// 512-byte blocks of storage actually held (i_blocks).
   public var blocks: Int64 = 0
+  /// Last access (i_atime).
   public var atime: Timestamp
+  /// Last change to content (i_mtime).
   public var mtime: Timestamp
+  /// Last change to the inode (i_ctime).
   public var ctime: Timestamp
+  /// Extended attributes kept in the inode (simple_xattrs).
   public var xattrs = Xattrs()
   /// i_acl and i_default_acl: the POSIX ACLs, on a superblock with
   /// `posixAcl` (see PosixAcl.swift).
   public var acl: PosixAcl?
+  /// The default ACL new entries of a directory inherit (i_default_acl).
   public var defaultAcl: PosixAcl?
   /// chattr flags (i_flags): immutable, append-only, noatime... (InodeFlags.swift).
   public var attributeFlags: InodeFlags = []
@@ -61,6 +76,7 @@ public final class Inode: @unchecked Sendable {
   package var openCount: Int = 0
   package var evicted = false
 
+  /// A new inode owned by `cred`, with times set to now; its type comes from `mode` (new_inode).
   public init(
     sb: SuperBlock, ino: UInt64, generation: UInt64, mode: UInt32, cred: Cred,
     rdev: DevT = .zero, ops: InodeOperations, fileOps: FileOperations
@@ -92,6 +108,7 @@ public final class Inode: @unchecked Sendable {
   /// The file type, fixed at creation (the type bits of `mode` never change),
   /// so it is read without the lock.
   public let type: FileType
+  /// Whether it is a directory (S_ISDIR).
   public var isDirectory: Bool { type == .directory }
 
   /// Records that the kernel above may now cache pages of this file (cheap
@@ -117,13 +134,16 @@ public final class Inode: @unchecked Sendable {
 
 /// Extended attributes of one inode, like the kernel's `simple_xattrs`.
 public struct Xattrs: Sendable {
+  /// The attributes by name.
   public private(set) var values: [String: [UInt8]] = [:]
   /// Bytes held, names and values, for the per-inode limit (kept as it
   /// changes: summing on every set made many xattrs quadratic).
   public private(set) var totalSize = 0
 
+  /// No attributes.
   public init() {}
 
+  /// The value of an attribute; setting nil removes it.
   public subscript(name: String) -> [UInt8]? {
     get { values[name] }
     set {

@@ -11,11 +11,17 @@
 /// (evict_inode) runs inside it, so an inode is always either counted here,
 /// named by a directory, or freed: the checker's recount never falls between.
 public final class InodeCache: @unchecked Sendable {
+  /// Counters behind /proc/sys/fs/inode-nr and /proc/vfs/inodes.
   public struct Stats: Sendable, Equatable {
+    /// Inodes in the cache.
     public var inUse = 0
+    /// Lookups the kernel holds, over all inodes.
     public var lookups: UInt64 = 0
+    /// Open files, over all inodes.
     public var openFiles = 0
+    /// Inodes evicted so far.
     public var evicted: UInt64 = 0
+    /// Counters with these values.
     public init(inUse: Int = 0, lookups: UInt64 = 0, openFiles: Int = 0, evicted: UInt64 = 0) {
       self.inUse = inUse
       self.lookups = lookups
@@ -101,6 +107,7 @@ public final class InodeCache: @unchecked Sendable {
     return inode
   }
 
+  /// A snapshot of the counters.
   public var stats: Stats {
     lock.withLock {
       var s = Stats(inUse: table.count, lookups: 0, openFiles: 0, evicted: evictedCount)
@@ -126,6 +133,7 @@ public final class InodeCache: @unchecked Sendable {
     }
   }
 
+  /// Every cached inode.
   public var all: [Inode] { lock.withLock { Array(table.values) } }
 
   func isEvicted(_ inode: Inode) -> Bool { lock.withLock { inode.evicted } }

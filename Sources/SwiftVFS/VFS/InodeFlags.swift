@@ -7,18 +7,30 @@
 /// `checkMayModify` and friends below. Stored in `Inode.attributeFlags`,
 /// guarded by the inode's lock.
 public struct InodeFlags: OptionSet, Sendable, Hashable {
+  /// The FS_*_FL bits, as FS_IOC_GETFLAGS reports them.
   public let rawValue: UInt32
+  /// Flags from FS_*_FL bits.
   public init(rawValue: UInt32) { self.rawValue = rawValue }
 
+  /// Secure deletion (FS_SECRM_FL, chattr s).
   public static let secureDelete = InodeFlags(rawValue: 0x1)  // FS_SECRM_FL, s
+  /// Undeletable (FS_UNRM_FL, chattr u).
   public static let undelete = InodeFlags(rawValue: 0x2)  // FS_UNRM_FL, u
+  /// Compress (FS_COMPR_FL, chattr c).
   public static let compress = InodeFlags(rawValue: 0x4)  // FS_COMPR_FL, c
+  /// Synchronous updates (FS_SYNC_FL, chattr S).
   public static let sync = InodeFlags(rawValue: 0x8)  // FS_SYNC_FL, S
+  /// Immutable (FS_IMMUTABLE_FL, chattr i): no change, link, rename or removal.
   public static let immutable = InodeFlags(rawValue: 0x10)  // FS_IMMUTABLE_FL, i
+  /// Append only (FS_APPEND_FL, chattr a): writes only at the end.
   public static let appendOnly = InodeFlags(rawValue: 0x20)  // FS_APPEND_FL, a
+  /// Not for dump(8) (FS_NODUMP_FL, chattr d).
   public static let noDump = InodeFlags(rawValue: 0x40)  // FS_NODUMP_FL, d
+  /// No atime updates (FS_NOATIME_FL, chattr A).
   public static let noAtime = InodeFlags(rawValue: 0x80)  // FS_NOATIME_FL, A
+  /// Direct access (FS_DAX_FL, chattr x).
   public static let dax = InodeFlags(rawValue: 0x0200_0000)  // FS_DAX_FL, x
+  /// New entries inherit the project id (FS_PROJINHERIT_FL, chattr P).
   public static let projectInherit = InodeFlags(rawValue: 0x2000_0000)  // FS_PROJINHERIT_FL, P
 
   /// i or a: only CAP_LINUX_IMMUTABLE may set or clear them (fileattr_set_prepare()).

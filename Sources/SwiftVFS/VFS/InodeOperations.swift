@@ -45,8 +45,11 @@ public protocol InodeOperations: Sendable {
   /// Extended attributes (the kernel's xattr handlers). Names arrive whole,
   /// with their namespace prefix.
   func getxattr(_ inode: Inode, _ name: String) throws(Errno) -> [UInt8]
+  /// Linux: the xattr handler's ->set. Sets `name` to `value`; `flags` as setxattr(2).
   func setxattr(_ inode: Inode, _ name: String, _ value: [UInt8], flags: XattrFlags) throws(Errno)
+  /// Linux: ->listxattr. The names held.
   func listxattr(_ inode: Inode) throws(Errno) -> [String]
+  /// Linux: the xattr handler's ->set with no value. Removes `name` (ENODATA if absent).
   func removexattr(_ inode: Inode, _ name: String) throws(Errno)
 
   /// Linux: ->fileattr_get. The chattr flags (FS_IOC_GETFLAGS).
@@ -67,9 +70,13 @@ public protocol InodeOperations: Sendable {
 
 /// setxattr(2) flags.
 public struct XattrFlags: OptionSet, Sendable {
+  /// The XATTR_* bits.
   public let rawValue: Int32
+  /// Flags from XATTR_* bits.
   public init(rawValue: Int32) { self.rawValue = rawValue }
+  /// Fail with EEXIST if the attribute exists (XATTR_CREATE).
   public static let create = XattrFlags(rawValue: 1)  // XATTR_CREATE
+  /// Fail with ENODATA if the attribute does not exist (XATTR_REPLACE).
   public static let replace = XattrFlags(rawValue: 2)  // XATTR_REPLACE
 }
 
@@ -117,10 +124,13 @@ extension InodeOperations {
   public func getxattr(_ inode: Inode, _ name: String) throws(Errno) -> [UInt8] {
     throw .EOPNOTSUPP
   }
+  /// No xattr handler: EOPNOTSUPP.
   public func setxattr(_ inode: Inode, _ name: String, _ value: [UInt8], flags: XattrFlags)
     throws(Errno)
   { throw .EOPNOTSUPP }
+  /// No xattr handler: no names.
   public func listxattr(_ inode: Inode) throws(Errno) -> [String] { [] }
+  /// No xattr handler: EOPNOTSUPP.
   public func removexattr(_ inode: Inode, _ name: String) throws(Errno) { throw .EOPNOTSUPP }
   /// No ->fileattr_get/set: the ioctl is ENOTTY (ENOIOCTLCMD).
   public func fileattrGet(_ inode: Inode) throws(Errno) -> InodeFlags { throw .ENOTTY }

@@ -9,6 +9,7 @@
 public final class Lock: @unchecked Sendable {
   private let mutex: UnsafeMutablePointer<pthread_mutex_t>
 
+  /// An unlocked mutex.
   public init() {
     mutex = .allocate(capacity: 1)
     mutex.initialize(to: pthread_mutex_t())
@@ -20,9 +21,12 @@ public final class Lock: @unchecked Sendable {
     mutex.deallocate()
   }
 
+  /// Takes the mutex (pthread_mutex_lock); pair with `unlock`.
   @inline(__always) public func lock() { pthread_mutex_lock(mutex) }
+  /// Releases the mutex (pthread_mutex_unlock).
   @inline(__always) public func unlock() { pthread_mutex_unlock(mutex) }
 
+  /// Runs `body` with the mutex held and returns its result.
   @inline(__always)
   public func withLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
     pthread_mutex_lock(mutex)
@@ -37,6 +41,7 @@ public final class Lock: @unchecked Sendable {
 public final class RWLock: @unchecked Sendable {
   private let rwlock: UnsafeMutablePointer<pthread_rwlock_t>
 
+  /// An unlocked reader-writer lock.
   public init() {
     rwlock = .allocate(capacity: 1)
     rwlock.initialize(to: pthread_rwlock_t())
@@ -48,6 +53,7 @@ public final class RWLock: @unchecked Sendable {
     rwlock.deallocate()
   }
 
+  /// Runs `body` holding the lock shared (readers run together).
   @inline(__always)
   public func withReadLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
     pthread_rwlock_rdlock(rwlock)
@@ -55,6 +61,7 @@ public final class RWLock: @unchecked Sendable {
     return try body()
   }
 
+  /// Runs `body` holding the lock exclusive.
   @inline(__always)
   public func withWriteLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
     pthread_rwlock_wrlock(rwlock)

@@ -17,20 +17,30 @@
 public struct PosixAcl: Equatable, Sendable, CustomStringConvertible {
   /// e_tag values (ACL_USER_OBJ ...).
   public enum Tag: UInt16, Sendable {
+    /// The owner (ACL_USER_OBJ).
     case userObj = 0x01
+    /// A named user (ACL_USER).
     case user = 0x02
+    /// The owning group (ACL_GROUP_OBJ).
     case groupObj = 0x04
+    /// A named group (ACL_GROUP).
     case group = 0x08
+    /// The most that named entries and the group may grant (ACL_MASK).
     case mask = 0x10
+    /// Everyone else (ACL_OTHER).
     case other = 0x20
   }
 
   /// One entry: a tag, rwx bits (ACL_READ 4, ACL_WRITE 2, ACL_EXECUTE 1), and
   /// for USER and GROUP the id.
   public struct Entry: Equatable, Sendable {
+    /// Whom the entry is for (e_tag).
     public var tag: Tag
+    /// The rwx bits (e_perm).
     public var perm: UInt16
+    /// The user or group id for USER and GROUP entries (e_id).
     public var id: UInt32
+    /// An entry; `id` only for USER and GROUP.
     public init(_ tag: Tag, _ perm: UInt16, id: UInt32 = PosixAcl.undefinedID) {
       self.tag = tag
       self.perm = perm
@@ -40,6 +50,7 @@ public struct PosixAcl: Equatable, Sendable, CustomStringConvertible {
 
   /// The two ACLs an inode may carry.
   public enum Kind: Sendable {
+    /// The access ACL, which checks permissions, or the default ACL a directory passes on.
     case access, `default`
 
     /// The xattr name that carries it, or nil for another name.
@@ -52,7 +63,9 @@ public struct PosixAcl: Equatable, Sendable, CustomStringConvertible {
     }
   }
 
+  /// The xattr name of the access ACL.
   public static let accessXattr = "system.posix_acl_access"
+  /// The xattr name of the default ACL.
   public static let defaultXattr = "system.posix_acl_default"
   /// POSIX_ACL_XATTR_VERSION.
   public static let xattrVersion: UInt32 = 2
@@ -61,10 +74,13 @@ public struct PosixAcl: Equatable, Sendable, CustomStringConvertible {
   static let headerSize = 4  // posix_acl_xattr_header
   static let entrySize = 8  // posix_acl_xattr_entry
 
+  /// The entries, in the order the xattr gives them.
   public var entries: [Entry]
 
+  /// An ACL of these entries.
   public init(_ entries: [Entry]) { self.entries = entries }
 
+  /// The entries in setfacl's short text form: "user::rw-,group::r--,other::r--".
   public var description: String {
     entries.map { e in
       let who = e.tag == .user || e.tag == .group ? String(e.id) : ""
@@ -268,8 +284,11 @@ public struct PosixAcl: Equatable, Sendable, CustomStringConvertible {
 extension PosixAcl {
   /// The ACLs a new inode starts with, from posix_acl_create().
   public struct Inherited: Sendable {
+    /// The access ACL the new inode takes.
     public var access: PosixAcl?
+    /// The default ACL the new directory takes.
     public var `default`: PosixAcl?
+    /// No ACLs: the mode decides.
     public static let none = Inherited()
 
     /// Stores them on a new inode (set_cached_acl, as simple_acl_create()).

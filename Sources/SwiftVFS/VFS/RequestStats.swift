@@ -31,6 +31,7 @@ public final class RequestStats: @unchecked Sendable {
     public var opcode: String
     /// The VFS operation that served it, e.g. "inode_operations.lookup".
     public var operation: String
+    /// The inode the request names.
     public var ino: UInt64
     /// A name, or offset/size, or nothing.
     public var detail: String
@@ -38,8 +39,10 @@ public final class RequestStats: @unchecked Sendable {
     public var fileSystem: String
     /// nil on success.
     public var error: Errno?
+    /// Time from request to reply, in nanoseconds.
     public var latencyNanos: UInt64
 
+    /// A record of one served request.
     public init(
       opcode: String, operation: String, ino: UInt64, detail: String, fileSystem: String,
       error: Errno?, latencyNanos: UInt64
@@ -56,6 +59,7 @@ public final class RequestStats: @unchecked Sendable {
 
   /// One row of the table: an opcode, what serves it, and its counters.
   public struct Row: Sendable {
+    /// The opcode's name, e.g. "LOOKUP".
     public var opcode: String
     /// The kernel's opcode number (fuse_kernel.h), 0 for one it does not list.
     public var code: Int
@@ -63,9 +67,13 @@ public final class RequestStats: @unchecked Sendable {
     public var operation: String
     /// Whether the bridge serves it (declared, or seen).
     public var handled: Bool
+    /// Requests served.
     public var calls: UInt64 = 0
+    /// Requests answered with an error.
     public var errors: UInt64 = 0
+    /// Time spent on them, in nanoseconds.
     public var totalNanos: UInt64 = 0
+    /// The slowest one, in nanoseconds.
     public var maxNanos: UInt64 = 0
     /// The 99th percentile latency: the top of the histogram bucket that
     /// holds it, capped at the largest seen. 0 with no calls.
@@ -121,6 +129,7 @@ public final class RequestStats: @unchecked Sendable {
   /// The streaming trace: lines of recorded requests while anyone reads.
   public let trace = TraceRing()
 
+  /// An empty table.
   public init() {
     rows = []
     slotRows = 64
@@ -309,6 +318,7 @@ public final class TraceRing: @unchecked Sendable {
   /// Lines kept; at ~100 bytes a line, about 800 KiB.
   public let capacity: Int
 
+  /// The column header /proc/vfs/trace starts with.
   public static let header =
     "#     seconds  opcode           ino  detail                    -> vfs operation               fs       result        us\n"
 
@@ -340,6 +350,7 @@ public final class TraceRing: @unchecked Sendable {
   /// Readers sleep here until a line arrives.
   public let queue = WaitQueue()
 
+  /// An empty ring that keeps the last `capacity` lines (at least 2).
   public init(capacity: Int = 8192) {
     self.capacity = max(capacity, 2)
     ring = Array(repeating: nil, count: self.capacity)
@@ -392,6 +403,7 @@ public final class TraceRing: @unchecked Sendable {
     queue.wakeAll()
   }
 
+  /// Sets the count of lines lost to slow readers back to 0.
   public func resetCounters() { lock.withLock { lost = 0 } }
 
   /// Requests on inode `ino` (the trace file itself) are neither traced nor

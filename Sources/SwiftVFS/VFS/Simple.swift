@@ -104,7 +104,9 @@ public enum Simple {
   /// The namespaces kept: user., trusted., security. (system.* and names
   /// without a known prefix are EOPNOTSUPP, as on tmpfs).
   public static let xattrPrefixes = ["user.", "trusted.", "security."]
+  /// The longest xattr name in bytes (XATTR_NAME_MAX).
   public static let xattrNameMax = 255  // XATTR_NAME_MAX
+  /// The largest xattr value in bytes (XATTR_SIZE_MAX).
   public static let xattrSizeMax = 65536  // XATTR_SIZE_MAX
   /// Total bytes of names and values one inode may hold (ENOSPC past it).
   public static let xattrInodeMax = 1 << 20
@@ -120,12 +122,14 @@ public enum Simple {
     guard name.utf8.count > prefix.utf8.count else { throw .EINVAL }
   }
 
+  /// Like simple_xattr_get(): the value of `name`, or ENODATA.
   public static func getxattr(_ inode: Inode, _ name: String) throws(Errno) -> [UInt8] {
     try checkXattrName(name)
     guard let value = inode.lock.withLock({ inode.xattrs[name] }) else { throw .ENODATA }
     return value
   }
 
+  /// Like simple_xattr_set(): sets `name`, with XATTR_CREATE/REPLACE and the size limits.
   public static func setxattr(
     _ inode: Inode, _ name: String, _ value: [UInt8], flags: XattrFlags
   ) throws(Errno) {
@@ -143,10 +147,12 @@ public enum Simple {
     }
   }
 
+  /// Like simple_xattr_list(): the names held, sorted.
   public static func listxattr(_ inode: Inode) -> [String] {
     inode.lock.withLock { inode.xattrs.values.keys.sorted() }
   }
 
+  /// Removes `name`, or ENODATA if it is absent.
   public static func removexattr(_ inode: Inode, _ name: String) throws(Errno) {
     try checkXattrName(name)
     try inode.lock.withLock { () throws(Errno) in
@@ -159,10 +165,15 @@ public enum Simple {
 
 /// lseek(2) whence values.
 public enum Whence {
+  /// From the start of the file (SEEK_SET).
   public static let set: Int32 = 0
+  /// From the current position (SEEK_CUR).
   public static let current: Int32 = 1
+  /// From the end of the file (SEEK_END).
   public static let end: Int32 = 2
+  /// To the next data at or after the offset (SEEK_DATA).
   public static let data: Int32 = 3
+  /// To the next hole at or after the offset (SEEK_HOLE).
   public static let hole: Int32 = 4
 }
 
@@ -171,15 +182,19 @@ public enum Whence {
 public protocol SimpleXattrs: InodeOperations {}
 
 extension SimpleXattrs {
+  /// Linux: simple_xattr_get, through `Simple.getxattr`.
   public func getxattr(_ inode: Inode, _ name: String) throws(Errno) -> [UInt8] {
     try Simple.getxattr(inode, name)
   }
+  /// Linux: simple_xattr_set, through `Simple.setxattr`.
   public func setxattr(_ inode: Inode, _ name: String, _ value: [UInt8], flags: XattrFlags)
     throws(Errno)
   {
     try Simple.setxattr(inode, name, value, flags: flags)
   }
+  /// Linux: simple_xattr_list, through `Simple.listxattr`.
   public func listxattr(_ inode: Inode) throws(Errno) -> [String] { Simple.listxattr(inode) }
+  /// Removes an attribute, through `Simple.removexattr`.
   public func removexattr(_ inode: Inode, _ name: String) throws(Errno) {
     try Simple.removexattr(inode, name)
   }

@@ -11,16 +11,23 @@ import Synchronization
 /// outermost lock (like the kernel's s_vfs_rename_mutex plus i_rwsem), so
 /// namespace changes never deadlock. `usage` has its own small lock.
 public final class SuperBlock: @unchecked Sendable {
+  /// The type that mounted it (s_type).
   public let fsType: FileSystemType
+  /// The superblock operations (s_op).
   public let ops: SuperOperations
   /// s_dev: a small number that identifies this superblock in the VFS.
   public let id: Int
+  /// The file system's magic number, as statfs(2) reports it in f_type.
   public let magic: UInt64
+  /// The block size in bytes (s_blocksize).
   public let blockSize: Int
   /// s_maxbytes.
   public let maxFileSize: Int64
+  /// The options it was mounted with.
   public let options: MountOptions
+  /// Mounted read-only (SB_RDONLY): the VFS answers EROFS to every change.
   public let readOnly: Bool
+  /// The namespace lock: shared for lookup and readdir, exclusive for entry changes.
   public let namespaceLock = RWLock()
   /// SB_POSIXACL: the VFS keeps POSIX ACLs for this file system's inodes
   /// (PosixAcl.swift). Set by the file system type's `mount`, before use.
@@ -37,6 +44,7 @@ public final class SuperBlock: @unchecked Sendable {
 
   /// Limits, in blocks of `blockSize` and in inodes; nil is unlimited.
   public let maxBlocks: UInt64?
+  /// The most inodes it may hold (nr_inodes=), nil: no limit.
   public let maxInodes: UInt64?
 
   private let usageLock = Lock()
@@ -62,6 +70,7 @@ public final class SuperBlock: @unchecked Sendable {
   /// holds the inode (else ESTALE).
   public let indexesInodes: Bool
 
+  /// A superblock with its limits; the file system type sets its root with `setRoot`.
   public init(
     fsType: FileSystemType, ops: SuperOperations, context: MountContext, magic: UInt64,
     blockSize: Int = 4096, maxFileSize: Int64 = Int64.max, maxBlocks: UInt64? = nil,
@@ -87,7 +96,9 @@ public final class SuperBlock: @unchecked Sendable {
     root_ = inode
   }
 
+  /// Blocks reserved for data now.
   public var usedBlocks: UInt64 { usageLock.withLock { usedBlocks_ } }
+  /// Inodes in use now.
   public var usedInodes: UInt64 { usageLock.withLock { usedInodes_ } }
   /// Inodes given back by eviction since mount (/proc/vfs/inodes).
   public var evictedInodes: UInt64 { usageLock.withLock { evictedInodes_ } }
@@ -149,6 +160,7 @@ public final class SuperBlock: @unchecked Sendable {
     }
   }
 
+  /// Gives back `count` blocks reserved with `reserveBlocks`.
   public func releaseBlocks(_ count: UInt64) {
     usageLock.withLock { usedBlocks_ -= count }
   }
@@ -186,6 +198,7 @@ public final class InodeNumbers: Sendable {
   private let nextIno = Atomic<UInt64>(1)
   private let nextGeneration: Atomic<UInt64>
 
+  /// A source that starts at inode 1, with generations from the clock.
   public init() {
     // Generations start from the clock so a remount does not repeat them.
     nextGeneration = Atomic(UInt64(max(Timestamp.now.sec, 1)))

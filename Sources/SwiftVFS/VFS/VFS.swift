@@ -13,9 +13,13 @@
 /// Lock order: superblock namespace lock, then the inode cache's lock, then
 /// one inode lock at a time; the dcache's and file table's locks are innermost.
 public final class VFS: @unchecked Sendable {
+  /// The registered file system types (register_filesystem).
   public let filesystems = FileSystemRegistry()
+  /// The char device registry (cdev_map and chrdevs).
   public let chrdevs = ChrdevRegistry()
+  /// The dentry cache.
   public let dcache: Dcache
+  /// The inode cache: every live inode by number.
   public let icache = InodeCache()
   let files = FileTable()
   let inodeNumbers = InodeNumbers()
@@ -34,19 +38,24 @@ public final class VFS: @unchecked Sendable {
   let mountLock = Lock()
   private var nextSuperBlockID = 1
 
+  /// One mounted superblock and where it is mounted (struct vfsmount).
   public struct Mount: Sendable {
+    /// The mount point's path inside the tree ("/" for the root).
     public let path: String
+    /// The mounted superblock.
     public let superBlock: SuperBlock
     /// The directory it covers (nil for the root, and for a mount point the
     /// VFS synthesized: see `synthesizeMountPoint` in `mount`).
     public let mountPoint: Inode?
   }
 
+  /// An empty VFS: no types registered, nothing mounted.
   public init(dcacheCapacity: Int = Dcache.defaultCapacity) {
     dcache = Dcache(capacity: dcacheCapacity)
     chrdevs.serviceChanged = { [weak self] ranges in self?.chrdevServiceChanged(ranges) }
   }
 
+  /// The root directory of the tree (the root superblock's root).
   public var root: Inode { rootSuperBlock.root }
 
   /// The atime flags of the mount the whole tree is seen through (one FUSE
@@ -295,6 +304,7 @@ public final class VFS: @unchecked Sendable {
     if dir.lock.withLock({ dir.nlink == 0 }) { throw .ENOENT }
   }
 
+  /// Like vfs_mknod(): makes a node of `mode`'s type (not a directory or symlink) in `dir`.
   public func mknod(_ dir: Inode, _ name: FileName, mode: UInt32, rdev: DevT, cred: Cred)
     throws(Errno) -> Inode
   {
@@ -309,6 +319,7 @@ public final class VFS: @unchecked Sendable {
     }
   }
 
+  /// Like vfs_mkdir(): makes directory `name` in `dir`.
   public func mkdir(_ dir: Inode, _ name: FileName, mode: UInt32, cred: Cred) throws(Errno)
     -> Inode
   {
@@ -321,6 +332,7 @@ public final class VFS: @unchecked Sendable {
     }
   }
 
+  /// Like vfs_symlink(): makes `name` in `dir` point to `target` (shorter than 4096 bytes).
   public func symlink(_ dir: Inode, _ name: FileName, target: [UInt8], cred: Cred) throws(Errno)
     -> Inode
   {
@@ -461,6 +473,7 @@ public final class VFS: @unchecked Sendable {
 
   // MARK: - Attributes
 
+  /// Like vfs_getattr(): the inode's attributes.
   public func getattr(_ inode: Inode) throws(Errno) -> Stat {
     var st = try inode.ops.getattr(inode)
     if inode.isDirectory {
@@ -524,10 +537,12 @@ public final class VFS: @unchecked Sendable {
     return true
   }
 
+  /// Like vfs_readlink(): a symlink's target.
   public func readlink(_ inode: Inode) throws(Errno) -> [UInt8] {
     try inode.ops.readlink(inode)
   }
 
+  /// Like vfs_statfs(): the statistics of the inode's superblock.
   public func statfs(_ inode: Inode) -> StatFS {
     inode.sb.ops.statfs(inode.sb)
   }
@@ -547,6 +562,7 @@ public final class VFS: @unchecked Sendable {
     }
   }
 
+  /// Like vfs_getxattr(): an attribute's value, ACLs included.
   public func getxattr(_ inode: Inode, _ name: String, cred: Cred) throws(Errno) -> [UInt8] {
     if let kind = PosixAcl.Kind(xattrName: name) {
       // Without ACLs: "no ACL" (ENODATA), which the FUSE kernel reads as
@@ -585,6 +601,7 @@ public final class VFS: @unchecked Sendable {
     return inode.sb.posixAcl ? PosixAcl.names(inode) + names : names
   }
 
+  /// Like vfs_removexattr(): removes an attribute or an ACL.
   public func removexattr(
     _ inode: Inode, _ name: String, cred: Cred, groups: () -> [UInt32] = { [] }
   ) throws(Errno) {
@@ -685,6 +702,7 @@ public final class VFS: @unchecked Sendable {
     throw .ENOENT
   }
 
+  /// The open file for handle `fh`, or EBADF (fdget).
   public func file(_ fh: UInt64) throws(Errno) -> File {
     guard let file = files.get(fh) else { throw .EBADF }
     return file
@@ -697,8 +715,10 @@ public final class VFS: @unchecked Sendable {
     icache.closeFile(file.inode, evict: evict)
   }
 
+  /// Files open now.
   public var openFileCount: Int { files.count }
 
+  /// Like vfs_read(): checks the mode and offset, then the file's ->read.
   public func read(_ file: File, into buffer: UnsafeMutableRawBufferPointer, at offset: Int64)
     throws(Errno) -> Int
   {
@@ -717,6 +737,7 @@ public final class VFS: @unchecked Sendable {
     return try file.fileOps.spliceRead(file, at: offset, count: count, to: sink)
   }
 
+  /// Like vfs_write(): checks the mode and offset, then the file's ->write.
   public func write(_ file: File, from buffer: UnsafeRawBufferPointer, at offset: Int64)
     throws(Errno) -> Int
   {
@@ -742,14 +763,17 @@ public final class VFS: @unchecked Sendable {
     file.inode.lock.withLock { file.inode.touchAtimeLocked() }
   }
 
+  /// Like vfs_fsync_range(): the file's ->fsync.
   public func fsync(_ file: File, dataOnly: Bool) throws(Errno) {
     try file.fileOps.fsync(file, dataOnly: dataOnly)
   }
 
+  /// Like filp_close()'s flush: the file's ->flush, on each close(2).
   public func flush(_ file: File) throws(Errno) {
     try file.fileOps.flush(file)
   }
 
+  /// Like vfs_llseek(): the file's ->llseek.
   public func lseek(_ file: File, offset: Int64, whence: Int32) throws(Errno) -> Int64 {
     try file.fileOps.llseek(file, offset: offset, whence: whence)
   }
@@ -771,6 +795,7 @@ public final class VFS: @unchecked Sendable {
     try file.fileOps.fallocate(file, mode: mode, offset: offset, length: length)
   }
 
+  /// Like do_vfs_ioctl(): the chattr flag calls, then the file's ->unlocked_ioctl.
   public func ioctl(
     _ file: File, command: UInt32, argument: UInt64, input: UnsafeRawBufferPointer,
     outputSize: Int
@@ -784,6 +809,7 @@ public final class VFS: @unchecked Sendable {
       file, command: command, argument: argument, input: input, outputSize: outputSize)
   }
 
+  /// Like vfs_poll(): the file's ->poll.
   public func poll(_ file: File, waiter: PollWaiter?) -> PollEvents {
     file.fileOps.poll(file, waiter: waiter)
   }
@@ -791,18 +817,28 @@ public final class VFS: @unchecked Sendable {
 
 /// open(2) flag bits the VFS looks at (x86-64 / generic values).
 public enum OpenFlags {
+  /// The access mode bits (O_ACCMODE).
   public static let accessMode: Int32 = 0o3
+  /// Create the file if absent (O_CREAT).
   public static let create: Int32 = 0o100
+  /// With O_CREAT: fail with EEXIST if it exists (O_EXCL).
   public static let exclusive: Int32 = 0o200
+  /// Truncate to 0 at open (O_TRUNC).
   public static let truncate: Int32 = 0o1000
+  /// Every write goes to the end (O_APPEND).
   public static let append: Int32 = 0o2000
+  /// Do not sleep: EAGAIN instead (O_NONBLOCK).
   public static let nonBlock: Int32 = 0o4000
+  /// Bypass the page cache (O_DIRECT).
   public static let direct: Int32 = 0o40000
+  /// Fail with ENOTDIR unless it is a directory (O_DIRECTORY).
   public static let directory: Int32 = 0o200000
 }
 
 /// fallocate(2) modes.
 public enum Fallocate {
+  /// Do not change the size (FALLOC_FL_KEEP_SIZE).
   public static let keepSize: Int32 = 0x01
+  /// Free the range, leaving a hole (FALLOC_FL_PUNCH_HOLE).
   public static let punchHole: Int32 = 0x02
 }

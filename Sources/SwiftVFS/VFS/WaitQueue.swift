@@ -42,6 +42,7 @@ public final class WaitQueue: @unchecked Sendable {
   private var pollWaiters: [PollWaiter] = []
   private var sleepers = 0
 
+  /// An empty queue (init_waitqueue_head).
   public init() {
     mutex = .allocate(capacity: 1)
     mutex.initialize(to: pthread_mutex_t())
@@ -197,6 +198,7 @@ public final class Interruption: @unchecked Sendable {
   private var interrupted = false
   private var queue: WaitQueue?
 
+  /// A source with no interruption pending.
   public init() {}
 
   /// Whether `interrupt()` was called.

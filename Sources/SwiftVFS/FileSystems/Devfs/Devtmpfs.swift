@@ -13,8 +13,10 @@ import SwiftVFSCore
 /// Mount options: `mode=` for the root (octal; default 0755, as devtmpfs
 /// roots are). No size or inode limit.
 public final class DevtmpfsType: FileSystemType {
+  /// "devtmpfs", the name /proc/filesystems and mount(8) use.
   public let name = "devtmpfs"
 
+  /// The devtmpfs type, to register with `VFS.filesystems`.
   public init() {}
 
   /// Like devtmpfs_init() + the tmpfs fill_super it borrows.
@@ -31,6 +33,7 @@ public final class DevtmpfsType: FileSystemType {
   }
 }
 
+/// Device nodes in the mounted devtmpfs, as drivers make them (drivers/base/devtmpfs.c).
 extension VFS {
   /// The devtmpfs superblock mounted in this VFS, if any.
   public var devtmpfs: SuperBlock? {

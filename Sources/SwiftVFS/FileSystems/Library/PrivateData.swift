@@ -46,6 +46,9 @@ extension PrivateDataHolder {
   }
 }
 
+/// An inode carries a typed payload (i_private).
 extension Inode: PrivateDataHolder {}
+/// An open file carries a typed payload (private_data).
 extension File: PrivateDataHolder {}
+/// A superblock carries a typed payload (s_fs_info).
 extension SuperBlock: PrivateDataHolder {}

@@ -12,6 +12,7 @@ import SwiftVFSCore
 /// (root's, octal; default 1777), `uid=`, `gid=` (root's owner). A size or
 /// nr_inodes of 0 means no limit.
 public final class MemfsType: FileSystemType {
+  /// "memfs", the name /proc/filesystems and mount(8) use.
   public let name = "memfs"
   /// TMPFS_MAGIC, as statfs reports f_type.
   public static let magic: UInt64 = 0x0102_1994
@@ -20,6 +21,7 @@ public final class MemfsType: FileSystemType {
   /// halves of; a parameter so a test can ask for any page count.
   let ramPages: UInt64
 
+  /// The memfs type, to register with `VFS.filesystems`.
   public init() {
     ramPages = UInt64(sysconf(Int32(_SC_PHYS_PAGES)))
   }
@@ -28,6 +30,8 @@ public final class MemfsType: FileSystemType {
     self.ramPages = ramPages
   }
 
+  /// Like shmem_fill_super(): a superblock with the size=, nr_inodes=, mode=,
+  /// uid= and gid= options, and an empty root.
   public func mount(_ context: MountContext) throws(Errno) -> SuperBlock {
     let options = context.options
     let pageSize = UInt64(PageStore.pageSize)

@@ -8,12 +8,15 @@ import SwiftVFSCore
 /// for any, as fs_parse answers an unknown parameter). All its inodes are
 /// made at mount, owned by root, and live as long as the superblock.
 public final class ProcfsType: FileSystemType {
+  /// "proc", the name /proc/filesystems and mount(8) use.
   public let name = "proc"
   /// PROC_SUPER_MAGIC, as statfs reports f_type.
   public static let magic: UInt64 = 0x9fa0
 
+  /// The proc type, to register with `VFS.filesystems`.
   public init() {}
 
+  /// Like proc_fill_super(): the generated tree; any mount option is EINVAL.
   public func mount(_ context: MountContext) throws(Errno) -> SuperBlock {
     guard context.options.items.isEmpty else { throw .EINVAL }
     let sb = SuperBlock(
