@@ -203,7 +203,10 @@ extension FuseBridge {
       if plus {
         for entry in entries {
           var st: Stat?
-          if let inode = entry.inode { st = try? await vfs.getattrAsync(inode) }
+          // "." and ".." take no lookup (see FuseBridge.readdir).
+          if let inode = entry.inode, !entry.name.isDotOrDotDot {
+            st = try? await vfs.getattrAsync(inode)
+          }
           stats.append(st)
         }
       }
@@ -212,37 +215,11 @@ extension FuseBridge {
         defer { buffer.deallocate() }
         var used = 0
         for (i, entry) in entries.enumerated() {
-          var nameBytes = entry.name.bytes
-          nameBytes.append(0)
-          let fits = nameBytes.withUnsafeBufferPointer { raw in
-            raw.withMemoryRebound(to: CChar.self) { name -> Bool in
-              let remaining = size - used
-              if plus {
-                var e = fuse_entry_param()
-                if let st = stats[i], let inode = entry.inode {
-                  e = entryParam(inode, stat: st)
-                } else {
-                  e.attr.st_ino = UInt(entry.ino)
-                  e.attr.st_mode = shownType(entry).rawValue
-                }
-                let n = fuse_add_direntry_plus(
-                  req, buffer + used, remaining, name.baseAddress, &e, off_t(entry.offset))
-                guard n <= remaining else { return false }
-                if e.ino != 0, let inode = entry.inode { vfs.hold(inode) }
-                used += n
-              } else {
-                var st = stat()
-                st.st_ino = UInt(entry.ino)
-                st.st_mode = shownType(entry).rawValue
-                let n = fuse_add_direntry(
-                  req, buffer + used, remaining, name.baseAddress, &st, off_t(entry.offset))
-                guard n <= remaining else { return false }
-                used += n
-              }
-              return true
-            }
-          }
-          if !fits { break }
+          guard
+            let n = addDirentry(
+              req, buffer + used, size - used, entry, plus: plus, stat: plus ? stats[i] : nil)
+          else { break }
+          used += n
         }
         fuse_reply_buf(req, buffer, used)
       }

@@ -632,44 +632,55 @@ public final class FuseBridge: @unchecked Sendable {
       defer { buffer.deallocate() }
       var used = 0
       try vfs.readdir(file, from: Int64(offset)) { entry in
-        var nameBytes = entry.name.bytes
-        nameBytes.append(0)
-        return nameBytes.withUnsafeBufferPointer { raw in
-          raw.withMemoryRebound(to: CChar.self) { name in
-            let remaining = size - used
-            if plus {
-              var e = fuse_entry_param()
-              var st: Stat?
-              // "." and ".." take no lookup: the kernel skips them in
-              // fuse_direntplus_link() and would never forget one.
-              let inode = entry.name.isDotOrDotDot ? nil : entry.inode
-              if let inode { st = try? vfs.getattr(inode) }
-              if let st, let inode {
-                e = entryParam(inode, stat: st)
-              } else {
-                e.attr.st_ino = UInt(entry.ino)
-                e.attr.st_mode = shownType(entry).rawValue
-              }
-              let n = fuse_add_direntry_plus(
-                req, buffer + used, remaining, name.baseAddress, &e, off_t(entry.offset))
-              guard n <= remaining else { return false }
-              if e.ino != 0, let inode { vfs.hold(inode) }
-              used += n
-            } else {
-              var st = Glibc.stat()
-              st.st_ino = UInt(entry.ino)
-              st.st_mode = shownType(entry).rawValue
-              let n = fuse_add_direntry(
-                req, buffer + used, remaining, name.baseAddress, &st, off_t(entry.offset))
-              guard n <= remaining else { return false }
-              used += n
-            }
-            return true
-          }
-        }
+        // "." and ".." take no lookup: the kernel skips them in
+        // fuse_direntplus_link() and would never forget one.
+        let inode = entry.name.isDotOrDotDot ? nil : entry.inode
+        let st = plus ? inode.flatMap { try? vfs.getattr($0) } : nil
+        guard let n = addDirentry(req, buffer + used, size - used, entry, plus: plus, stat: st)
+        else { return false }
+        used += n
+        return true
       }
       fuse_reply_buf(req, buffer, used)
       return file.inode
+    }
+  }
+
+  /// Adds one entry to a READDIR or READDIRPLUS reply (`buffer`, `remaining`
+  /// bytes free) and returns its size, or nil if it does not fit. For
+  /// READDIRPLUS, an entry with attributes (`st`) is handed to the kernel
+  /// with one lookup, taken only once it is in the buffer; one without (".",
+  /// "..", an inode gone meanwhile) carries its number and type only.
+  func addDirentry(
+    _ req: fuse_req_t?, _ buffer: UnsafeMutablePointer<CChar>, _ remaining: Int,
+    _ entry: DirEntry, plus: Bool, stat st: Stat?
+  ) -> Int? {
+    var nameBytes = entry.name.bytes
+    nameBytes.append(0)
+    return nameBytes.withUnsafeBufferPointer { raw in
+      raw.withMemoryRebound(to: CChar.self) { name -> Int? in
+        let n: Int
+        if plus {
+          var e = fuse_entry_param()
+          if let st, let inode = entry.inode {
+            e = entryParam(inode, stat: st)
+          } else {
+            e.attr.st_ino = UInt(entry.ino)
+            e.attr.st_mode = shownType(entry).rawValue
+          }
+          n = fuse_add_direntry_plus(
+            req, buffer, remaining, name.baseAddress, &e, off_t(entry.offset))
+          guard n <= remaining else { return nil }
+          if e.ino != 0, let inode = entry.inode { vfs.hold(inode) }
+        } else {
+          var st = Glibc.stat()
+          st.st_ino = UInt(entry.ino)
+          st.st_mode = shownType(entry).rawValue
+          n = fuse_add_direntry(req, buffer, remaining, name.baseAddress, &st, off_t(entry.offset))
+          guard n <= remaining else { return nil }
+        }
+        return n
+      }
     }
   }
 

@@ -371,15 +371,7 @@ struct PathOperations: InodeOperations, FileOperations {
       return listing.entries ?? []
     }
     try dir.sb.namespaceLock.withReadLock { () throws(Errno) in
-      if offset < 1 {
-        guard emit(DirEntry(name: ".", ino: dir.ino, type: .directory, offset: 1, inode: nil))
-        else { return }
-      }
-      if offset < 2 {
-        let parent = dir.parentDirectory ?? dir
-        guard emit(DirEntry(name: "..", ino: parent.ino, type: .directory, offset: 2, inode: nil))
-        else { return }
-      }
+      guard Simple.emitDots(file, from: offset, emit) else { return }
       var i = Int(max(offset - 2, 0))
       while i < entries.count {
         let entry = entries[i]

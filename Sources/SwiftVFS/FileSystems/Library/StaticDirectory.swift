@@ -92,16 +92,7 @@ public struct StaticDirectory: InodeOperations, FileOperations {
 
   /// Like dcache_readdir(): ".", "..", then the entries after cookie `offset`.
   public func iterate(_ file: File, from offset: Int64, _ emit: (DirEntry) -> Bool) throws(Errno) {
-    let dir = file.inode
-    if offset < 1 {
-      guard emit(DirEntry(name: ".", ino: dir.ino, type: .directory, offset: 1, inode: nil))
-      else { return }
-    }
-    if offset < 2 {
-      let parent = dir.parentDirectory ?? dir
-      guard emit(DirEntry(name: "..", ino: parent.ino, type: .directory, offset: 2, inode: nil))
-      else { return }
-    }
+    guard Simple.emitDots(file, from: offset, emit) else { return }
     let all = entries
     var i = Int(max(offset - 2, 0))
     while i < all.count {

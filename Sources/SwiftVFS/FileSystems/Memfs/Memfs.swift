@@ -327,15 +327,7 @@ struct MemfsDirectoryOperations: SimpleXattrs, FileOperations {
   func iterate(_ file: File, from offset: Int64, _ emit: (DirEntry) -> Bool) throws(Errno) {
     let dir = file.inode
     dir.sb.namespaceLock.withReadLock {
-      if offset < 1 {
-        let dot = DirEntry(name: ".", ino: dir.ino, type: .directory, offset: 1, inode: nil)
-        guard emit(dot) else { return }
-      }
-      if offset < 2 {
-        let parent = dir.parentDirectory ?? dir
-        let dotdot = DirEntry(name: "..", ino: parent.ino, type: .directory, offset: 2, inode: nil)
-        guard emit(dotdot) else { return }
-      }
+      guard Simple.emitDots(file, from: offset, emit) else { return }
       let slots = Memfs.directory(dir).slots
       var i = MemfsDirectory.slot(forCookie: offset)
       let end = (file.privateData as? MemfsListing)?.end(startingAt: offset, slots: slots.count)

@@ -18,15 +18,7 @@ struct ProcDirectoryOperations: InodeOperations, FileOperations {
   /// Like proc_readdir(): ".", "..", then the children, cookie = index + 3.
   func iterate(_ file: File, from offset: Int64, _ emit: (DirEntry) -> Bool) throws(Errno) {
     let dir = file.inode
-    if offset < 1 {
-      guard emit(DirEntry(name: ".", ino: dir.ino, type: .directory, offset: 1, inode: nil))
-      else { return }
-    }
-    if offset < 2 {
-      let parent = dir.parentDirectory ?? dir
-      guard emit(DirEntry(name: "..", ino: parent.ino, type: .directory, offset: 2, inode: nil))
-      else { return }
-    }
+    guard Simple.emitDots(file, from: offset, emit) else { return }
     let children = ProcNode.of(dir).children
     var i = max(Int(offset) - 2, 0)
     while i < children.count {
