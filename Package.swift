@@ -41,6 +41,13 @@ let package = Package(
       dependencies: ["SwiftVFSCore", "SwiftVFSFileSystems"],
       path: "Sources/SwiftVFS/Devices"
     ),
+    // The block layer (like the kernel's block/): block devices, bios, the
+    // image-file and RAM-disk backends, the registry of block majors.
+    .target(
+      name: "SwiftVFSBlock",
+      dependencies: ["SwiftVFSCore"],
+      path: "Sources/SwiftVFS/Block"
+    ),
     .target(
       name: "SwiftVFSFuse",
       dependencies: ["SwiftVFSCore", "CFuse", .product(name: "Logging", package: "swift-log")],
@@ -48,7 +55,9 @@ let package = Package(
     ),
     .target(
       name: "SwiftVFS",
-      dependencies: ["SwiftVFSCore", "SwiftVFSFileSystems", "SwiftVFSDevices", "SwiftVFSFuse"],
+      dependencies: [
+        "SwiftVFSCore", "SwiftVFSFileSystems", "SwiftVFSDevices", "SwiftVFSFuse", "SwiftVFSBlock",
+      ],
       path: "Sources/SwiftVFS/Umbrella"
     ),
     .target(
@@ -112,6 +121,7 @@ let package = Package(
       name: "SwiftVFSTests",
       dependencies: [
         "SwiftVFS", "SwiftVFSCore", "SwiftVFSFileSystems", "SwiftVFSDevices", "SwiftVFSFuse",
+        "SwiftVFSBlock",
         .product(name: "Logging", package: "swift-log"),
       ]
     ),

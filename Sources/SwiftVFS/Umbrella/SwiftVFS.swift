@@ -7,9 +7,11 @@
 //   SwiftVFSFileSystems   memfs, devtmpfs, proc, and the building blocks
 //   SwiftVFSDevices       the char drivers (mem, scull, log)
 //   SwiftVFSFuse          the FUSE bridge, the session and the mount handle
+//   SwiftVFSBlock         block devices, bios, image-file and RAM-disk backends
 //
 // This module adds the standard tree (memfs with /dev and /proc) on top.
 
+@_exported import SwiftVFSBlock
 @_exported import SwiftVFSCore
 @_exported import SwiftVFSDevices
 @_exported import SwiftVFSFileSystems

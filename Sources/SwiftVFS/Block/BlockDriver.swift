@@ -1,0 +1,31 @@
+// What sits below a block device: the driver's side of the request, like
+// `struct block_device_operations` and its ->submit_bio of a bio-based driver
+// (drivers/block/brd.c, drivers/block/loop.c).
+
+import SwiftVFSCore
+
+/// A block device's backend (block_device_operations with ->submit_bio).
+///
+/// `BlockDevice.submitBio` checks every bio before it reaches a driver, as
+/// submit_bio_noacct() does: a driver only sees READs and WRITEs that lie
+/// inside the device, are aligned to its logical block size and carry at
+/// least one block, and WRITEs only when the device is writable. A driver
+/// moves all the bytes or throws (EIO for a failed transfer).
+public protocol BlockDriver: AnyObject, Sendable {
+  /// The size the backend offers, in bytes (the device's capacity comes from it).
+  var sizeInBytes: UInt64 { get }
+  /// Reads `buffer.count` bytes at byte `offset` into `buffer`.
+  func read(at offset: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(Errno)
+  /// Writes `buffer` at byte `offset`.
+  func write(at offset: UInt64, from buffer: UnsafeRawBufferPointer) throws(Errno)
+  /// Makes written data durable (REQ_OP_FLUSH: fsync for an image file).
+  func flush() throws(Errno)
+  /// Whether the medium itself refuses writes (an image opened read-only,
+  /// like loop's LO_FLAGS_READ_ONLY): its device is then read-only from the start.
+  var mediumIsReadOnly: Bool { get }
+}
+
+extension BlockDriver {
+  /// Writable, unless the driver says otherwise.
+  public var mediumIsReadOnly: Bool { false }
+}
