@@ -302,6 +302,10 @@ final class BlockLayerTests: XCTestCase {
     XCTAssertEqual(Array(aligned), Array(bytes[4096..<8192]))
     try device.flush()
     XCTAssertEqual(try fileBytes(path, at: 4096, count: 8192), bytes)
+    // losetup's way: a direct-I/O image gets 4 KiB logical blocks by default.
+    let disks = BlockDeviceRegistry()
+    XCTAssertEqual(try disks.addImageFile(path: path, directIO: true).logicalBlockSize, 4096)
+    XCTAssertEqual(try disks.addImageFile(path: path).logicalBlockSize, 512)
   }
 
   // MARK: - Registry (register_blkdev)

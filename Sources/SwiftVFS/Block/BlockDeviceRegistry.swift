@@ -134,12 +134,15 @@ public final class BlockDeviceRegistry: @unchecked Sendable {
 
   /// Adds the image at `path` as "loopN" under major 7 (registered as "loop"
   /// on first use), at the lowest free minor, like losetup. Open errors are
-  /// ImageFile's (ENOENT, EISDIR, EINVAL, EACCES).
+  /// ImageFile's (ENOENT, EISDIR, EINVAL, EACCES). The logical block size is
+  /// 512 bytes, or 4096 with `directIO` (O_DIRECT transfers must be aligned
+  /// to the host's block, as loop_update_dio() requires), unless given.
   @discardableResult
   public func addImageFile(
-    path: String, readOnly: Bool = false, directIO: Bool = false, logicalBlockSize: Int = 512
+    path: String, readOnly: Bool = false, directIO: Bool = false, logicalBlockSize: Int? = nil
   ) throws(Errno) -> BlockDevice {
     let image = try ImageFile(path: path, readOnly: readOnly, directIO: directIO)
+    let logicalBlockSize = logicalBlockSize ?? (directIO ? ImageFile.directAlignment : 512)
     return try addNumbered(major: BlockDeviceRegistry.loopMajor, driverName: "loop", prefix: "loop")
     {
       (dev, name) throws(Errno) in

@@ -56,29 +56,23 @@ public final class RamDisk: BlockDriver, @unchecked Sendable {
     guard let base = buffer.baseAddress else { return }
     try lock.withLock { () throws(Errno) in
       // Allocate first (brd_insert_page()), so that a failed allocation
-      // leaves the medium as it was.
+      // leaves the medium as it was. Freed by deinit, with free() as
+      // calloc() wants.
       var fresh: [UInt64: UnsafeMutableRawPointer] = [:]
+      var failed = false
       forEachPage(offset: offset, count: buffer.count) { index, _, _, _ in
-        if pages[index] == nil, fresh[index] == nil,
-          let page = calloc(1, RamDisk.pageSize)
-        {
-          fresh[index] = page
-        }
+        guard !failed, pages[index] == nil, fresh[index] == nil else { return }
+        if let page = calloc(1, RamDisk.pageSize) { fresh[index] = page } else { failed = true }
       }
-      var missing = false
-      forEachPage(offset: offset, count: buffer.count) { index, _, _, _ in
-        if pages[index] == nil, fresh[index] == nil { missing = true }
-      }
-      if missing {
+      if failed {
         for page in fresh.values { free(page) }
         throw .ENOMEM
       }
-      for (index, page) in fresh {
-        // Freed by deinit, with free() as calloc() wants.
-        pages[index] = page
-      }
+      pages.merge(fresh) { old, _ in old }
       forEachPage(offset: offset, count: buffer.count) { index, inPage, done, length in
-        (pages[index]! + inPage).copyMemory(from: base + done, byteCount: length)
+        if let page = pages[index] {  // always: allocated above
+          (page + inPage).copyMemory(from: base + done, byteCount: length)
+        }
       }
     }
   }
