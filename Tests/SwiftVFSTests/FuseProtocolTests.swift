@@ -257,19 +257,25 @@ final class FuseProtocolTests: XCTestCase {
   func testInitInReadsFlags2OnlyWithInitExt() throws {
     var args = FuseInitIn(major: 7, minor: 45, maxReadahead: 4096, flags: [.initExt, .allowIdmap])
       .wireBytes
-    guard case .`init`(let full) = decode(message(.`init`, args))?.body else { return XCTFail() }
+    guard case .fuseInit(let full) = decode(message(.fuseInit, args))?.body else {
+      return XCTFail()
+    }
     XCTAssertEqual(full.flags, [.initExt, .allowIdmap])
     args[15] &= ~0x40  // clear INIT_EXT (bit 30): flags2 is then garbage to ignore
-    guard case .`init`(let noExt) = decode(message(.`init`, args))?.body else { return XCTFail() }
+    guard case .fuseInit(let noExt) = decode(message(.fuseInit, args))?.body else {
+      return XCTFail()
+    }
     XCTAssertEqual(noExt.flags, [])
     // A pre-7.36 kernel sends 16 bytes.
     let old = Array(
       FuseInitIn(major: 7, minor: 31, maxReadahead: 4096, flags: [.asyncRead]).wireBytes.prefix(16))
-    guard case .`init`(let compat) = decode(message(.`init`, old))?.body else { return XCTFail() }
+    guard case .fuseInit(let compat) = decode(message(.fuseInit, old))?.body else {
+      return XCTFail()
+    }
     XCTAssertEqual(compat, FuseInitIn(major: 7, minor: 31, maxReadahead: 4096, flags: [.asyncRead]))
     XCTAssertEqual(
-      failure(message(.`init`, Array(old.prefix(15))))?.error,
-      .shortArgument(.`init`, need: 16, have: 15))
+      failure(message(.fuseInit, Array(old.prefix(15))))?.error,
+      .shortArgument(.fuseInit, need: 16, have: 15))
   }
 
   // MARK: - Decoding valid requests
@@ -570,7 +576,7 @@ final class FuseProtocolTests: XCTestCase {
       message(.removexattr, name("user.k")),
       message(.flush, FuseFlushIn(fh: 1).wireBytes),
       message(
-        .`init`,
+        .fuseInit,
         FuseInitIn(major: 7, minor: 45, maxReadahead: 4096, flags: [.initExt, .overIOUring])
           .wireBytes),
       message(.create, cr + name("new")),

@@ -51,7 +51,7 @@ public enum FuseKernelOpcode: UInt32, CaseIterable, Sendable {
   /// FUSE_FLUSH.
   case flush = 25
   /// FUSE_INIT: the first request, the negotiation.
-  case `init` = 26
+  case fuseInit = 26
   /// FUSE_OPENDIR.
   case opendir = 27
   /// FUSE_READDIR.
@@ -112,6 +112,7 @@ public enum FuseKernelOpcode: UInt32, CaseIterable, Sendable {
   /// The kernel's name without the prefix, e.g. "LOOKUP", "BATCH_FORGET".
   public var name: String {
     switch self {
+    case .fuseInit: return "INIT"
     case .notifyReply: return "NOTIFY_REPLY"
     case .batchForget: return "BATCH_FORGET"
     case .copyFileRange: return "COPY_FILE_RANGE"
@@ -131,5 +132,18 @@ public enum FuseKernelOpcode: UInt32, CaseIterable, Sendable {
     case .forget, .batchForget, .notifyReply, .interrupt: return true
     default: return false
     }
+  }
+}
+
+extension FuseKernelOpcode {
+  /// Every opcode by its number, for the decoder.
+  private static let byNumber: [UInt32: FuseKernelOpcode] = Dictionary(
+    uniqueKeysWithValues: allCases.map { ($0.rawValue, $0) })
+
+  /// The opcode numbered `rawValue`, or nil for a number this code does not
+  /// know (the decoder answers ENOSYS to it).
+  public init?(rawValue: UInt32) {
+    guard let op = Self.byNumber[rawValue] else { return nil }
+    self = op
   }
 }

@@ -67,7 +67,7 @@ public enum FuseRequestBody: Sendable, Equatable {
   /// FLUSH.
   case flush(FuseFlushIn)
   /// INIT.
-  case `init`(FuseInitIn)
+  case fuseInit(FuseInitIn)
   /// OPENDIR.
   case opendir(FuseOpenIn)
   /// READDIR.

@@ -46,7 +46,7 @@ public struct FuseRequestDecoder: Sendable {
       return 8
     case .rename: return FuseRename2In.renameInSize
     case .getattr, .fsync, .fsyncdir, .create, .tmpfile, .rename2, .bmap, .cuseInit: return 16
-    case .`init`: return FuseInitIn.compatSize
+    case .fuseInit: return FuseInitIn.compatSize
     case .mknod: return minor < 12 ? FuseMknodIn.compatSize : FuseMknodIn.wireSize
     case .write: return minor < 9 ? FuseWriteIn.compatSize : FuseWriteIn.wireSize
     case .setxattr: return setxattrExt ? FuseSetxattrIn.wireSize : FuseSetxattrIn.compatSize
@@ -156,10 +156,10 @@ public struct FuseRequestDecoder: Sendable {
         entries.append(FuseForgetOne(wire: one))
       }
       return .batchForget(entries)
-    case .`init`:
+    case .fuseInit:
       // 16 bytes before 7.36, 64 since; a longer one from a newer kernel is read as far as known.
       let known = args.window(at: 0, length: min(args.count, FuseInitIn.wireSize)) ?? fixed
-      return .`init`(FuseInitIn(wire: known))
+      return .fuseInit(FuseInitIn(wire: known))
     case .forget: return .forget(FuseForgetIn(wire: fixed))
     case .getattr: return .getattr(FuseGetattrIn(wire: fixed))
     case .setattr: return .setattr(FuseSetattrIn(wire: fixed))
