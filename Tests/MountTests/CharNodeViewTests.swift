@@ -183,10 +183,9 @@ final class CharNodeLiveSwitchTests: XCTestCase {
     }
   }
 
-  var mountPoint = ""
   var vfs: VFS!
-  var session: FuseSession?
-  let loopEnded = DispatchSemaphore(value: 0)
+  var mount: InProcessMount?
+  var mountPoint: String { mount?.path ?? "" }
 
   override func setUpWithError() throws {
     try super.setUpWithError()
@@ -194,35 +193,13 @@ final class CharNodeLiveSwitchTests: XCTestCase {
       if MountTestCase.isCI { XCTFail("no /dev/fuse or not root") }
       throw XCTSkip("needs /dev/fuse and root")
     }
-    mountPoint = try makeTempDir("charnode-live")
     vfs = try VFS.standard(options: MountOptions())
-    let bridge = FuseBridge(vfs: vfs, options: FuseBridge.Options())
-    let session = try FuseSession(
-      bridge: bridge, mountPoint: mountPoint,
-      kernelOptions: ["fsname=charnode-live", "default_permissions"])
-    self.session = session
-    // The loop thread is the session's only other user until teardown.
-    struct Loop: @unchecked Sendable { let session: FuseSession }
-    let loop = Loop(session: session)
-    let ended = loopEnded
-    Thread {
-      _ = loop.session.run(loop: .threaded)
-      ended.signal()
-    }.start()
+    mount = try InProcessMount(vfs: vfs, name: "charnode-live")
   }
 
   override func tearDownWithError() throws {
-    if let session {
-      if umount2(mountPoint, Int32(MNT_DETACH)) != 0 { XCTFail("umount: \(errnoName(errno))") }
-      if loopEnded.wait(timeout: .now() + 30) == .timedOut {
-        if let info = MountInfo.at(mountPoint) { abortConnection(minor: info.minor) }
-        XCTFail("the loop did not end after the unmount")
-      } else {
-        session.close()
-      }
-    }
-    session = nil
-    if !mountPoint.isEmpty { rmdir(mountPoint) }
+    if let failure = mount?.stop() { XCTFail(failure) }
+    mount = nil
     try super.tearDownWithError()
   }
 

@@ -101,7 +101,7 @@ final class ChattrTests: ConformanceTestCase {
   func testImmutableFile() {
     sideBySide { t in
       t.put("f", "hello")
-      t.setxattr("f", "user.y", "1")
+      _ = t.setxattr("f", "user.y", "1")
       let before = Glibc.open(t.p("f"), O_WRONLY)  // opened before +i
       t.check("+i", chattr(t, "+i f"), "0 ")
       t.check("read", t.get("f"), "hello")
@@ -160,7 +160,7 @@ final class ChattrTests: ConformanceTestCase {
   func testAppendOnlyFile() {
     sideBySide { t in
       t.put("f", "ab")
-      t.setxattr("f", "user.y", "1")
+      _ = t.setxattr("f", "user.y", "1")
       t.check("+a", chattr(t, "+a f"), "0 ")
       t.check("open for writing", t.open("f", O_WRONLY), "EPERM")
       t.check("open read-write", t.open("f", O_RDWR), "EPERM")

@@ -103,9 +103,8 @@ final class LibraryBlocksTests: XCTestCase {
     }
   }
 
-  var mountPoint = ""
-  var session: FuseSession?
-  let loopEnded = DispatchSemaphore(value: 0)
+  var mount: InProcessMount?
+  var mountPoint: String { mount?.path ?? "" }
 
   override func setUpWithError() throws {
     try super.setUpWithError()
@@ -113,7 +112,6 @@ final class LibraryBlocksTests: XCTestCase {
       if MountTestCase.isCI { XCTFail("no /dev/fuse or not root") }
       throw XCTSkip("needs /dev/fuse and root")
     }
-    mountPoint = try makeTempDir("library-blocks")
     let vfs = VFS()
     // The tree: JSON objects as directories, strings and numbers
     // as read-only files, a writable notes.txt, a counter device.
@@ -142,33 +140,12 @@ final class LibraryBlocksTests: XCTestCase {
     try vfs.filesystems.register(PathFileSystemType(name: "dictfs", DictionaryFS()))
     try vfs.mount("jsonfs", at: "/", options: MountOptions())
     try vfs.mount("dictfs", at: "/paths", options: MountOptions())
-
-    let bridge = FuseBridge(vfs: vfs, options: FuseBridge.Options())
-    let session = try FuseSession(
-      bridge: bridge, mountPoint: mountPoint,
-      kernelOptions: ["fsname=library-blocks", "default_permissions"])
-    self.session = session
-    struct Loop: @unchecked Sendable { let session: FuseSession }
-    let loop = Loop(session: session)
-    let ended = loopEnded
-    Thread {
-      _ = loop.session.run(loop: .threaded)
-      ended.signal()
-    }.start()
+    mount = try InProcessMount(vfs: vfs, name: "library-blocks")
   }
 
   override func tearDownWithError() throws {
-    if let session {
-      if umount2(mountPoint, Int32(MNT_DETACH)) != 0 { XCTFail("umount: \(errnoName(errno))") }
-      if loopEnded.wait(timeout: .now() + 30) == .timedOut {
-        if let info = MountInfo.at(mountPoint) { abortConnection(minor: info.minor) }
-        XCTFail("the loop did not end after the unmount")
-      } else {
-        session.close()
-      }
-    }
-    session = nil
-    if !mountPoint.isEmpty { rmdir(mountPoint) }
+    if let failure = mount?.stop() { XCTFail(failure) }
+    mount = nil
     try super.tearDownWithError()
   }
 

@@ -13,8 +13,8 @@ import XCTest
 /// (15,001 names for 15,000 files).
 final class ReaddirDuringRenameTests: MountTestCase {
   /// Runs `script` with the directory as argument on tmpfs, then on vfsmount.
-  private func both(_ script: String) throws -> [String] {
-    try [tmpfs.path, vfs.path].map { mount in
+  private func both(_ script: String) -> [String] {
+    [tmpfs.path, vfs.path].map { mount in
       let r = runCommand("/usr/bin/python3", ["-c", script, mount + "/rd"], timeout: 120)
       XCTAssertEqual(r.status, 0, "\(mount): \(r.stderr.suffix(2000))")
       return r.stdout
@@ -43,7 +43,7 @@ final class ReaddirDuringRenameTests: MountTestCase {
       print('listed', len(names), 'twice', sum(1 for v in c.values() if v > 1),
             'old', c[last], 'new', c['moved'], 'created', c['created'])
       """
-    let out = try both(script)
+    let out = both(script)
     XCTAssertEqual(out[0], "listed 4999 twice 0 old 0 new 0 created 0\n", "tmpfs")
     XCTAssertEqual(out[1], out[0], "vfsmount")
   }
