@@ -95,6 +95,25 @@ final class RootNodeIDTests: XCTestCase {
     for n: UInt64 in 0...50 { XCTAssertEqual(bridge.nodeIDs.nodeID(ofIno: n), n) }
     XCTAssertTrue(try bridge.node(1) === vfs.root)
   }
+
+  /// An entry naming the root (LOOKUP of "." or of a top directory's "..")
+  /// carries generation 0, as the kernel's root inode has; other entries
+  /// carry their inode's generation.
+  func testRootEntryHasGenerationZero() throws {
+    let vfs = VFS()
+    try vfs.filesystems.register(LateRootFS())
+    try vfs.mount("lateroot", at: "/", options: MountOptions())
+    let bridge = FuseBridge(vfs: vfs, options: FuseBridge.Options())
+    XCTAssertNotEqual(vfs.root.generation, 0)
+    let rootEntry = bridge.entryParam(vfs.root, stat: try vfs.getattr(vfs.root))
+    XCTAssertEqual(rootEntry.ino, 1)
+    XCTAssertEqual(rootEntry.generation, 0)
+    let first = try vfs.lookup(vfs.root, "first")
+    let entry = bridge.entryParam(first, stat: try vfs.getattr(first))
+    XCTAssertEqual(entry.generation, first.generation)
+    XCTAssertNotEqual(entry.generation, 0)
+    vfs.forget(first.ino, count: 1)
+  }
 }
 
 /// One file made before the root: it is inode 1, the root inode 2.

@@ -150,7 +150,10 @@ public final class FuseBridge: @unchecked Sendable {
   func entryParam(_ inode: Inode, stat st: Stat) -> fuse_entry_param {
     var e = fuse_entry_param()
     e.ino = nodeIDs.nodeID(ofIno: inode.ino)
-    e.generation = inode.generation
+    // The kernel made the root inode with generation 0 (fuse_get_root_inode)
+    // and warns "root generation should be zero" if a lookup says otherwise
+    // (".." of a top directory, "." of the root, for file handles).
+    e.generation = e.ino == FuseNodeIDs.rootID ? 0 : inode.generation
     e.attr = attributes(st)
     e.attr_timeout = options.attrTimeout
     e.entry_timeout = options.entryTimeout
