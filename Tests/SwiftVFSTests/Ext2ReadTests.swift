@@ -553,13 +553,12 @@ final class Ext2ReadTests: XCTestCase {
     XCTAssertGreaterThan(blocks.count, 10)
     var rng = Ext2SeededGenerator(state: 0x5EED_E472)
     let path = directory + "/fz-mut.img"
-    let deadline = Date().addingTimeInterval(6)  // a bound on the run, not an assertion
     var mounted = 0
     var refused = 0
     var iterations = 0
     var errors = 0
     var steps = 0
-    while iterations < 400, Date() < deadline {
+    while iterations < 250 {  // a fixed count: the same images on every run
       iterations += 1
       var data = base
       let hits = Int.random(in: 1...8, using: &rng)
@@ -590,7 +589,8 @@ final class Ext2ReadTests: XCTestCase {
       steps += result.ok
     }
     print("ext2 fuzz: \(iterations) images, \(mounted) mounted, \(refused) refused, \(errors) step errors, \(steps) steps ok")
-    XCTAssertGreaterThan(iterations, 20)
     XCTAssertGreaterThan(mounted, 0, "some damaged images mount and are walked")
+    XCTAssertGreaterThan(refused, 0, "some damaged superblocks or descriptors refuse the mount")
+    XCTAssertGreaterThan(errors, 0, "some damage is found while walking (EUCLEAN/EIO)")
   }
 }
