@@ -105,7 +105,8 @@ final class Ext2ReadTests: XCTestCase {
   /// The tree every image is made from.
   private func makeSource() throws -> String {
     let src = directory + "/src"
-    try FileManager.default.createDirectory(atPath: src + "/sub/deeper", withIntermediateDirectories: true)
+    try FileManager.default.createDirectory(
+      atPath: src + "/sub/deeper", withIntermediateDirectories: true)
     try write(src + "/empty", [], at: 0)
     try write(src + "/small", Array("hello, ext2\n".utf8), at: 0)
     // 5 MiB with a hole in the middle: direct, indirect and double-indirect blocks.
@@ -114,7 +115,8 @@ final class Ext2ReadTests: XCTestCase {
     // Bytes far out: triple indirection with 1 KiB blocks.
     try write(src + "/far", farBytes, at: farOffset)
     try write(src + "/sub/deeper/leaf", pattern(3, count: 70_000), at: 0)
-    try FileManager.default.createDirectory(atPath: src + "/big", withIntermediateDirectories: false)
+    try FileManager.default.createDirectory(
+      atPath: src + "/big", withIntermediateDirectories: false)
     for i in 0..<bigDirectoryNames {
       try write(src + "/big/" + String(format: "name-%05d", i), [], at: 0)
     }
@@ -133,7 +135,10 @@ final class Ext2ReadTests: XCTestCase {
     else { throw Errno(errno) }
     try ext2Run(
       "/usr/bin/python3",
-      ["-c", "import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])", src + "/sock"])
+      [
+        "-c", "import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])",
+        src + "/sock",
+      ])
     // Owners (with high 16 bits), modes, xattrs, an ACL.
     guard chown(src + "/small", 1234, 5678) == 0, chown(src + "/holey", 100_000, 200_000) == 0,
       lchown(src + "/slow", 4321, 8765) == 0, chmod(src + "/holey", 0o4750) == 0,
@@ -141,11 +146,14 @@ final class Ext2ReadTests: XCTestCase {
     else { throw Errno(errno) }
     try ext2Run("/usr/bin/setfattr", ["-n", "user.color", "-v", "blue", src + "/small"])
     try ext2Run(
-      "/usr/bin/setfattr", ["-n", "user.long", "-v", String(repeating: "x", count: 300), src + "/holey"])
+      "/usr/bin/setfattr",
+      ["-n", "user.long", "-v", String(repeating: "x", count: 300), src + "/holey"])
     try ext2Run("/usr/bin/setfattr", ["-n", "trusted.note", "-v", "root-only", src + "/sub"])
     try ext2Run("/usr/bin/setfacl", ["-m", "u:1234:rw,g:77:r", src + "/empty"])
     // A known mtime (seconds; mke2fs -d copies no nanoseconds).
-    var times = [timespec(tv_sec: 1_600_000_000, tv_nsec: 0), timespec(tv_sec: 1_500_000_000, tv_nsec: 0)]
+    var times = [
+      timespec(tv_sec: 1_600_000_000, tv_nsec: 0), timespec(tv_sec: 1_500_000_000, tv_nsec: 0),
+    ]
     guard utimensat(AT_FDCWD, src + "/small", &times, 0) == 0 else { throw Errno(errno) }
     return src
   }
@@ -159,12 +167,16 @@ final class Ext2ReadTests: XCTestCase {
     let image = directory + "/" + name
     try ext2Run(
       "/usr/sbin/mke2fs",
-      ["-q", "-F", "-t", "ext2", "-b", "\(blockSize)", "-I", "\(inodeSize)", "-d", src, image, "16M"])
+      [
+        "-q", "-F", "-t", "ext2", "-b", "\(blockSize)", "-I", "\(inodeSize)", "-d", src, image,
+        "16M",
+      ])
     // -D indexes directories (exit 1: "file system modified").
     try ext2Run("/usr/sbin/e2fsck", ["-fyD", image], allowFailure: true)
     if inodeSize > 128 {
       // mtime_extra: nanoseconds << 2 (ext4_encode_extra_time()).
-      try ext2Run("/usr/sbin/debugfs", ["-w", "-R", "sif small mtime_extra \(123_456_789 << 2)", image])
+      try ext2Run(
+        "/usr/sbin/debugfs", ["-w", "-R", "sif small mtime_extra \(123_456_789 << 2)", image])
     }
     try ext2Run("/usr/sbin/e2fsck", ["-fn", image])  // still clean
     return image
@@ -275,7 +287,8 @@ final class Ext2ReadTests: XCTestCase {
             [UInt8](repeating: 0, count: 4096), "hole before the far bytes")
         } else {
           let expected = Array(try XCTUnwrap(FileManager.default.contents(atPath: srcPath)))
-          XCTAssertEqual(try read(vfs, inode, at: 0, count: expected.count + 10), expected, "data of \(rel)")
+          XCTAssertEqual(
+            try read(vfs, inode, at: 0, count: expected.count + 10), expected, "data of \(rel)")
         }
         try compareXattrs(vfs, inode, srcPath)
       case S_IFLNK:
@@ -329,13 +342,18 @@ final class Ext2ReadTests: XCTestCase {
     XCTAssertEqual(try vfs.getattr(vfs.root).ino, 2)
     XCTAssertEqual(try vfs.getattr(try lookup(vfs, "lost+found")).ino, 11)
     XCTAssertEqual(
-      try vfs.getattr(try lookup(vfs, "small")).ino, try vfs.getattr(try lookup(vfs, "hardlink")).ino)
-    XCTAssertTrue(try lookup(vfs, "small") === (try lookup(vfs, "hardlink")), "one inode for two links")
+      try vfs.getattr(try lookup(vfs, "small")).ino,
+      try vfs.getattr(try lookup(vfs, "hardlink")).ino)
+    XCTAssertTrue(
+      try lookup(vfs, "small") === (try lookup(vfs, "hardlink")), "one inode for two links")
     // Sparse: the holes hold no blocks.
     XCTAssertLessThan(try vfs.getattr(try lookup(vfs, "far")).blocks, 64)
     // Read-only: every change is EROFS.
-    XCTAssertEqual(ext2Errno { _ = try vfs.mkdir(vfs.root, "new", mode: 0o755, cred: .root) }, .EROFS)
-    XCTAssertEqual(ext2Errno { _ = try vfs.open(try self.lookup(vfs, "small"), flags: O_RDWR, cred: .root) }, .EROFS)
+    XCTAssertEqual(
+      ext2Errno { _ = try vfs.mkdir(vfs.root, "new", mode: 0o755, cred: .root) }, .EROFS)
+    XCTAssertEqual(
+      ext2Errno { _ = try vfs.open(try self.lookup(vfs, "small"), flags: O_RDWR, cred: .root) },
+      .EROFS)
     XCTAssertEqual(ext2Errno { try vfs.unlink(vfs.root, "small") }, .EROFS)
   }
 
@@ -349,7 +367,9 @@ final class Ext2ReadTests: XCTestCase {
     XCTAssertEqual(ext2Errno { _ = try vfs.lookup(vfs.root, "absent") }, .ENOENT)
     XCTAssertEqual(ext2Errno { _ = try vfs.lookup(try self.lookup(vfs, "small"), "x") }, .ENOTDIR)
     XCTAssertEqual(ext2Errno { _ = try vfs.readlink(try self.lookup(vfs, "small")) }, .EINVAL)
-    XCTAssertEqual(ext2Errno { _ = try vfs.getxattr(try self.lookup(vfs, "small"), "user.none", cred: .root) }, .ENODATA)
+    XCTAssertEqual(
+      ext2Errno { _ = try vfs.getxattr(try self.lookup(vfs, "small"), "user.none", cred: .root) },
+      .ENODATA)
     // A readdir resumed from every cookie lists the rest exactly once.
     let all = try names(vfs, vfs.root)
     let (fh, file) = try vfs.open(vfs.root, flags: O_RDONLY, cred: .root)
@@ -413,24 +433,30 @@ final class Ext2ReadTests: XCTestCase {
     return path
   }
 
-  private func le32(_ v: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
+  private func le32(_ v: UInt32) -> [UInt8] {
+    (0..<4).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) }
+  }
 
   func testMountRefusals() throws {
     let src = directory + "/tiny"
     try FileManager.default.createDirectory(atPath: src, withIntermediateDirectories: true)
     try write(src + "/a", Array("a".utf8), at: 0)
     let image = directory + "/tiny.img"
-    try ext2Run("/usr/sbin/mke2fs", ["-q", "-F", "-t", "ext2", "-b", "1024", "-d", src, image, "4M"])
+    try ext2Run(
+      "/usr/sbin/mke2fs", ["-q", "-F", "-t", "ext2", "-b", "1024", "-d", src, image, "4M"])
     let data = Array(try XCTUnwrap(FileManager.default.contents(atPath: image)))
     let incompat = UInt32(data[1024 + 96]) | UInt32(data[1024 + 97]) << 8
     let roCompat = UInt32(data[1024 + 100]) | UInt32(data[1024 + 101]) << 8
     func mountError(_ path: String) -> Errno? { ext2Errno { _ = try self.mount(path) } }
 
     XCTAssertNil(mountError(image))
-    XCTAssertEqual(mountError(try patched(image, "magic.img", at: 1024 + 56, [0x53, 0xEE])), .EINVAL)
+    XCTAssertEqual(
+      mountError(try patched(image, "magic.img", at: 1024 + 56, [0x53, 0xEE])), .EINVAL)
     // Unknown INCOMPAT bits, and RECOVER (a journal to replay), refuse the mount.
-    XCTAssertEqual(mountError(try patched(image, "inc.img", at: 1024 + 96, le32(incompat | 0x0100))), .EINVAL)
-    XCTAssertEqual(mountError(try patched(image, "rec.img", at: 1024 + 96, le32(incompat | 0x0004))), .EINVAL)
+    XCTAssertEqual(
+      mountError(try patched(image, "inc.img", at: 1024 + 96, le32(incompat | 0x0100))), .EINVAL)
+    XCTAssertEqual(
+      mountError(try patched(image, "rec.img", at: 1024 + 96, le32(incompat | 0x0004))), .EINVAL)
     // Unknown RO_COMPAT: mounts, read-only, and the decision says so.
     let ro = try patched(image, "ro.img", at: 1024 + 100, le32(roCompat | 0x1000))
     let vfs = try mount(ro)
@@ -497,7 +523,11 @@ final class Ext2ReadTests: XCTestCase {
       steps += 1
       guard seen.insert(ObjectIdentifier(inode)).inserted else { continue }
       attempt { _ = try vfs.getattr(inode) }
-      attempt { for name in try vfs.listxattr(inode, cred: .root) { _ = try? vfs.getxattr(inode, name, cred: .root) } }
+      attempt {
+        for name in try vfs.listxattr(inode, cred: .root) {
+          _ = try? vfs.getxattr(inode, name, cred: .root)
+        }
+      }
       switch inode.type {
       case .directory:
         attempt {
@@ -533,7 +563,8 @@ final class Ext2ReadTests: XCTestCase {
 
   func testCorruptImagesNeverCrash() throws {
     let src = directory + "/fz"
-    try FileManager.default.createDirectory(atPath: src + "/dir/sub", withIntermediateDirectories: true)
+    try FileManager.default.createDirectory(
+      atPath: src + "/dir/sub", withIntermediateDirectories: true)
     try write(src + "/file", pattern(9, count: 300_000), at: 0)
     for i in 0..<60 { try write(src + "/dir/entry-\(i)", Array("\(i)".utf8), at: 0) }
     try write(src + "/dir/sub/inner", pattern(4, count: 5000), at: 0)
@@ -543,7 +574,8 @@ final class Ext2ReadTests: XCTestCase {
     try ext2Run("/usr/bin/setfattr", ["-n", "user.a", "-v", "1", src + "/file"])
     let image = directory + "/fz.img"
     try ext2Run(
-      "/usr/sbin/mke2fs", ["-q", "-F", "-t", "ext2", "-b", "1024", "-I", "128", "-d", src, image, "2M"])
+      "/usr/sbin/mke2fs",
+      ["-q", "-F", "-t", "ext2", "-b", "1024", "-I", "128", "-d", src, image, "2M"])
     let base = Array(try XCTUnwrap(FileManager.default.contents(atPath: image)))
     let clean = walk(try mount(image))
     XCTAssertEqual(clean.failed, 0, "the undamaged image reads without errors")
@@ -588,7 +620,9 @@ final class Ext2ReadTests: XCTestCase {
       errors += result.failed
       steps += result.ok
     }
-    print("ext2 fuzz: \(iterations) images, \(mounted) mounted, \(refused) refused, \(errors) step errors, \(steps) steps ok")
+    print(
+      "ext2 fuzz: \(iterations) images, \(mounted) mounted, \(refused) refused, \(errors) step errors, \(steps) steps ok"
+    )
     XCTAssertGreaterThan(mounted, 0, "some damaged images mount and are walked")
     XCTAssertGreaterThan(refused, 0, "some damaged superblocks or descriptors refuse the mount")
     XCTAssertGreaterThan(errors, 0, "some damage is found while walking (EUCLEAN/EIO)")

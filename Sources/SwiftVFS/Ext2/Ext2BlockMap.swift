@@ -86,7 +86,9 @@ extension Ext2FileSystemInfo {
       let target = UnsafeMutableRawBufferPointer(rebasing: buffer[done..<done + n])
       if let physical = try map.lookup(inode, logical) {
         let data = try disk.readBlock(physical)
-        data.withUnsafeBytes { target.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[within..<within + n])) }
+        data.withUnsafeBytes {
+          target.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[within..<within + n]))
+        }
       } else {
         target.initializeMemory(as: UInt8.self, repeating: 0)
       }

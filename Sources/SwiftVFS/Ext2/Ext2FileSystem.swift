@@ -278,7 +278,7 @@ struct Ext2InodeOperations: InodeOperations {
     guard let ino = try info.findEntry(disk, name.bytes) else { return nil }
     do {
       return try info.iget(ino)
-    } catch where error == ESTALE_ {
+    } catch  where error == ESTALE_ {
       throw .EIO
     }
   }
@@ -354,7 +354,8 @@ struct Ext2FileOperations: FileOperations {
       }
       let inode = try? info.iget(entry.ino)
       let type = Ext2DirEntry.type(fromDisk: entry.fileType) ?? inode?.type ?? .regular
-      return emit(DirEntry(name: name, ino: UInt64(entry.ino), type: type, offset: next, inode: inode))
+      return emit(
+        DirEntry(name: name, ino: UInt64(entry.ino), type: type, offset: next, inode: inode))
     }
   }
 }

@@ -253,7 +253,8 @@ public struct Ext2SuperBlock: Sendable, Equatable {
     guard firstIno <= inodesCount else { throw .EINVAL }
     if has(incompat: Ext2Features.metaBG) {
       // Like ext2's "first meta block group too large".
-      let descriptorBlocks = (groupCount + UInt32(descriptorsPerBlock) - 1)
+      let descriptorBlocks =
+        (groupCount + UInt32(descriptorsPerBlock) - 1)
         / UInt32(descriptorsPerBlock)
       guard firstMetaBlockGroup <= descriptorBlocks else { throw .EINVAL }
     }
