@@ -561,6 +561,60 @@ final class Ext2ReadTests: XCTestCase {
     return (ok, failed)
   }
 
+  /// Damage placed by hand gives the errno the kernel's ext2 gives, and
+  /// only for the damaged part.
+  func testTargetedDamage() throws {
+    let src = directory + "/td"
+    try FileManager.default.createDirectory(atPath: src + "/dir", withIntermediateDirectories: true)
+    try write(src + "/file", pattern(5, count: 40_000), at: 0)
+    try write(src + "/dir/a", Array("a".utf8), at: 0)
+    try write(src + "/dir/b", Array("b".utf8), at: 0)
+    try write(src + "/other", Array("intact".utf8), at: 0)
+    let image = directory + "/td.img"
+    try ext2Run(
+      "/usr/sbin/mke2fs", ["-q", "-F", "-t", "ext2", "-b", "1024", "-d", src, image, "4M"])
+    func firstNumber(after label: String, in text: String) -> Int? {
+      guard let range = text.range(of: label) else { return nil }
+      return text[range.upperBound...].split(whereSeparator: { !$0.isNumber }).first.flatMap {
+        Int($0)
+      }
+    }
+    let dirBlock = try XCTUnwrap(
+      Int(
+        try ext2Run("/usr/sbin/debugfs", ["-R", "blocks /dir", image]).split(separator: " ").first
+          ?? ""))
+    let indirect = try XCTUnwrap(
+      firstNumber(
+        after: "(IND):", in: try ext2Run("/usr/sbin/debugfs", ["-R", "stat /file", image])))
+    // rec_len 5 in the directory's first record ("."): Eshort.
+    var damaged = try patched(image, "td1.img", at: dirBlock * 1024 + 4, [5, 0])
+    // The first pointer of the indirect block points past the end of the disk.
+    damaged = try patched(damaged, "td2.img", at: indirect * 1024, le32(0xFFFF_FF00))
+    // b's inode is cleared: an entry names a deleted inode.
+    let inodeB = try XCTUnwrap(
+      firstNumber(
+        after: "Inode:", in: try ext2Run("/usr/sbin/debugfs", ["-R", "stat /dir/b", image])))
+    try ext2Run("/usr/sbin/debugfs", ["-w", "-R", "clri <\(inodeB)>", damaged])
+
+    let vfs = try mount(damaged)
+    let dir = try lookup(vfs, "dir")
+    let corrupted = Errno(117)  // EUCLEAN, "EXT2-fs error"
+    XCTAssertEqual(ext2Errno { _ = try self.names(vfs, dir) }, corrupted)
+    XCTAssertEqual(ext2Errno { _ = try vfs.lookup(dir, "a") }, corrupted)
+    let file = try lookup(vfs, "file")
+    XCTAssertEqual(try read(vfs, file, at: 0, count: 12 * 1024), pattern(5, count: 12 * 1024))
+    XCTAssertEqual(ext2Errno { _ = try self.read(vfs, file, at: 12 * 1024, count: 10) }, corrupted)
+    XCTAssertEqual(try read(vfs, try lookup(vfs, "other"), at: 0, count: 100), Array("intact".utf8))
+
+    // The deleted inode alone, on an image whose directory is intact.
+    let cleared = try patched(image, "td3.img", at: 0, [])
+    try ext2Run("/usr/sbin/debugfs", ["-w", "-R", "clri <\(inodeB)>", cleared])
+    let vfs2 = try mount(cleared)
+    let dir2 = try lookup(vfs2, "dir")
+    XCTAssertEqual(ext2Errno { _ = try vfs2.lookup(dir2, "b") }, .EIO, "deleted inode referenced")
+    XCTAssertEqual(try read(vfs2, try lookup(vfs2, "dir/a"), at: 0, count: 10), Array("a".utf8))
+  }
+
   func testCorruptImagesNeverCrash() throws {
     let src = directory + "/fz"
     try FileManager.default.createDirectory(
