@@ -68,31 +68,46 @@ struct Ext2BlockMap {
 }
 
 extension Ext2FileSystemInfo {
+  /// The most blocks one bio of `readData` reads.
+  static let maxRunBlocks = 256
+
   /// Reads `count` bytes of `inode`'s data at `offset` into `buffer`,
-  /// stopping at i_size; holes read as zeros. Returns the bytes read.
+  /// stopping at i_size; holes read as zeros. Blocks that lie one after
+  /// another on the disk are read in one bio (as mpage_readahead() builds
+  /// one bio per contiguous run). Returns the bytes read.
   func readData(
     _ inode: Ext2Inode, at offset: UInt64, into buffer: UnsafeMutableRawBufferPointer
   ) throws(Errno) -> Int {
     guard offset < inode.size, buffer.count > 0 else { return 0 }
     let total = Int(min(UInt64(buffer.count), inode.size - offset))
-    let blockSize = UInt64(superBlock.blockSize)
+    let blockSize = superBlock.blockSize
     var map = Ext2BlockMap(self)
     var done = 0
     while done < total {
       let position = offset + UInt64(done)
-      let logical = position / blockSize
-      let within = Int(position % blockSize)
-      let n = min(total - done, Int(blockSize) - within)
-      let target = UnsafeMutableRawBufferPointer(rebasing: buffer[done..<done + n])
-      if let physical = try map.lookup(inode, logical) {
-        let data = try disk.readBlock(physical)
-        data.withUnsafeBytes {
-          target.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[within..<within + n]))
-        }
-      } else {
-        target.initializeMemory(as: UInt8.self, repeating: 0)
+      let logical = position / UInt64(blockSize)
+      let within = Int(position % UInt64(blockSize))
+      var end = done + min(total - done, blockSize - within)
+      guard let physical = try map.lookup(inode, logical) else {
+        UnsafeMutableRawBufferPointer(rebasing: buffer[done..<end])
+          .initializeMemory(as: UInt8.self, repeating: 0)
+        done = end
+        continue
       }
-      done += n
+      var run = 1
+      while end < total, run < Ext2FileSystemInfo.maxRunBlocks,
+        try map.lookup(inode, logical + UInt64(run)) == physical &+ UInt32(run)
+      {
+        run += 1
+        end = min(total, end + blockSize)
+      }
+      let data = try disk.readBlocks(physical, count: run)
+      data.withUnsafeBytes { source in
+        UnsafeMutableRawBufferPointer(rebasing: buffer[done..<end]).copyMemory(
+          from: UnsafeRawBufferPointer(rebasing: source[within..<within + (end - done)])
+        )
+      }
+      done = end
     }
     return done
   }

@@ -36,6 +36,16 @@ final class Ext2Disk: Sendable {
       device, at: UInt64(number) * UInt64(blockSize), count: blockSize)
   }
 
+  /// `count` consecutive blocks from `first`, in one bio (a run of a file's
+  /// data that lies contiguous on the disk), checked as `readBlock` is.
+  func readBlocks(_ first: UInt32, count: Int) throws(Errno) -> [UInt8] {
+    guard count > 0, UInt64(first) + UInt64(count) <= UInt64(blockCount) else {
+      throw EFSCORRUPTED
+    }
+    return try Ext2Disk.readBytes(
+      device, at: UInt64(first) * UInt64(blockSize), count: count * blockSize)
+  }
+
   /// `count` bytes at byte `offset` of the device, in whole 512-byte sectors.
   static func readBytes(_ device: BlockDevice, at offset: UInt64, count: Int) throws(Errno)
     -> [UInt8]
