@@ -490,6 +490,12 @@ final class Ext2ReadTests: XCTestCase {
     }
     for path in ["/", "/dir", "/dir/sub", "/file", "/slow"] {
       let stat = try ext2Run("/usr/sbin/debugfs", ["-R", "stat \(path)", image])
+      // The xattr block ("File ACL: N"), where there is one.
+      if let acl = stat.range(of: "File ACL: "),
+        let block = Int(stat[acl.upperBound...].prefix { $0.isNumber }), block != 0
+      {
+        blocks.append(block)
+      }
       guard let range = stat.range(of: "BLOCKS:") else { continue }
       for token in stat[range.upperBound...].split(whereSeparator: { " \n,".contains($0) }) {
         // "(0-11):1234-1245", "(IND):1300", "(12-30):1301-1319"
@@ -637,6 +643,10 @@ final class Ext2ReadTests: XCTestCase {
     var blocks = try metadataBlocks(image)
     blocks = blocks.filter { $0 > 1 && ($0 + 1) * 1024 <= base.count }
     XCTAssertGreaterThan(blocks.count, 10)
+    XCTAssertTrue(
+      try ext2Run("/usr/sbin/debugfs", ["-R", "stat /file", image]).contains("File ACL: ")
+        && !(try ext2Run("/usr/sbin/debugfs", ["-R", "stat /file", image]).contains("File ACL: 0")),
+      "/file has an xattr block to damage")
     var rng = Ext2SeededGenerator(state: 0x5EED_E472)
     let path = directory + "/fz-mut.img"
     var mounted = 0
