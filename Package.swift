@@ -48,6 +48,13 @@ let package = Package(
       dependencies: ["SwiftVFSCore"],
       path: "Sources/SwiftVFS/Block"
     ),
+    // ext2, written against the public API of the core and the block layer
+    // only, as a file system from outside the package would be.
+    .target(
+      name: "SwiftVFSExt2",
+      dependencies: ["SwiftVFSCore", "SwiftVFSBlock"],
+      path: "Sources/SwiftVFS/Ext2"
+    ),
     .target(
       name: "SwiftVFSFuse",
       dependencies: ["SwiftVFSCore", "CFuse", .product(name: "Logging", package: "swift-log")],
@@ -57,6 +64,7 @@ let package = Package(
       name: "SwiftVFS",
       dependencies: [
         "SwiftVFSCore", "SwiftVFSFileSystems", "SwiftVFSDevices", "SwiftVFSFuse", "SwiftVFSBlock",
+        "SwiftVFSExt2",
       ],
       path: "Sources/SwiftVFS/Umbrella"
     ),
@@ -121,7 +129,7 @@ let package = Package(
       name: "SwiftVFSTests",
       dependencies: [
         "SwiftVFS", "SwiftVFSCore", "SwiftVFSFileSystems", "SwiftVFSDevices", "SwiftVFSFuse",
-        "SwiftVFSBlock",
+        "SwiftVFSBlock", "SwiftVFSExt2",
         .product(name: "Logging", package: "swift-log"),
       ]
     ),

@@ -12,7 +12,7 @@ struct VfsMount: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "vfsmount",
     abstract: "Mount SwiftVFS, a Linux VFS rebuilt in Swift, through FUSE.",
-    usage: "vfsmount [-f] [-d] [-s] [-o <options>] [SOURCE] MOUNTPOINT",
+    usage: "vfsmount [-f] [-d] [-s] [-t <type>] [-o <options>] [SOURCE] MOUNTPOINT",
     discussion: """
       Mount options (-o, comma-separated):
         size=N[k|m|g|t|%]   memfs size limit (default 50% of RAM; 0 = none)
@@ -41,6 +41,10 @@ struct VfsMount: ParsableCommand {
         max_idle_threads=N  with libfuse_mt: idle threads kept (default 8)
         default_permissions always on: the kernel checks modes, as on tmpfs
 
+      With -t ext2, SOURCE is an ext2 image (made by mke2fs -t ext2), mounted
+      read-only (give -o ro), with /dev and /proc shown at its root unless
+      -o bare; nothing is written to the image.
+
       SOURCE is the source df and findmnt show (memfs ignores it otherwise);
       mount(8) passes one (`mount -t fuse.vfsmount none DIR -o size=1g`, or an
       fstab line of type fuse.vfsmount). `mount -o remount,noatime DIR` runs
@@ -63,6 +67,9 @@ struct VfsMount: ParsableCommand {
       "Serve every request on one thread (default: one thread, plus workers for requests that may sleep)."
   )
   var singleThreaded = false
+
+  @Option(name: .short, help: "The file system type: memfs (default) or ext2 (SOURCE an image).")
+  var type = "memfs"
 
   @Option(name: .short, help: "Mount options, comma-separated (see below).")
   var options: [String] = []
@@ -105,13 +112,20 @@ struct VfsMount: ParsableCommand {
     let path = try parsed.checkMountPoint(arguments[arguments.count - 1])
 
     let vfs: VFS
-    do {
-      // The root belongs to who mounts, as tmpfs's does (shmem_fill_super()
-      // takes current_fsuid()); uid= and gid= override it.
-      vfs = try VFS.standard(
-        options: parsed.fileSystemOptions, cred: Cred(uid: geteuid(), gid: getegid()))
-    } catch {
-      throw MountFailure("cannot build the file system: \(error)")
+    switch type {
+    case "memfs":
+      do {
+        // The root belongs to who mounts, as tmpfs's does (shmem_fill_super()
+        // takes current_fsuid()); uid= and gid= override it.
+        vfs = try VFS.standard(
+          options: parsed.fileSystemOptions, cred: Cred(uid: geteuid(), gid: getegid()))
+      } catch {
+        throw MountFailure("cannot build the file system: \(error)")
+      }
+    case "ext2":
+      vfs = try Self.ext2(parsed, source: arguments.count == 2 ? arguments[0] : nil)
+    default:
+      throw MountFailure("unknown file system type '\(type)' (memfs or ext2)")
     }
     var bridgeOptions = FuseBridge.Options()
     bridgeOptions.entryTimeout = parsed.entryTimeout
@@ -146,6 +160,29 @@ struct VfsMount: ParsableCommand {
       loop: loop, maxThreads: parsed.maxThreads, maxIdleThreads: parsed.maxIdleThreads)
     session.close()
     if result != 0 { throw ExitCode(1) }
+  }
+}
+
+extension VfsMount {
+  /// ext2 at `/` from the image `source`, read-only, with /dev and /proc
+  /// over it (synthesized: no directory is made in the image) unless bare.
+  static func ext2(_ parsed: MountConfiguration, source: String?) throws -> VFS {
+    guard let source else { throw MountFailure("ext2 needs an image: vfsmount -t ext2 IMAGE DIR") }
+    guard parsed.generic.readOnly else {
+      throw MountFailure("ext2 mounts read-only in this version: give -o ro")
+    }
+    let options = parsed.fileSystemOptions
+    let vfs = VFS(
+      dcacheCapacity: (try? options.count("dcache_max")).flatMap { $0.map { Int($0) } }
+        ?? Dcache.defaultCapacity)
+    do {
+      try vfs.filesystems.register(Ext2FileSystem())
+      try vfs.mount("ext2", at: "/", options: options)
+      if !options.flag("bare") { try vfs.mountDevAndProc() }
+    } catch {
+      throw MountFailure("cannot mount \(source): \(error)")
+    }
+    return vfs
   }
 }
 
