@@ -73,6 +73,9 @@ public final class BufferCache: @unchecked Sendable {
   public func get(block: UInt64) throws(Errno) -> BufferHead {
     guard block < blockCount else { throw .EIO }
     let entry = cache.lock.withLock { () -> CacheEntry in
+      // A read of the block in flight fills the bytes without their lock:
+      // wait for it, as the caller of getblk() waits in lock_buffer().
+      while let entry = buffers[block], entry.locked { cache.lock.wait() }
       if let entry = buffers[block] {
         entry.pins += 1
         cache.touchLocked(entry)

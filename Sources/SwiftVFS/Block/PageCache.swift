@@ -299,7 +299,7 @@ public final class PageCache: @unchecked Sendable {
           entry.pins += 1
           touchLocked(entry)
           if entry.uptodate {
-            counters.hits += 1
+            if !forOverwrite { counters.hits += 1 }
             return entry
           }
           // A buffer from getblk() that nobody filled: read it now.

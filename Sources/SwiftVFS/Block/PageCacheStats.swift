@@ -7,8 +7,8 @@
 ///
 /// Byte counts are of what is cached now; event counts only grow. A hit or
 /// a miss is one page or buffer looked up by a read, a partial write, or
-/// ``BufferCache/read(block:)``; a page overwritten whole is not looked up
-/// in that sense and counts as neither.
+/// ``BufferCache/read(block:)``; a page overwritten whole, and a buffer
+/// from ``BufferCache/get(block:)``, count as neither.
 public struct PageCacheStats: Sendable, Equatable {
   /// The bound, in bytes (cache_size=).
   public var capacityBytes: UInt64 = 0
