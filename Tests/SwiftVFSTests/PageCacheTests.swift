@@ -540,6 +540,45 @@ final class PageCacheTests: XCTestCase {
     XCTAssertNil(gone, "the flusher thread keeps its cache alive")
   }
 
+  func testConcurrentMissesOfOnePageReadItOnce() throws {
+    let (device, driver) = try makeDevice()
+    let cache = PageCache()
+    let ops = TestFileOps(cache: cache, device: device)
+    let file = AddressSpace(cache: cache, ino: 10, operations: ops)
+    let data = pattern(10, count: 4096)
+    try putDeviceBytes(driver, at: ops.deviceOffset(ino: 10, index: 0), data)
+    final class Outcome: @unchecked Sendable {
+      let lock = Lock()
+      var ok = [Bool](repeating: false, count: 8)
+    }
+    let outcome = Outcome()
+    DispatchQueue.concurrentPerform(iterations: 8) { i in
+      let same = (try? readBytes(file, at: 0, count: 4096)) == data
+      outcome.lock.withLock { outcome.ok[i] = same }
+    }
+    XCTAssertEqual(outcome.lock.withLock { outcome.ok }, [Bool](repeating: true, count: 8))
+    XCTAssertEqual(ops.reads, 1, "readers of a page being read wait for it (PG_locked)")
+    XCTAssertEqual(cache.stats.misses, 1)
+    XCTAssertEqual(cache.stats.hits, 7)
+  }
+
+  func testWritebackBiosAppearInTheTrace() throws {
+    let (device, _) = try makeDevice()
+    let cache = PageCache()
+    let trace = TraceLog()
+    let ops = TestFileOps(cache: cache, device: device, blockSize: 1024)
+    let file = AddressSpace(cache: cache, ino: 1, operations: ops, device: device)
+    try writeBytes(file, at: 0, pattern(1, count: 4096))
+    cache.traceHook = { trace.append($0) }
+    try file.sync()
+    let first = 64 * 8  // inode 1's page 0
+    XCTAssertEqual(
+      trace.lines, ["bio WRITE ram0 sectors \(first)..\(first + 7) (4096 bytes)", "bio FLUSH ram0"])
+    cache.traceHook = nil
+    try writeBytes(file, at: 4096, [1])
+    XCTAssertEqual(trace.lines.count, 2, "no hook, no lines")
+  }
+
   func testTruncateDropsPagesPastTheSizeAndZeroesTheTail() throws {
     let (device, driver) = try makeDevice()
     let cache = PageCache()
