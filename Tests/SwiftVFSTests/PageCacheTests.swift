@@ -289,6 +289,18 @@ final class PageCacheTests: XCTestCase {
     XCTAssertEqual(buffers.cachedBufferCount, 0)
     try cache.syncAll()
     XCTAssertEqual(try deviceBytes(driver, at: 2048, count: 2), [0, 0])
+
+    // invalidate() drops this device's clean, unheld buffers only.
+    let other = try BufferCache(
+      cache: cache, device: try makeDevice(name: "ram1").0, blockSize: 1024)
+    try other.read(block: 1).release()
+    try buffers.read(block: 3).release()
+    try buffers.read(block: 4).replace(at: 0, with: [1])
+    let held = try buffers.read(block: 5)
+    XCTAssertEqual(buffers.invalidate(), 1)
+    XCTAssertEqual(buffers.cachedBufferCount, 2, "the dirty and the held buffer stay")
+    XCTAssertEqual(other.cachedBufferCount, 1, "another device's buffers stay")
+    held.release()
   }
 
   // MARK: - Pages
@@ -577,6 +589,30 @@ final class PageCacheTests: XCTestCase {
     cache.traceHook = nil
     try writeBytes(file, at: 4096, [1])
     XCTAssertEqual(trace.lines.count, 2, "no hook, no lines")
+  }
+
+  func testShutdownWritesEverythingBackAndLetsTheCacheGo() throws {
+    let (device, driver) = try makeDevice()
+    weak var gone: PageCache?
+    do {
+      let cache = PageCache(dirtyWritebackInterval: 3600)
+      cache.startFlusher()
+      let ops = TestFileOps(cache: cache, device: device)
+      let file = AddressSpace(cache: cache, ino: 11, operations: ops)
+      let buffers = try BufferCache(cache: cache, device: device, blockSize: 2048)
+      try writeBytes(file, at: 0, pattern(11, count: 5000))
+      try buffers.read(block: 100).replace(at: 0, with: [4, 4])
+      try cache.shutdown()
+      XCTAssertFalse(cache.flusherIsRunning)
+      XCTAssertEqual(cache.stats.cachedBytes + cache.stats.bufferBytes + cache.stats.dirtyBytes, 0)
+      XCTAssertEqual(file.cachedPageCount, 0)
+      XCTAssertEqual(
+        try deviceBytes(driver, at: ops.deviceOffset(ino: 11, index: 0), count: 5000),
+        pattern(11, count: 5000))
+      XCTAssertEqual(try deviceBytes(driver, at: 100 * 2048, count: 2), [4, 4])
+      gone = cache
+    }
+    XCTAssertNil(gone, "nothing keeps a shut-down cache alive")
   }
 
   func testTruncateDropsPagesPastTheSizeAndZeroesTheTail() throws {

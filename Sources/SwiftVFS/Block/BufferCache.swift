@@ -113,6 +113,22 @@ public final class BufferCache: @unchecked Sendable {
     }
   }
 
+  /// Drops this device's clean, idle buffers (invalidate_bdev()), as an
+  /// unmount does after ``sync()`` when the cache is shared with other
+  /// mounts. Dirty buffers and those held by a ``BufferHead`` stay. Returns
+  /// the buffers dropped.
+  @discardableResult
+  public func invalidate() -> Int {
+    cache.lock.withLock {
+      var dropped = 0
+      for entry in buffers.values where entry.isReclaimable {
+        cache.detachLocked(entry)
+        dropped += 1
+      }
+      return dropped
+    }
+  }
+
   /// The buffers cached now.
   public var cachedBufferCount: Int { cache.lock.withLock { buffers.count } }
 
