@@ -1,0 +1,200 @@
+// A file's pages in the page cache, like the kernel's `struct address_space`
+// (include/linux/fs.h) with its `address_space_operations`: the cache finds
+// or reads pages by index, the file system says how a page maps to blocks
+// (read_folio, writepage), and writeback is the cache's job (mm/filemap.c:
+// "a read is a page-cache lookup, a miss becomes a bio").
+//
+// Locking: `pages` and `writebackError` are guarded by the cache's lock; see
+// PageCache.swift. The file system serializes writes against truncation of
+// the same file with its own inode lock (i_rwsem), as in the kernel.
+
+import SwiftVFSCore
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// How a file system moves one file page between the cache and its disk
+/// (struct address_space_operations).
+///
+/// Both methods run without any cache lock held, on the thread that needs
+/// the page, and may read metadata through a ``BufferCache`` (an indirect
+/// block, say). They should submit their bios through
+/// ``PageCache/submitBio(_:to:)`` or ``PageCache/readBlocks(_:blockSize:from:into:)``
+/// so that the bios appear in the trace.
+public protocol AddressSpaceOperations: Sendable {
+  /// Fills `page` (``PageCache/pageSize`` bytes) with page `index` of the file:
+  /// the blocks it maps to, zeros for holes and past the end of the file
+  /// (read_folio). A thrown error (EIO for a device error) reaches the reader;
+  /// nothing is cached then.
+  func readFolio(_ mapping: AddressSpace, index: UInt64, into page: UnsafeMutableRawBufferPointer)
+    throws(Errno)
+  /// Writes the dirty page `index` to disk from `page` (writepage), allocating
+  /// blocks if the file system allocates at writeback. A thrown error leaves
+  /// the page dirty and is reported to the next ``AddressSpace/sync()``.
+  func writepage(_ mapping: AddressSpace, index: UInt64, from page: UnsafeRawBufferPointer)
+    throws(Errno)
+}
+
+/// The cached pages of one file (struct address_space, i_mapping of an inode).
+///
+/// A file system's read and write go through ``read(at:into:)`` and
+/// ``write(at:from:)``, which copy between the caller's memory and the cached
+/// pages, reading a page with ``AddressSpaceOperations/readFolio(_:index:into:)``
+/// on a miss (generic_file_read_iter(), generic_perform_write()). Neither knows
+/// the file's size: the file system clips reads at i_size and calls
+/// ``truncate(from:)`` when the file shrinks.
+public final class AddressSpace: @unchecked Sendable {
+  /// The cache the pages live in.
+  public let cache: PageCache
+  /// The inode number, for traces ("pagecache miss ino 12 page 3").
+  public let ino: UInt64
+  /// The file system's page operations (a_ops).
+  public let operations: any AddressSpaceOperations
+  /// The device ``sync()`` flushes after writing, if any (the fsync of ext2
+  /// issues blkdev_issue_flush() to its superblock's device).
+  public let device: BlockDevice?
+
+  /// Cached pages by index; guarded by `cache.lock`.
+  var pages: [UInt64: CacheEntry] = [:]
+  /// A writeback error not yet reported by sync (mapping->wb_err); guarded by `cache.lock`.
+  var writebackError: Errno?
+
+  /// The address space of inode `ino` in `cache`, with `operations`, flushing
+  /// `device` on sync.
+  public init(
+    cache: PageCache, ino: UInt64, operations: any AddressSpaceOperations,
+    device: BlockDevice? = nil
+  ) {
+    self.cache = cache
+    self.ino = ino
+    self.operations = operations
+    self.device = device
+  }
+
+  /// Copies `buffer.count` bytes of the file from `offset` into `buffer`,
+  /// page by page from the cache, reading missing pages (filemap_read()).
+  /// EINVAL if the range overflows; a failed page read throws its error
+  /// (EIO) and leaves the pages before it cached.
+  public func read(at offset: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(Errno) {
+    guard let base = buffer.baseAddress, buffer.count > 0 else { return }
+    guard !offset.addingReportingOverflow(UInt64(buffer.count)).overflow else { throw .EINVAL }
+    defer { cache.balance() }
+    try forEachPage(offset: offset, count: buffer.count) {
+      (index, inPage, done, length) throws(Errno) in
+      let (entry, _) = try cache.getEntry(.page(self), index: index, size: PageCache.pageSize) {
+        (page) throws(Errno) in try operations.readFolio(self, index: index, into: page)
+      }
+      entry.dataLock.withLock {
+        (base + done).copyMemory(from: entry.data + inPage, byteCount: length)
+      }
+      cache.unpin(entry)
+    }
+  }
+
+  /// Copies `buffer` into the file's pages at `offset` and marks them dirty
+  /// (generic_perform_write(): write_begin, copy, write_end). A page written
+  /// only in part is read first; a page written whole is not. The data
+  /// reaches the disk later, by writeback. EINVAL if the range overflows; a
+  /// failed read of a partly written page throws its error (EIO), with the
+  /// pages before it written.
+  public func write(at offset: UInt64, from buffer: UnsafeRawBufferPointer) throws(Errno) {
+    guard let base = buffer.baseAddress, buffer.count > 0 else { return }
+    guard !offset.addingReportingOverflow(UInt64(buffer.count)).overflow else { throw .EINVAL }
+    defer { cache.balance() }
+    try forEachPage(offset: offset, count: buffer.count) {
+      (index, inPage, done, length) throws(Errno) in
+      let whole = length == PageCache.pageSize
+      let (entry, mustFinish) = try cache.getEntry(
+        .page(self), index: index, size: PageCache.pageSize, forOverwrite: whole
+      ) { (page) throws(Errno) in try operations.readFolio(self, index: index, into: page) }
+      entry.dataLock.withLock {
+        (entry.data + inPage).copyMemory(from: base + done, byteCount: length)
+      }
+      if mustFinish { cache.finishOverwrite(entry) } else { cache.markDirtyAndUnpin(entry) }
+    }
+  }
+
+  /// Writes back the file's dirty pages, waits for writeback in flight, and
+  /// flushes ``device`` (filemap_write_and_wait() + blkdev_issue_flush(), as
+  /// fsync does). Throws EIO when a write failed, now or in a writeback since
+  /// the last sync (reported once, like errseq_t); the pages that failed stay dirty.
+  public func sync() throws(Errno) {
+    try cache.syncOwner(
+      entries: { Array(pages.values) },
+      takeError: {
+        defer { writebackError = nil }
+        return writebackError
+      }, device: device)
+  }
+
+  /// Drops the pages that lie wholly at or past `offset`, dirty or not, and
+  /// zeroes the rest of the page that holds `offset`
+  /// (truncate_inode_pages(mapping, offset)). Waits for reads and writebacks
+  /// of those pages in flight first. `truncate(from: 0)` empties the mapping
+  /// (truncate_inode_pages_final() at evict_inode).
+  public func truncate(from offset: UInt64) {
+    let pageSize = UInt64(PageCache.pageSize)
+    let partialIndex = offset / pageSize
+    let firstDropped = offset % pageSize == 0 ? partialIndex : partialIndex + 1
+    let partial = cache.lock.withLock { () -> CacheEntry? in
+      while pages.values.contains(where: {
+        $0.index >= partialIndex && ($0.locked || $0.underWriteback)
+      }) {
+        cache.lock.wait()
+      }
+      for entry in pages.values where entry.index >= firstDropped {
+        cache.detachLocked(entry)
+      }
+      guard offset % pageSize != 0, let entry = pages[partialIndex] else { return nil }
+      entry.pins += 1
+      return entry
+    }
+    guard let partial else { return }
+    let from = Int(offset % pageSize)
+    partial.dataLock.withLock { _ = memset(partial.data + from, 0, partial.size - from) }
+    cache.unpin(partial)
+  }
+
+  /// The pages cached now.
+  public var cachedPageCount: Int { cache.lock.withLock { pages.count } }
+
+  /// The dirty pages now.
+  public var dirtyPageCount: Int { cache.lock.withLock { pages.values.count { $0.dirty } } }
+
+  /// The state of page `index`, or nil if it is not cached (for tests and /proc).
+  public func state(ofPage index: UInt64) -> PageState? {
+    cache.lock.withLock {
+      guard let entry = pages[index] else { return nil }
+      return entry.state
+    }
+  }
+
+  /// Calls `body(page index, offset in page, bytes done, length)` for each
+  /// page the byte range touches, in order.
+  private func forEachPage(
+    offset: UInt64, count: Int, _ body: (UInt64, Int, Int, Int) throws(Errno) -> Void
+  ) throws(Errno) {
+    var done = 0
+    let pageSize = PageCache.pageSize
+    while done < count {
+      let position = offset + UInt64(done)
+      let inPage = Int(position % UInt64(pageSize))
+      let length = min(pageSize - inPage, count - done)
+      try body(position / UInt64(pageSize), inPage, done, length)
+      done += length
+    }
+  }
+}
+
+extension CacheEntry {
+  /// The state bits as a PageState (the lock held).
+  var state: PageState {
+    var state: PageState = []
+    if uptodate { state.insert(.uptodate) }
+    if dirty { state.insert(.dirty) }
+    if underWriteback { state.insert(.writeback) }
+    if locked { state.insert(.locked) }
+    return state
+  }
+}

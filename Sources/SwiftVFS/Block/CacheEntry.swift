@@ -1,0 +1,137 @@
+// One cached unit of the page cache: a file page of an `AddressSpace` or a
+// block buffer of a `BufferCache`, with the state bits the kernel keeps in
+// `struct folio`'s flags (PG_uptodate, PG_dirty, PG_writeback, PG_locked) and
+// in `struct buffer_head`'s b_state (BH_Uptodate, BH_Dirty, ...).
+//
+// Locking: every field but `data` is guarded by the cache's `CacheLock`.
+// The bytes at `data` are guarded by `dataLock`, which is taken only with the
+// cache lock NOT held (lock order: never cache lock -> data lock), so a copy
+// in or out never blocks the cache, and a file system's closure that runs
+// under `dataLock` may call back into the cache. While `locked` is set (a
+// read from disk is filling a fresh entry) nobody but the reader touches the
+// bytes. An entry with `pins > 0`, `locked` or `underWriteback` is never
+// dropped by eviction.
+
+import SwiftVFSCore
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// A page or a buffer in the cache (the state of struct folio / struct buffer_head).
+final class CacheEntry: @unchecked Sendable {
+  /// Who the entry belongs to, and where its bytes go on writeback.
+  enum Owner {
+    /// Page `index` of a file's address space.
+    case page(AddressSpace)
+    /// Block `index` of a block device's buffer cache.
+    case buffer(BufferCache)
+  }
+
+  let owner: Owner
+  /// The page index in the file, or the block number on the device.
+  let index: UInt64
+  /// Bytes: PageCache.pageSize for a page, the block size for a buffer.
+  let size: Int
+  /// The bytes, page-aligned (an image opened O_DIRECT then needs no bounce).
+  let data: UnsafeMutableRawPointer
+  /// Guards the bytes at `data` (like lock_buffer() / the folio lock for data).
+  let dataLock = Lock()
+
+  /// PG_uptodate / BH_Uptodate: the bytes are valid.
+  var uptodate = false
+  /// PG_dirty / BH_Dirty: the bytes differ from the disk.
+  var dirty = false
+  /// PG_writeback: a write of the bytes is in flight.
+  var underWriteback = false
+  /// PG_locked during a read from disk: others wait (folio_wait_locked()).
+  var locked = false
+  /// References held by users (a BufferHead, a copy in progress): like the folio refcount.
+  var pins = 0
+  /// When the entry went from clean to dirty (the cache's clock), for dirty_expire.
+  var dirtiedAt: Double = 0
+  /// Whether the entry is still in its owner's map and the LRU (false once dropped).
+  var attached = true
+  /// LRU links (the kernel's lru list_head); `prev` is toward the hot end.
+  var lruPrev: CacheEntry?
+  var lruNext: CacheEntry?
+
+  init(owner: Owner, index: UInt64, size: Int) {
+    self.owner = owner
+    self.index = index
+    self.size = size
+    data = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 4096)
+    memset(data, 0, size)
+  }
+
+  deinit { data.deallocate() }
+
+  /// Whether eviction may drop the entry now: clean, idle and unreferenced.
+  var isReclaimable: Bool { !dirty && !underWriteback && !locked && pins == 0 }
+
+  /// The bytes, for the whole entry.
+  var bytes: UnsafeMutableRawBufferPointer {
+    UnsafeMutableRawBufferPointer(start: data, count: size)
+  }
+}
+
+/// A mutex with a condition variable: the cache's one lock, and the wait
+/// queue of entries under I/O (like the kernel's folio wait table: one
+/// queue for all, woken with a broadcast, each sleeper rechecks its entry).
+final class CacheLock: @unchecked Sendable {
+  private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+  private let cond: UnsafeMutablePointer<pthread_cond_t>
+
+  init() {
+    mutex = .allocate(capacity: 1)
+    mutex.initialize(to: pthread_mutex_t())
+    pthread_mutex_init(mutex, nil)
+    cond = .allocate(capacity: 1)
+    cond.initialize(to: pthread_cond_t())
+    pthread_cond_init(cond, nil)
+  }
+
+  deinit {
+    pthread_cond_destroy(cond)
+    cond.deallocate()
+    pthread_mutex_destroy(mutex)
+    mutex.deallocate()
+  }
+
+  /// Runs `body` with the mutex held.
+  @inline(__always)
+  func withLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+    pthread_mutex_lock(mutex)
+    defer { pthread_mutex_unlock(mutex) }
+    return try body()
+  }
+
+  /// Sleeps until woken; the mutex must be held, and is held again on return.
+  func wait() { pthread_cond_wait(cond, mutex) }
+
+  /// Wakes every sleeper (after an I/O completed or an entry changed state).
+  func wakeAll() { pthread_cond_broadcast(cond) }
+}
+
+/// A per-thread flag: set while a thread runs a file system's readFolio or
+/// writepage for the cache (like PF_MEMALLOC), so that the cache, entered
+/// again from inside, drops only clean entries and never starts writeback
+/// recursively.
+enum CacheIOContext {
+  private static let key: pthread_key_t = {
+    var key = pthread_key_t()
+    pthread_key_create(&key, nil)
+    return key
+  }()
+
+  /// Whether the calling thread is inside a cache I/O callback.
+  static var isActive: Bool { pthread_getspecific(key) != nil }
+
+  /// Runs `body` with the flag set on this thread (nesting keeps it set).
+  static func run<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+    let previous = pthread_getspecific(key)
+    pthread_setspecific(key, UnsafeRawPointer(bitPattern: 1))
+    defer { pthread_setspecific(key, previous) }
+    return try body()
+  }
+}

@@ -1,0 +1,364 @@
+// Writeback of dirty pages and buffers, like mm/page-writeback.c and
+// fs/fs-writeback.c: on fsync (`AddressSpace.sync`, `BufferCache.sync`), on
+// syncfs or unmount (`syncAll`), when a writer pushes the cache over its bound
+// (`balance`, like balance_dirty_pages()), and from the flusher thread (the
+// kernel's per-bdi writeback worker, wb_workfn()), which wakes every
+// dirty_writeback_centisecs and writes what has been dirty for longer than
+// dirty_expire_centisecs.
+//
+// One writeback, three steps: under the cache lock the entries are chosen,
+// their dirty bit cleared and PG_writeback set (`beginWritebackLocked`);
+// without the lock each entry's bytes are copied under its data lock into a
+// bounce buffer and written (so a writer may change the page meanwhile: it
+// only dirties it again, like a stable-pages bounce); under the lock again
+// writeback ends, and a failed entry is dirty once more and its error recorded
+// (`mapping_set_error()`), to be reported once by the next sync of its owner
+// and once by the next syncAll (errseq_t's "seen" rule, per owner).
+
+import SwiftVFSCore
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+extension PageCache {
+  /// Writes back every entry that has been dirty for `dirtyExpireInterval`
+  /// seconds at time `now` (wb_writeback() of a WB_REASON_PERIODIC run), and
+  /// returns how many were written. The flusher thread calls it with
+  /// `clock()`; tests call it with the time they want.
+  @discardableResult
+  public func runFlusherOnce(now: Double) -> Int {
+    let chosen = lock.withLock { () -> [CacheEntry] in
+      var chosen: [CacheEntry] = []
+      var entry = lruCold
+      while let current = entry {
+        entry = current.lruPrev
+        if current.dirty, !current.underWriteback, now - current.dirtiedAt >= dirtyExpireInterval {
+          chosen.append(current)
+        }
+      }
+      beginWritebackLocked(chosen)
+      return chosen
+    }
+    let (written, _) = performWriteback(chosen)
+    balance()
+    return written
+  }
+
+  /// Writes back every dirty page and buffer, waits for writeback in flight,
+  /// and flushes the devices written (sync_filesystem() + blkdev_issue_flush()).
+  /// Throws EIO when a write failed, now or in an earlier writeback that no
+  /// syncAll has reported yet; the data that failed stays dirty.
+  public func syncAll() throws(Errno) {
+    let chosen = lock.withLock { () -> [CacheEntry] in
+      while anyLocked({ $0.underWriteback }) { lock.wait() }
+      var chosen: [CacheEntry] = []
+      var entry = lruCold
+      while let current = entry {
+        entry = current.lruPrev
+        if current.dirty { chosen.append(current) }
+      }
+      beginWritebackLocked(chosen)
+      return chosen
+    }
+    let (_, failed) = performWriteback(chosen)
+    var devices: [ObjectIdentifier: BlockDevice] = [:]
+    for entry in chosen {
+      if let device = entry.device { devices[ObjectIdentifier(device)] = device }
+    }
+    var flushFailed = false
+    for device in devices.values {
+      do { try submitBio(.flush, to: device) } catch { flushFailed = true }
+    }
+    let recorded = lock.withLock { () -> Errno? in
+      defer { syncAllError = nil }
+      return syncAllError
+    }
+    if failed || flushFailed || recorded != nil { throw .EIO }
+  }
+
+  /// Starts the flusher thread: it wakes every `dirtyWritebackInterval`
+  /// seconds and runs ``runFlusherOnce(now:)`` with `clock()`. Does nothing
+  /// if it runs already or the interval is 0 (writeback only on sync then).
+  public func startFlusher() {
+    guard dirtyWritebackInterval > 0 else { return }
+    lock.withLock {
+      guard flusher == nil else { return }
+      let thread = Flusher(cache: self, interval: dirtyWritebackInterval)
+      flusher = thread
+      thread.start()
+    }
+  }
+
+  /// Stops the flusher thread and waits for it to end (kthread_stop()).
+  public func stopFlusher() {
+    let thread = lock.withLock { () -> Flusher? in
+      defer { flusher = nil }
+      return flusher
+    }
+    thread?.stop()
+  }
+
+  /// Whether the flusher thread runs.
+  public var flusherIsRunning: Bool { lock.withLock { flusher != nil } }
+
+  // MARK: - Internals
+
+  /// Writes back the dirty entries of one owner and waits for its writeback
+  /// in flight (filemap_write_and_wait()), then flushes `device` if given.
+  /// Throws EIO if a write failed now or one failed before and was not reported.
+  func syncOwner(
+    entries: () -> [CacheEntry], takeError: () -> Errno?, device: BlockDevice?
+  ) throws(Errno) {
+    let chosen = lock.withLock { () -> [CacheEntry] in
+      while entries().contains(where: { $0.underWriteback }) { lock.wait() }
+      let chosen = entries().filter { $0.dirty }
+      beginWritebackLocked(chosen)
+      return chosen
+    }
+    let (_, failed) = performWriteback(chosen)
+    var flushFailed = false
+    if let device {
+      do { try submitBio(.flush, to: device) } catch { flushFailed = true }
+    }
+    let recorded = lock.withLock { takeError() }
+    if failed || flushFailed || recorded != nil { throw .EIO }
+  }
+
+  /// Writes one entry now if it is dirty, after any writeback of it in flight
+  /// (sync_dirty_buffer()). Throws EIO if that write fails.
+  func syncEntry(_ entry: CacheEntry) throws(Errno) {
+    let chosen = lock.withLock { () -> [CacheEntry] in
+      while entry.underWriteback { lock.wait() }
+      guard entry.dirty, entry.attached else { return [] }
+      beginWritebackLocked([entry])
+      return [entry]
+    }
+    let (_, failed) = performWriteback(chosen)
+    if failed { throw .EIO }
+  }
+
+  /// Keeps the cache under its bound: drops clean entries, and while that is
+  /// not enough writes dirty ones back from the cold end, then drops them
+  /// (balance_dirty_pages() + reclaim, done by the thread that grew the
+  /// cache). Inside a file system's readFolio or writepage it only drops clean
+  /// entries, so writeback never recurses. Stops when nothing more can be
+  /// written, or a write fails (that data stays dirty; the bound is exceeded).
+  func balance() {
+    let nested = CacheIOContext.isActive
+    while true {
+      let batch = lock.withLock { () -> [CacheEntry] in
+        evictCleanLocked()
+        guard !nested, usedBytesLocked > counters.capacityBytes else { return [] }
+        var batch: [CacheEntry] = []
+        var excess = Int64(usedBytesLocked) - Int64(counters.capacityBytes)
+        var entry = lruCold
+        while excess > 0, batch.count < 32, let current = entry {
+          entry = current.lruPrev
+          if current.dirty, !current.underWriteback, !current.locked {
+            batch.append(current)
+            excess -= Int64(current.size)
+          }
+        }
+        beginWritebackLocked(batch)
+        return batch
+      }
+      if batch.isEmpty { return }
+      let (_, failed) = performWriteback(batch)
+      if failed {
+        lock.withLock { evictCleanLocked() }
+        return
+      }
+    }
+  }
+
+  /// Whether any attached entry satisfies `test` (the lock held).
+  func anyLocked(_ test: (CacheEntry) -> Bool) -> Bool {
+    var entry = lruHot
+    while let current = entry {
+      if test(current) { return true }
+      entry = current.lruNext
+    }
+    return false
+  }
+
+  /// Clears the dirty bit of each entry and sets PG_writeback
+  /// (folio_clear_dirty_for_io() + folio_start_writeback()).
+  func beginWritebackLocked(_ entries: [CacheEntry]) {
+    for entry in entries {
+      entry.dirty = false
+      counters.dirtyBytes -= UInt64(entry.size)
+      entry.underWriteback = true
+      counters.writebackBytes += UInt64(entry.size)
+    }
+  }
+
+  /// Writes each entry's bytes without the cache lock, then ends its
+  /// writeback (folio_end_writeback()). Returns how many were written and
+  /// whether any failed.
+  func performWriteback(_ entries: [CacheEntry]) -> (written: Int, failed: Bool) {
+    guard !entries.isEmpty else { return (0, false) }
+    var written = 0
+    var failed = false
+    let bounce = UnsafeMutableRawBufferPointer.allocate(
+      byteCount: entries.map(\.size).max() ?? PageCache.pageSize, alignment: 4096)
+    defer { bounce.deallocate() }
+    for entry in entries {
+      let bytes = UnsafeMutableRawBufferPointer(rebasing: bounce[0..<entry.size])
+      entry.dataLock.withLock { bytes.copyMemory(from: UnsafeRawBufferPointer(entry.bytes)) }
+      var error: Errno?
+      do {
+        try CacheIOContext.run { () throws(Errno) in
+          try write(entry, from: UnsafeRawBufferPointer(bytes))
+        }
+      } catch let failure {
+        error = failure
+      }
+      lock.withLock {
+        entry.underWriteback = false
+        counters.writebackBytes -= UInt64(entry.size)
+        if let error {
+          failed = true
+          // The data is not lost: dirty again (if nobody dirtied it meanwhile),
+          // keeping its old age so the flusher retries it on its next run.
+          if entry.attached, !entry.dirty {
+            entry.dirty = true
+            counters.dirtyBytes += UInt64(entry.size)
+          }
+          recordErrorLocked(entry, error)
+        } else {
+          written += 1
+          counters.pagesWritten += 1
+          counters.bytesWritten += UInt64(entry.size)
+        }
+        lock.wakeAll()
+      }
+    }
+    return (written, failed)
+  }
+
+  /// Sends one entry's bytes to disk: a page through its owner's writepage,
+  /// a buffer as one WRITE bio (submit_bh()).
+  private func write(_ entry: CacheEntry, from bytes: UnsafeRawBufferPointer) throws(Errno) {
+    switch entry.owner {
+    case .page(let mapping):
+      try mapping.operations.writepage(mapping, index: entry.index, from: bytes)
+    case .buffer(let buffers):
+      let sector = entry.index * UInt64(buffers.blockSize / BlockDevice.sectorSize)
+      try submitBio(.write(sector: sector, from: bytes), to: buffers.device)
+    }
+  }
+
+  /// mapping_set_error(): the owner's next sync and the next syncAll see EIO.
+  private func recordErrorLocked(_ entry: CacheEntry, _ error: Errno) {
+    switch entry.owner {
+    case .page(let mapping): mapping.writebackError = .EIO
+    case .buffer(let buffers): buffers.writebackError = .EIO
+    }
+    syncAllError = .EIO
+  }
+}
+
+extension CacheEntry {
+  /// The device a flush goes to after writing this entry, if known.
+  var device: BlockDevice? {
+    switch owner {
+    case .page(let mapping): mapping.device
+    case .buffer(let buffers): buffers.device
+    }
+  }
+}
+
+/// The flusher thread (the per-bdi writeback worker): sleeps
+/// `interval` seconds, or until stopped, then runs the cache's periodic
+/// writeback. It holds the cache weakly, so a cache nobody uses can go away.
+///
+/// Locking: `mutex` guards `stopping`; `cond` wakes the sleeper on stop.
+final class Flusher: @unchecked Sendable {
+  private weak var cache: PageCache?
+  private let interval: Double
+  private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+  private let cond: UnsafeMutablePointer<pthread_cond_t>
+  private var stopping = false
+  private var thread: pthread_t?
+
+  init(cache: PageCache, interval: Double) {
+    self.cache = cache
+    self.interval = interval
+    mutex = .allocate(capacity: 1)
+    mutex.initialize(to: pthread_mutex_t())
+    pthread_mutex_init(mutex, nil)
+    cond = .allocate(capacity: 1)
+    cond.initialize(to: pthread_cond_t())
+    var attr = pthread_condattr_t()
+    pthread_condattr_init(&attr)
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
+    pthread_cond_init(cond, &attr)
+    pthread_condattr_destroy(&attr)
+  }
+
+  deinit {
+    pthread_cond_destroy(cond)
+    cond.deallocate()
+    pthread_mutex_destroy(mutex)
+    mutex.deallocate()
+  }
+
+  /// Starts the thread (kthread_run()); it keeps this object alive until it ends.
+  func start() {
+    let context = Unmanaged.passRetained(self).toOpaque()
+    var handle = pthread_t()
+    let started = pthread_create(
+      &handle, nil,
+      { context in
+        guard let context else { return nil }
+        let flusher = Unmanaged<Flusher>.fromOpaque(context).takeRetainedValue()
+        flusher.run()
+        return nil
+      }, context)
+    if started == 0 {
+      pthread_mutex_lock(mutex)
+      thread = handle
+      pthread_mutex_unlock(mutex)
+    } else {
+      Unmanaged<Flusher>.fromOpaque(context).release()  // no thread: writeback on sync only
+    }
+  }
+
+  /// Asks the thread to end and waits for it (kthread_stop()). From the
+  /// flusher thread itself (the cache's last reference dropped there) it
+  /// detaches instead of joining itself.
+  func stop() {
+    pthread_mutex_lock(mutex)
+    stopping = true
+    let handle = thread
+    thread = nil
+    pthread_cond_broadcast(cond)
+    pthread_mutex_unlock(mutex)
+    guard let handle else { return }
+    if pthread_equal(handle, pthread_self()) != 0 {
+      pthread_detach(handle)
+    } else {
+      pthread_join(handle, nil)
+    }
+  }
+
+  private func run() {
+    while true {
+      pthread_mutex_lock(mutex)
+      var deadline = timespec()
+      clock_gettime(CLOCK_MONOTONIC, &deadline)
+      let total = Double(deadline.tv_nsec) + interval * 1e9
+      deadline.tv_sec += Int(total / 1e9)
+      deadline.tv_nsec = Int(total.truncatingRemainder(dividingBy: 1e9))
+      while !stopping {
+        if pthread_cond_timedwait(cond, mutex, &deadline) == ETIMEDOUT { break }
+      }
+      let stop = stopping
+      pthread_mutex_unlock(mutex)
+      if stop { return }
+      guard let cache else { return }
+      cache.runFlusherOnce(now: cache.clock())
+    }
+  }
+}
