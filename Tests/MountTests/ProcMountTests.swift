@@ -116,7 +116,7 @@ final class ProcMountTests: MountTestCase {
         .trimmingCharacters(in: .whitespaces), "3")
     XCTAssertEqual(
       MountTests.run("ls", [proc], timeout: 10).out.split(separator: "\n"),
-      ["devices", "filesystems", "mounts", "sys", "vfs"])
+      ["devices", "filesystems", "meminfo", "mounts", "partitions", "sys", "vfs", "vmstat"])
   }
 
   /// The README's session: a first stat misses, a second hits, a stat of a

@@ -21,7 +21,11 @@ final class ProcFilesTests: XCTestCase {
       return out
     }
     XCTAssertEqual(
-      try names("proc"), [".", "..", "devices", "filesystems", "mounts", "sys", "vfs"])
+      try names("proc"),
+      [
+        ".", "..", "devices", "filesystems", "meminfo", "mounts", "partitions", "vmstat", "sys",
+        "vfs",
+      ])
     XCTAssertEqual(try names("proc/sys"), [".", "..", "fs", "vm"])
     XCTAssertEqual(
       try names("proc/sys/fs"),

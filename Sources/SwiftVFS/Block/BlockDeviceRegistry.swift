@@ -1,9 +1,12 @@
 // The registry of block majors and disks, like block/genhd.c: the names of
 // the majors (`major_names`, filled by register_blkdev()) and the disks that
 // were added (add_disk()), which /proc/devices, /proc/partitions and /dev
-// show.
+// show. A VFS has one registry (`of(_:)`), as a machine has one genhd; its
+// disks get block nodes in that VFS's devtmpfs through the core's
+// `deviceNodeRequests`, as add_disk() → device_add() → devtmpfs_create_node().
 //
-// Locking: `lock` guards both tables; no driver runs under it.
+// Locking: `lock` guards both tables; no driver runs under it, and the node
+// requests are sent after it is released (they take devtmpfs's locks).
 
 import SwiftVFSCore
 
@@ -37,12 +40,42 @@ public final class BlockDeviceRegistry: @unchecked Sendable {
     public let name: String
   }
 
+  /// The permission bits of a disk's node in /dev: 0600, as devtmpfs makes
+  /// a block node whose driver names no mode (udev's group "disk" is not here).
+  public static let nodeMode: UInt32 = 0o600
+
   private let lock = Lock()
   private var majorNames: [UInt32: String] = [:]
   private var addedDisks: [DevT: BlockDevice] = [:]
+  /// Where the disks' /dev nodes are asked for; nil for a registry of no VFS.
+  private let nodeRequests: DeviceNodeRequests?
 
-  /// An empty registry: no major, no disk.
-  public init() {}
+  /// An empty registry: no major, no disk. Its disks get no /dev nodes and
+  /// no /proc lines; the one of a VFS is `of(_:)`.
+  public init() { nodeRequests = nil }
+
+  init(nodeRequests: DeviceNodeRequests) { self.nodeRequests = nodeRequests }
+
+  /// The registry of `vfs`, made on first use (the block layer's
+  /// genhd_device_init()): it registers /proc/partitions and the block part
+  /// of /proc/devices, and its disks appear as block nodes in the VFS's
+  /// devtmpfs when one is mounted (disks added before it was mounted get
+  /// none, as no one replays them).
+  public static func of(_ vfs: VFS) -> BlockDeviceRegistry {
+    vfs.subsystem(BlockDeviceRegistry.self) {
+      let registry = BlockDeviceRegistry(nodeRequests: vfs.deviceNodeRequests)
+      registry.registerProcSections(vfs.procSections)
+      return registry
+    }
+  }
+
+  /// Asks for `device`'s node in /dev, like device_add() → devtmpfs_create_node(),
+  /// whose error the driver core ignores: the disk works without a node.
+  private func requestNode(for device: BlockDevice) {
+    try? nodeRequests?.submit(
+      .create(
+        name: device.name, dev: device.dev, type: .blockDevice, mode: BlockDeviceRegistry.nodeMode))
+  }
 
   /// Claims a block major for `name` (register_blkdev()); returns the major.
   ///
@@ -90,6 +123,7 @@ public final class BlockDeviceRegistry: @unchecked Sendable {
 
   /// Makes `device` visible (add_disk()). Its major must be registered
   /// (EINVAL otherwise); its number already added is EBUSY, its name EEXIST.
+  /// Its node appears in /dev (see `of(_:)`).
   public func addDisk(_ device: BlockDevice) throws(Errno) {
     try lock.withLock { () throws(Errno) in
       guard majorNames[device.dev.major] != nil else { throw .EINVAL }
@@ -97,15 +131,19 @@ public final class BlockDeviceRegistry: @unchecked Sendable {
       guard !addedDisks.values.contains(where: { $0.name == device.name }) else { throw .EEXIST }
       addedDisks[device.dev] = device
     }
+    requestNode(for: device)
   }
 
-  /// Removes the disk numbered `dev` (del_gendisk()) and returns it; ENXIO if none.
+  /// Removes the disk numbered `dev` (del_gendisk()) and returns it; ENXIO if
+  /// none. Its node leaves /dev if it is still the disk's (devtmpfs_delete_node()).
   @discardableResult
   public func deleteDisk(_ dev: DevT) throws(Errno) -> BlockDevice {
-    try lock.withLock { () throws(Errno) -> BlockDevice in
+    let device = try lock.withLock { () throws(Errno) -> BlockDevice in
       guard let device = addedDisks.removeValue(forKey: dev) else { throw .ENXIO }
       return device
     }
+    try? nodeRequests?.submit(.delete(name: device.name, dev: device.dev, type: .blockDevice))
+    return device
   }
 
   /// The disk numbered `dev`, if added (like blkdev_get_no_open()).
@@ -151,12 +189,12 @@ public final class BlockDeviceRegistry: @unchecked Sendable {
   }
 
   /// Registers `major` as `driverName` if no one has, then builds and adds a
-  /// device at its lowest free minor, named prefix + minor.
+  /// device at its lowest free minor, named prefix + minor; then asks for its node.
   private func addNumbered(
     major: UInt32, driverName: String, prefix: String,
     _ make: (DevT, String) throws(Errno) -> BlockDevice
   ) throws(Errno) -> BlockDevice {
-    try lock.withLock { () throws(Errno) -> BlockDevice in
+    let device = try lock.withLock { () throws(Errno) -> BlockDevice in
       if let owner = majorNames[major] {
         guard owner == driverName else { throw .EBUSY }
       } else {
@@ -170,5 +208,7 @@ public final class BlockDeviceRegistry: @unchecked Sendable {
       addedDisks[dev] = device
       return device
     }
+    requestNode(for: device)
+    return device
   }
 }

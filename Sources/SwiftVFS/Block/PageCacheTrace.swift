@@ -1,7 +1,7 @@
 // What the page cache reports to a trace: each bio it submits (like the
 // block_bio_queue tracepoint that blktrace shows as "Q") and each miss (like
-// mm_filemap_add_to_page_cache). The lead wires the hook to /proc/vfs/trace;
-// the cache only calls it.
+// mm_filemap_add_to_page_cache). `PageCache.of(vfs)` wires the hook to
+// /proc/vfs/trace; the cache only calls it.
 
 /// One event for the trace hook of a ``PageCache``.
 public enum PageCacheTraceEvent: Sendable, Equatable {

@@ -27,6 +27,14 @@ public final class VFS: @unchecked Sendable {
   public let requests = RequestStats()
   /// Who is told when a char node's view changes (the FUSE bridge).
   public let deviceNodeViews = DeviceNodeViews()
+  /// Texts other layers add to /proc files (proc_create_single() outside fs/proc).
+  public let procSections = ProcSections()
+  /// What `drop_caches` runs to drop clean cached data (register_shrinker()).
+  public let shrinkers = Shrinkers()
+  /// Where layers that cannot see devtmpfs ask for /dev nodes (device_add() → devtmpfs).
+  public let deviceNodeRequests = DeviceNodeRequests()
+  /// Per-VFS objects of layers outside the core (see `subsystem(_:make:)`).
+  let subsystems = SubsystemTable()
 
   /// The superblock mounted at `/`.
   public private(set) var rootSuperBlock: SuperBlock!

@@ -29,6 +29,12 @@ public final class DevtmpfsType: FileSystemType {
     let root = try Memfs.newInode(
       sb, mode: FileType.directory.rawValue | mode, cred: context.cred)
     sb.setRoot(root)
+    // Serve the nodes that layers below the file systems ask for (the block
+    // layer's disks), as the kdevtmpfs thread serves device_add()'s requests.
+    let vfs = context.vfs
+    vfs.deviceNodeRequests.install { [weak vfs] request throws(Errno) in
+      try vfs?.devtmpfsServe(request)
+    }
     return sb
   }
 }
@@ -73,6 +79,29 @@ extension VFS {
   ) throws(Errno) {
     guard devtmpfs != nil else { return }
     try devtmpfsCreateNode(name, dev: dev, mode: mode, type: type)
+  }
+
+  /// Serves one request of `deviceNodeRequests` in the mounted devtmpfs
+  /// (nothing when none is mounted). A delete removes the node only if it is
+  /// still the device's own, same type and number, as dev_mynode() checks:
+  /// a node a user replaced under that name stays.
+  func devtmpfsServe(_ request: DeviceNodeRequests.Request) throws(Errno) {
+    switch request {
+    case .create(let name, let dev, let type, let mode):
+      try devtmpfsCreateNodeIfMounted(name, dev: dev, mode: mode, type: type)
+    case .delete(let name, let dev, let type):
+      guard let sb = devtmpfs else { return }
+      let fileName = try FileName.validated(Array(name.utf8))
+      let inode: Inode
+      do {
+        inode = try lookup(sb.root, fileName)
+      } catch  where error == .ENOENT {
+        return
+      }
+      defer { forget(inode.ino, count: 1) }
+      guard inode.type == type, inode.lock.withLock({ inode.rdev }) == dev else { return }
+      try unlink(sb.root, fileName)
+    }
   }
 
   /// Like devtmpfs_delete_node(): removes `name` from the devtmpfs root if

@@ -116,8 +116,8 @@ enum ProcReports {
   }
 
   /// /proc/devices, as chrdev_show() and blkdev_show() print it: each
-  /// registered char region's major and name ("%3d %s"), then the block
-  /// majors (SwiftVFS has none).
+  /// registered char region's major and name ("%3d %s"), then the line
+  /// "Block devices:" (the block majors come from `procSections`).
   static func devices(_ vfs: VFS) -> String {
     var out = "Character devices:\n"
     let regions = vfs.chrdevs.allRegions.sorted {

@@ -4,7 +4,7 @@ import SwiftVFSCore
 /// shows or takes. The texts are made by `ProcReports`; the controls act here.
 ///
 /// ```
-/// /proc/devices  filesystems  mounts
+/// /proc/devices  filesystems  meminfo  mounts  partitions  vmstat
 /// /proc/sys/fs/  dentry-state  inode-nr  inode-state  dcache-max (rw)
 /// /proc/sys/vm/  drop_caches (w)
 /// /proc/vfs/     dcache  inodes  requests  objects  devnodes  check  trace  reset (w)
@@ -17,9 +17,12 @@ enum ProcTree {
     .dir(
       "proc",  // the root's name is never shown; only its children's are
       [
-        .file("devices") { [unowned vfs] in ProcReports.devices(vfs) },
+        .file("devices") { [unowned vfs] in ProcSectionReports.devices(vfs) },
         .file("filesystems") { [unowned vfs] in ProcReports.filesystems(vfs) },
+        .file("meminfo") { [unowned vfs] in ProcSectionReports.meminfo(vfs) },
         .file("mounts") { [unowned vfs] in ProcReports.mounts(vfs) },
+        .file("partitions") { [unowned vfs] in ProcSectionReports.partitions(vfs) },
+        .file("vmstat") { [unowned vfs] in ProcSectionReports.vmstat(vfs) },
         .dir(
           "sys",
           [
@@ -71,11 +74,13 @@ enum ProcTree {
 
   /// Like drop_caches_sysctl_handler(): 1 frees the page cache, 2 the
   /// dentries and inodes nothing uses, 3 both; 4 (the kernel's "stop
-  /// logging" bit) does nothing. SwiftVFS keeps no clean page cache (memfs
-  /// pages are the files' data, never dropped), so 1 has nothing to free;
-  /// unused inodes are evicted as soon as they become unused, so 2 is the
-  /// dcache's LRU (shrink_dcache_sb). Pinned roots and data are never lost.
+  /// logging" bit) does nothing. 1 runs the registered shrinkers (the block
+  /// layer's page cache drops its clean pages; memfs pages are the files'
+  /// data, never dropped); unused inodes are evicted as soon as they become
+  /// unused, so 2 is the dcache's LRU (shrink_dcache_sb). Pinned roots and
+  /// data, and dirty pages, are never lost.
   static func dropCaches(_ vfs: VFS, _ value: Int) {
+    if value & 1 != 0 { vfs.shrinkers.shrinkAll() }
     if value & 2 != 0 { vfs.dcache.shrink(to: 0) }
   }
 
