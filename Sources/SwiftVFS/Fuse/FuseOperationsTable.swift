@@ -18,67 +18,89 @@ extension FuseBridge {
       guard let userdata, let conn else { return }
       Unmanaged<FuseBridge>.fromOpaque(userdata).takeUnretainedValue().negotiate(conn)
     }
-    ops.lookup = { req, parent, name in FuseBridge.from(req).lookup(req, parent, name) }
-    ops.forget = { req, ino, n in FuseBridge.from(req).forget(req, ino, n) }
-    ops.forget_multi = { req, count, list in FuseBridge.from(req).forgetMulti(req, count, list) }
-    ops.getattr = { req, ino, _ in FuseBridge.from(req).getattr(req, ino) }
+    ops.lookup = { req, parent, name in FuseBridge.from(req).lookup(FuseReplier(req), parent, name)
+    }
+    ops.forget = { req, ino, n in FuseBridge.from(req).forget(FuseReplier(req), ino, n) }
+    ops.forget_multi = { req, count, list in
+      FuseBridge.from(req).forgetMulti(FuseReplier(req), count, list)
+    }
+    ops.getattr = { req, ino, _ in FuseBridge.from(req).getattr(FuseReplier(req), ino) }
     ops.setattr = { req, ino, attr, toSet, fi in
-      FuseBridge.from(req).setattr(req, ino, attr, toSet, throughFile: fi != nil)
+      FuseBridge.from(req).setattr(FuseReplier(req), ino, attr, toSet, throughFile: fi != nil)
     }
-    ops.readlink = { req, ino in FuseBridge.from(req).readlink(req, ino) }
+    ops.readlink = { req, ino in FuseBridge.from(req).readlink(FuseReplier(req), ino) }
     ops.mknod = { req, parent, name, mode, rdev in
-      FuseBridge.from(req).mknod(req, parent, name, mode, rdev)
+      FuseBridge.from(req).mknod(FuseReplier(req), parent, name, mode, rdev)
     }
-    ops.mkdir = { req, parent, name, mode in FuseBridge.from(req).mkdir(req, parent, name, mode) }
-    ops.unlink = { req, parent, name in FuseBridge.from(req).unlink(req, parent, name) }
-    ops.rmdir = { req, parent, name in FuseBridge.from(req).rmdir(req, parent, name) }
+    ops.mkdir = { req, parent, name, mode in
+      FuseBridge.from(req).mkdir(FuseReplier(req), parent, name, mode)
+    }
+    ops.unlink = { req, parent, name in FuseBridge.from(req).unlink(FuseReplier(req), parent, name)
+    }
+    ops.rmdir = { req, parent, name in FuseBridge.from(req).rmdir(FuseReplier(req), parent, name) }
     ops.symlink = { req, target, parent, name in
-      FuseBridge.from(req).symlink(req, target, parent, name)
+      FuseBridge.from(req).symlink(FuseReplier(req), target, parent, name)
     }
     ops.rename = { req, parent, name, newParent, newName, flags in
-      FuseBridge.from(req).rename(req, parent, name, newParent, newName, flags)
+      FuseBridge.from(req).rename(FuseReplier(req), parent, name, newParent, newName, flags)
     }
-    ops.link = { req, ino, newParent, name in FuseBridge.from(req).link(req, ino, newParent, name) }
-    ops.open = { req, ino, fi in FuseBridge.from(req).open(req, ino, fi) }
+    ops.link = { req, ino, newParent, name in
+      FuseBridge.from(req).link(FuseReplier(req), ino, newParent, name)
+    }
+    ops.open = { req, ino, fi in FuseBridge.from(req).open(FuseReplier(req), ino, fi) }
     ops.create = { req, parent, name, mode, fi in
-      FuseBridge.from(req).create(req, parent, name, mode, fi)
+      FuseBridge.from(req).create(FuseReplier(req), parent, name, mode, fi)
     }
-    ops.read = { req, ino, size, off, fi in FuseBridge.from(req).read(req, ino, size, off, fi) }
+    ops.read = { req, ino, size, off, fi in
+      FuseBridge.from(req).read(FuseReplier(req), ino, size, off, fi)
+    }
     ops.write = { req, ino, buf, size, off, fi in
-      FuseBridge.from(req).write(req, ino, buf, size, off, fi)
+      FuseBridge.from(req).write(FuseReplier(req), ino, buf, size, off, fi)
     }
-    ops.flush = { req, ino, fi in FuseBridge.from(req).flush(req, ino, fi) }
-    ops.release = { req, ino, fi in FuseBridge.from(req).release(req, ino, fi, .release) }
+    ops.flush = { req, ino, fi in FuseBridge.from(req).flush(FuseReplier(req), ino, fi) }
+    ops.release = { req, ino, fi in
+      FuseBridge.from(req).release(FuseReplier(req), ino, fi, .release)
+    }
     ops.fsync = { req, ino, datasync, fi in
-      FuseBridge.from(req).fsync(req, ino, datasync, fi, .fsync)
+      FuseBridge.from(req).fsync(FuseReplier(req), ino, datasync, fi, .fsync)
     }
-    ops.opendir = { req, ino, fi in FuseBridge.from(req).opendir(req, ino, fi) }
+    ops.opendir = { req, ino, fi in FuseBridge.from(req).opendir(FuseReplier(req), ino, fi) }
     ops.readdir = { req, ino, size, off, fi in
-      FuseBridge.from(req).readdir(req, ino, size, off, fi, plus: false)
+      FuseBridge.from(req).readdir(FuseReplier(req), ino, size, off, fi, plus: false)
     }
     ops.readdirplus = { req, ino, size, off, fi in
-      FuseBridge.from(req).readdir(req, ino, size, off, fi, plus: true)
+      FuseBridge.from(req).readdir(FuseReplier(req), ino, size, off, fi, plus: true)
     }
-    ops.releasedir = { req, ino, fi in FuseBridge.from(req).release(req, ino, fi, .releasedir) }
+    ops.releasedir = { req, ino, fi in
+      FuseBridge.from(req).release(FuseReplier(req), ino, fi, .releasedir)
+    }
     ops.fsyncdir = { req, ino, datasync, fi in
-      FuseBridge.from(req).fsync(req, ino, datasync, fi, .fsyncdir)
+      FuseBridge.from(req).fsync(FuseReplier(req), ino, datasync, fi, .fsyncdir)
     }
-    ops.statfs = { req, ino in FuseBridge.from(req).statfs(req, ino) }
+    ops.statfs = { req, ino in FuseBridge.from(req).statfs(FuseReplier(req), ino) }
     ops.setxattr = { req, ino, name, value, size, flags in
-      FuseBridge.from(req).setxattr(req, ino, name, value, size, flags)
+      FuseBridge.from(req).setxattr(FuseReplier(req), ino, name, value, size, flags)
     }
-    ops.getxattr = { req, ino, name, size in FuseBridge.from(req).getxattr(req, ino, name, size) }
-    ops.listxattr = { req, ino, size in FuseBridge.from(req).listxattr(req, ino, size) }
-    ops.removexattr = { req, ino, name in FuseBridge.from(req).removexattr(req, ino, name) }
+    ops.getxattr = { req, ino, name, size in
+      FuseBridge.from(req).getxattr(FuseReplier(req), ino, name, size)
+    }
+    ops.listxattr = { req, ino, size in FuseBridge.from(req).listxattr(FuseReplier(req), ino, size)
+    }
+    ops.removexattr = { req, ino, name in
+      FuseBridge.from(req).removexattr(FuseReplier(req), ino, name)
+    }
     ops.fallocate = { req, ino, mode, off, len, fi in
-      FuseBridge.from(req).fallocate(req, ino, mode, off, len, fi)
+      FuseBridge.from(req).fallocate(FuseReplier(req), ino, mode, off, len, fi)
     }
-    ops.lseek = { req, ino, off, whence, fi in FuseBridge.from(req).lseek(req, ino, off, whence, fi)
+    ops.lseek = { req, ino, off, whence, fi in
+      FuseBridge.from(req).lseek(FuseReplier(req), ino, off, whence, fi)
     }
     ops.ioctl = { req, ino, cmd, arg, fi, flags, inBuf, inSize, outSize in
-      FuseBridge.from(req).ioctl(req, ino, cmd, arg, fi, flags, inBuf, inSize, outSize)
+      FuseBridge.from(req).ioctl(FuseReplier(req), ino, cmd, arg, fi, flags, inBuf, inSize, outSize)
     }
-    ops.poll = { req, ino, fi, ph in FuseBridge.from(req).poll(req, ino, fi, ph) }
+    ops.poll = { req, ino, fi, ph in
+      FuseBridge.from(req).poll(FuseReplier(req), ino, fi, waiter: ph.map { FusePollWaiter($0) })
+    }
     return ops
   }
 

@@ -84,14 +84,14 @@ public final class FuseSession {
         description: "cannot create a FUSE session (bad options?)", errno: .EINVAL,
         call: "fuse_session_new")
     }
-    bridge.session = made
-    bridge.notifier.attach(made)
+    bridge.kernel = .libfuse(made)
+    bridge.notifier.attach(.libfuse(made))
     Glibc.errno = 0
     guard fuse_session_mount(made, mountPoint) == 0 else {
       // Freed here, and `session` stays nil: deinit has nothing to free.
       let code = Glibc.errno != 0 ? Glibc.errno : EIO
       bridge.notifier.detach()
-      bridge.session = nil
+      bridge.kernel = nil
       fuse_session_destroy(made)
       self.bridge.release()
       throw Failure(
@@ -240,7 +240,7 @@ public final class FuseSession {
     // Async requests still waiting are cancelled and reply before the end.
     bridge.asyncRequests.drain(seconds: 5)
     bridge.notifier.detach()
-    bridge.session = nil
+    bridge.kernel = nil
     fuse_session_unmount(session)
     fuse_session_destroy(session)
     self.bridge.release()
