@@ -56,6 +56,9 @@ public final class FuseBridge: @unchecked Sendable {
   let notifier: FuseNotifier
   /// Node ids in and out: FUSE_ROOT_ID is the VFS root, whatever its number.
   package let nodeIDs: FuseNodeIDs
+  /// Set by the native engine when INIT agreed FUSE_HANDLE_KILLPRIV_V2: the
+  /// kernel then leaves clearing setuid and setgid on chown to us.
+  nonisolated(unsafe) var handlesKillPrivV2 = false
   /// Requests served in Tasks, for teardown (FuseAsyncRequests.swift).
   let asyncRequests = FuseAsyncRequests()
 
@@ -243,8 +246,11 @@ public final class FuseBridge: @unchecked Sendable {
       () throws(Errno) -> Inode? in
       let inode = try node(ino)
       guard let attr else { throw .EINVAL }
-      let change = try FuseAttributes.setAttr(attr.pointee, toSet: toSet)
+      var change = try FuseAttributes.setAttr(attr.pointee, toSet: toSet)
       let cred = FuseBridge.cred(req)
+      if handlesKillPrivV2, change.mode == nil, change.uid != nil || change.gid != nil {
+        change.mode = try chownKilledMode(inode)
+      }
       var result = try vfs.setattr(inode, change, cred: cred, throughFile: throughFile)
       // After the change: a truncate's SETATTR carries the mode the kernel
       // computed (setuid cleared), which would restore a setgid cleared first.
@@ -257,6 +263,20 @@ public final class FuseBridge: @unchecked Sendable {
       req.reply(attr: &st, timeout: options.attrTimeout)
       return inode
     }
+  }
+
+  /// With HANDLE_KILLPRIV_V2, what fuse_setattr() otherwise does for a
+  /// chown (notify_change()'s ATTR_KILL_SUID and ATTR_KILL_SGID from
+  /// chown_common()): a regular file loses setuid, and setgid if group-
+  /// executable. nil if nothing is to be cleared.
+  func chownKilledMode(_ inode: Inode) throws(Errno) -> UInt32? {
+    guard inode.type == .regular else { return nil }
+    let mode = try vfs.getattr(inode).mode & ModeBits.permissions
+    var kill = mode & ModeBits.setuid
+    if mode & (ModeBits.setgid | ModeBits.groupExec) == ModeBits.setgid | ModeBits.groupExec {
+      kill |= ModeBits.setgid
+    }
+    return kill == 0 ? nil : mode & ~kill
   }
 
   func readlink(_ req: FuseReplier, _ ino: UInt64) {

@@ -6,6 +6,8 @@ import SwiftVFSCore
 enum FuseNotificationTarget: @unchecked Sendable {
   /// libfuse's session, which writes to its /dev/fuse descriptor.
   case libfuse(OpaquePointer)
+  /// The native engine's connection (Engine/FuseConnection.swift).
+  case native(FuseConnection)
 
   /// Like fuse_lowlevel_notify_inval_inode(): drop the kernel's cached
   /// pages of `nodeID` from `offset` for `length` bytes (0: to the end;
@@ -15,6 +17,8 @@ enum FuseNotificationTarget: @unchecked Sendable {
     switch self {
     case .libfuse(let session):
       return fuse_lowlevel_notify_inval_inode(session, nodeID, off_t(offset), off_t(length))
+    case .native(let connection):
+      return connection.invalidateInode(nodeID, offset: offset, length: length)
     }
   }
 
@@ -31,6 +35,8 @@ enum FuseNotificationTarget: @unchecked Sendable {
           fuse_lowlevel_notify_inval_entry(session, parent, $0.baseAddress, name.count)
         }
       }
+    case .native(let connection):
+      return connection.invalidateEntry(parent: parent, name: name)
     }
   }
 }

@@ -133,5 +133,47 @@ extension FuseBridge {
     conn.pointee.max_write = 1 << 20
     conn.pointee.max_readahead = 1 << 20
     conn.pointee.time_gran = 1
+    let info = FuseOperationsTableReport.info(conn.pointee)
+    vfs.requests.connectionReport = info.report
+  }
+}
+
+/// /proc/vfs/connection for libfuse's loop: what fuse_conn_info tells of
+/// the negotiation (libfuse turns `want` into the kernel's INIT flags in
+/// do_init(), adding BIG_WRITES and MAX_PAGES itself).
+enum FuseOperationsTableReport {
+  static let capabilities: [(cap: Int32, flag: FuseInitFlags)] = [
+    (FUSE_CAP_ASYNC_READ, .asyncRead), (FUSE_CAP_POSIX_LOCKS, .posixLocks),
+    (FUSE_CAP_ATOMIC_O_TRUNC, .atomicOTrunc), (FUSE_CAP_EXPORT_SUPPORT, .exportSupport),
+    (FUSE_CAP_DONT_MASK, .dontMask), (FUSE_CAP_SPLICE_WRITE, .spliceWrite),
+    (FUSE_CAP_SPLICE_MOVE, .spliceMove), (FUSE_CAP_SPLICE_READ, .spliceRead),
+    (FUSE_CAP_FLOCK_LOCKS, .flockLocks), (FUSE_CAP_IOCTL_DIR, .hasIoctlDir),
+    (FUSE_CAP_AUTO_INVAL_DATA, .autoInvalData), (FUSE_CAP_READDIRPLUS, .doReaddirplus),
+    (FUSE_CAP_READDIRPLUS_AUTO, .readdirplusAuto), (FUSE_CAP_ASYNC_DIO, .asyncDio),
+    (FUSE_CAP_WRITEBACK_CACHE, .writebackCache), (FUSE_CAP_NO_OPEN_SUPPORT, .noOpenSupport),
+    (FUSE_CAP_PARALLEL_DIROPS, .parallelDirops), (FUSE_CAP_POSIX_ACL, .posixACL),
+    (FUSE_CAP_HANDLE_KILLPRIV, .handleKillpriv), (FUSE_CAP_CACHE_SYMLINKS, .cacheSymlinks),
+    (FUSE_CAP_NO_OPENDIR_SUPPORT, .noOpendirSupport),
+    (FUSE_CAP_EXPLICIT_INVAL_DATA, .explicitInvalData), (FUSE_CAP_EXPIRE_ONLY, .hasExpireOnly),
+  ]
+
+  static func info(_ conn: fuse_conn_info) -> FuseConnectionInfo {
+    let taken = conn.want & conn.capable
+    var flags: FuseInitFlags = []
+    for (cap, flag) in capabilities where taken & UInt32(bitPattern: cap) != 0 {
+      flags.insert(flag)
+    }
+    // libfuse's own additions: its buffer holds 1 MiB (FUSE_MAX_MAX_PAGES).
+    let maxWrite = min(conn.max_write, 1 << 20)
+    if maxWrite > 4096 { flags.insert(.bigWrites) }
+    var maxPages: UInt16 = 0
+    if conn.proto_minor >= 28 {
+      flags.insert(.maxPages)
+      maxPages = UInt16((maxWrite - 1) / 4096 + 1)
+    }
+    return FuseConnectionInfo(
+      major: conn.proto_major, minor: conn.proto_minor, flags: flags, maxWrite: maxWrite,
+      maxPages: maxPages, maxReadahead: conn.max_readahead, timeGran: conn.time_gran,
+      transport: "libfuse 3.14 loop")
   }
 }

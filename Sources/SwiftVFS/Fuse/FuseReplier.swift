@@ -19,12 +19,17 @@ struct FuseReplier: @unchecked Sendable {
   enum Transport {
     /// libfuse's request, answered by `fuse_reply_*` (which frees it).
     case libfuse(fuse_req_t?)
+    /// A request read by the native engine from its /dev/fuse descriptor.
+    case native(FuseChannelRequest)
   }
 
   let transport: Transport
 
   /// A request libfuse read.
   init(_ req: fuse_req_t?) { transport = .libfuse(req) }
+
+  /// A request the native engine read.
+  init(native request: FuseChannelRequest) { transport = .native(request) }
 
   // MARK: - Who asked
 
@@ -37,6 +42,10 @@ struct FuseReplier: @unchecked Sendable {
       var cred = Cred(uid: ctx.pointee.uid, gid: ctx.pointee.gid, pid: ctx.pointee.pid)
       cred.umask = UInt32(ctx.pointee.umask)  // set by libfuse for create, mkdir, mknod
       return cred
+    case .native(let request):
+      var cred = Cred(uid: request.uid, gid: request.gid, pid: Int32(bitPattern: request.pid))
+      cred.umask = request.umask
+      return cred
     }
   }
 
@@ -48,6 +57,8 @@ struct FuseReplier: @unchecked Sendable {
       var list = [gid_t](repeating: 0, count: 64)
       let n = fuse_req_getgroups(req, Int32(list.count), &list)
       return n > 0 ? Array(list.prefix(Int(min(n, Int32(list.count))))) : []
+    case .native(let request):
+      return FuseCallerGroups.of(pid: request.pid)
     }
   }
 
@@ -71,6 +82,8 @@ struct FuseReplier: @unchecked Sendable {
           guard let data else { return }
           Unmanaged<FuseInterruptCallbacks.Box>.fromOpaque(data).takeUnretainedValue().callback()
         }, box)
+    case .native(let request):
+      request.onInterrupt(callback)
     }
   }
 
@@ -81,6 +94,7 @@ struct FuseReplier: @unchecked Sendable {
   func reply(error: Int32) -> Int32 {
     switch transport {
     case .libfuse(let req): return fuse_reply_err(req, error)
+    case .native(let request): return request.replyError(error)
     }
   }
 
@@ -88,6 +102,7 @@ struct FuseReplier: @unchecked Sendable {
   func replyNone() {
     switch transport {
     case .libfuse(let req): fuse_reply_none(req)
+    case .native: break
     }
   }
 
@@ -96,6 +111,7 @@ struct FuseReplier: @unchecked Sendable {
   func reply(entry e: inout fuse_entry_param) -> Int32 {
     switch transport {
     case .libfuse(let req): return fuse_reply_entry(req, &e)
+    case .native(let request): return request.replyEntry(e)
     }
   }
 
@@ -104,6 +120,7 @@ struct FuseReplier: @unchecked Sendable {
   func reply(create e: inout fuse_entry_param, _ fi: UnsafePointer<fuse_file_info>) -> Int32 {
     switch transport {
     case .libfuse(let req): return fuse_reply_create(req, &e, fi)
+    case .native(let request): return request.replyCreate(e, fi.pointee)
     }
   }
 
@@ -112,6 +129,7 @@ struct FuseReplier: @unchecked Sendable {
   func reply(attr st: inout stat, timeout: Double) -> Int32 {
     switch transport {
     case .libfuse(let req): return fuse_reply_attr(req, &st, timeout)
+    case .native(let request): return request.replyAttr(st, timeout: timeout)
     }
   }
 
@@ -120,6 +138,8 @@ struct FuseReplier: @unchecked Sendable {
   func reply(readlink target: UnsafePointer<CChar>) -> Int32 {
     switch transport {
     case .libfuse(let req): return fuse_reply_readlink(req, target)
+    case .native(let request):
+      return request.replyData(UnsafeRawBufferPointer(start: target, count: strlen(target)))
     }
   }
 
@@ -128,6 +148,7 @@ struct FuseReplier: @unchecked Sendable {
   func reply(open fi: UnsafePointer<fuse_file_info>) -> Int32 {
     switch transport {
     case .libfuse(let req): return fuse_reply_open(req, fi)
+    case .native(let request): return request.replyOpen(fi.pointee)
     }
   }
 
@@ -136,6 +157,7 @@ struct FuseReplier: @unchecked Sendable {
   func reply(write count: Int) -> Int32 {
     switch transport {
     case .libfuse(let req): return fuse_reply_write(req, count)
+    case .native(let request): return request.replyWrite(count)
     }
   }
 
@@ -145,6 +167,8 @@ struct FuseReplier: @unchecked Sendable {
     switch transport {
     case .libfuse(let req):
       return fuse_reply_buf(req, data?.assumingMemoryBound(to: CChar.self), count)
+    case .native(let request):
+      return request.replyData(UnsafeRawBufferPointer(start: data, count: data == nil ? 0 : count))
     }
   }
 
@@ -153,6 +177,7 @@ struct FuseReplier: @unchecked Sendable {
   func reply(iov: inout [iovec]) -> Int32 {
     switch transport {
     case .libfuse(let req): return fuse_reply_iov(req, &iov, Int32(iov.count))
+    case .native(let request): return request.replyIov(iov)
     }
   }
 
@@ -161,6 +186,7 @@ struct FuseReplier: @unchecked Sendable {
   func reply(statfs v: inout statvfs) -> Int32 {
     switch transport {
     case .libfuse(let req): return fuse_reply_statfs(req, &v)
+    case .native(let request): return request.replyStatfs(v)
     }
   }
 
@@ -169,6 +195,7 @@ struct FuseReplier: @unchecked Sendable {
   func reply(xattrSize: Int) -> Int32 {
     switch transport {
     case .libfuse(let req): return fuse_reply_xattr(req, xattrSize)
+    case .native(let request): return request.replyXattrSize(xattrSize)
     }
   }
 
@@ -177,6 +204,7 @@ struct FuseReplier: @unchecked Sendable {
   func reply(lseek offset: off_t) -> Int32 {
     switch transport {
     case .libfuse(let req): return fuse_reply_lseek(req, offset)
+    case .native(let request): return request.replyLseek(Int64(offset))
     }
   }
 
@@ -185,6 +213,9 @@ struct FuseReplier: @unchecked Sendable {
   func reply(ioctl result: Int32, _ output: UnsafeRawPointer?, _ count: Int) -> Int32 {
     switch transport {
     case .libfuse(let req): return fuse_reply_ioctl(req, result, output, count)
+    case .native(let request):
+      return request.replyIoctl(
+        result, UnsafeRawBufferPointer(start: output, count: output == nil ? 0 : count))
     }
   }
 
@@ -193,6 +224,7 @@ struct FuseReplier: @unchecked Sendable {
   func reply(poll events: UInt32) -> Int32 {
     switch transport {
     case .libfuse(let req): return fuse_reply_poll(req, events)
+    case .native(let request): return request.replyPoll(events)
     }
   }
 
