@@ -246,12 +246,20 @@ public final class FuseBridge: @unchecked Sendable {
       () throws(Errno) -> Inode? in
       let inode = try node(ino)
       guard let attr else { throw .EINVAL }
-      var change = try FuseAttributes.setAttr(attr.pointee, toSet: toSet)
+      let change = try FuseAttributes.setAttr(attr.pointee, toSet: toSet)
       let cred = FuseBridge.cred(req)
-      if handlesKillPrivV2, change.mode == nil, change.uid != nil || change.gid != nil {
-        change.mode = try chownKilledMode(inode)
+      var killed: UInt32?
+      if handlesKillPrivV2, change.mode == nil, FuseBridge.isChown(change, toSet: toSet) {
+        killed = try chownKilledMode(inode, cred: cred) { FuseBridge.groups(req) }
       }
       var result = try vfs.setattr(inode, change, cred: cred, throughFile: throughFile)
+      if let killed {
+        // The kernel's own change (notify_change() with ATTR_KILL_*), made
+        // after the caller's chown succeeded, whoever the caller is.
+        var kill = SetAttr()
+        kill.mode = killed
+        result = try vfs.setattr(inode, kill, cred: .root, throughFile: throughFile)
+      }
       // After the change: a truncate's SETATTR carries the mode the kernel
       // computed (setuid cleared), which would restore a setgid cleared first.
       if change.size != nil,
@@ -265,15 +273,31 @@ public final class FuseBridge: @unchecked Sendable {
     }
   }
 
-  /// With HANDLE_KILLPRIV_V2, what fuse_setattr() otherwise does for a
-  /// chown (notify_change()'s ATTR_KILL_SUID and ATTR_KILL_SGID from
-  /// chown_common()): a regular file loses setuid, and setgid if group-
-  /// executable. nil if nothing is to be cleared.
-  func chownKilledMode(_ inode: Inode) throws(Errno) -> UInt32? {
+  /// A chown's SETATTR: a new owner or group, or no attribute at all
+  /// (chown(-1, -1), or __remove_privs(): notify_change() with only kill
+  /// bits, which fuse_setattr() drops once they are ours).
+  static func isChown(_ change: SetAttr, toSet: Int32) -> Bool {
+    if change.uid != nil || change.gid != nil { return true }
+    let ignored = FUSE_SET_ATTR_CTIME | FUSE_SET_ATTR_KILL_SUID | FUSE_SET_ATTR_KILL_SGID
+    return toSet & ~ignored == 0
+  }
+
+  /// With HANDLE_KILLPRIV_V2, what the kernel otherwise does for a chown of
+  /// a non-directory (chown_common()'s ATTR_KILL_SUID, and
+  /// setattr_should_drop_sgid()): setuid goes, even for root; setgid goes
+  /// with group execute, or when the caller is neither root nor in the
+  /// file's group. nil if nothing is to be cleared.
+  func chownKilledMode(_ inode: Inode, cred: Cred, groups: () -> [UInt32]) throws(Errno)
+    -> UInt32?
+  {
     guard inode.type == .regular else { return nil }
-    let mode = try vfs.getattr(inode).mode & ModeBits.permissions
+    let st = try vfs.getattr(inode)
+    let mode = st.mode & ModeBits.permissions
     var kill = mode & ModeBits.setuid
-    if mode & (ModeBits.setgid | ModeBits.groupExec) == ModeBits.setgid | ModeBits.groupExec {
+    if mode & ModeBits.setgid != 0,
+      mode & ModeBits.groupExec != 0
+        || (!cred.isRoot && cred.gid != st.gid && !groups().contains(st.gid))
+    {
       kill |= ModeBits.setgid
     }
     return kill == 0 ? nil : mode & ~kill
