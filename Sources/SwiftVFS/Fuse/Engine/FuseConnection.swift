@@ -18,7 +18,8 @@ import SwiftVFSCore
 /// before it returns.
 ///
 /// Locking: the negotiated state (`encoder`, `decoder`, `agreed`) is written
-/// once, by `run` before any serving thread starts, and only read after.
+/// once, by `run` before any serving thread starts, and only read after;
+/// `lock` guards `failure` and `initialized` (read by notifying threads).
 final class FuseConnection: @unchecked Sendable {
   let bridge: FuseBridge
   let sessionFD: Int32
@@ -34,6 +35,8 @@ final class FuseConnection: @unchecked Sendable {
   private(set) var agreed: FuseConnectionInfo?
   private let lock = Lock()
   private var failure: Int32 = 0
+  /// INIT is answered: notifications may be sent.
+  private var initialized = false
 
   /// Requests are read into a buffer of max_write (1 MiB with max_pages
   /// 256) plus a page for the header and the in-arguments, as the kernel
@@ -105,6 +108,11 @@ final class FuseConnection: @unchecked Sendable {
     }
     // No clone (an old kernel): the session's descriptor alone.
     if channels.isEmpty { channels = [session] }
+    agreed?.transport =
+      channels[0] === session
+      ? "read/write, 1 thread on the session fd"
+      : "read/write, \(channels.count) threads on cloned fds"
+    publishReport()
     var threads: [pthread_t] = []
     for channel in channels {
       if let thread = startThread({ [self] in serve(channel) }) { threads.append(thread) }
@@ -183,8 +191,9 @@ final class FuseConnection: @unchecked Sendable {
     agreed = FuseConnectionInfo(
       minor: out.minor, flags: out.flags, maxWrite: out.maxWrite, maxPages: out.maxPages,
       maxReadahead: out.maxReadahead, timeGran: out.timeGran,
-      transport: "read/write, \(threadCount) threads on cloned fds")
+      transport: "read/write")
     publishReport()
+    lock.withLock { initialized = true }
     _ = send(reply, fd: channel.fd)
   }
 
@@ -236,7 +245,7 @@ final class FuseConnection: @unchecked Sendable {
   /// A notification (unique 0, the code in the error field), on the
   /// session's descriptor: 0 or a negative errno (ENOENT: nothing cached).
   func notify(code: Int32, _ body: [UInt8]) -> Int32 {
-    guard agreed != nil else { return -ENOTCONN }
+    guard lock.withLock({ initialized }) else { return -ENOTCONN }
     var w = FuseWireWriter(capacity: FuseOutHeader.wireSize + body.count)
     FuseOutHeader(
       len: UInt32(truncatingIfNeeded: FuseOutHeader.wireSize + body.count), error: code, unique: 0
