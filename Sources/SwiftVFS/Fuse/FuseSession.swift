@@ -204,6 +204,15 @@ public final class FuseSession {
     /// The native engine (Engine/FuseConnection.swift): the kernel's newest
     /// protocol, read/write on one cloned descriptor per CPU.
     case native
+
+    /// The engine named `rawValue` (`-o engine=`): "libfuse" or "native", else nil.
+    public init?(rawValue: String) {
+      switch rawValue {
+      case "libfuse": self = .libfuse
+      case "native": self = .native
+      default: return nil
+      }
+    }
   }
 
   /// Serves requests until unmount or a signal. Returns 0 on a clean end,
