@@ -1,4 +1,5 @@
 import SwiftVFSCore
+import Synchronization
 
 #if canImport(Glibc)
   import Glibc
@@ -10,10 +11,10 @@ import SwiftVFSCore
 /// its own processing queue, so a reply must go back to the descriptor that
 /// read the request (fuse_dev_do_write() looks the request up there).
 ///
-/// Descriptors are non-blocking: a read that finds no request waits in
-/// poll() with the connection's stop descriptor beside it, so the engine can
-/// end its threads without a signal (a thread asleep in read(2) on /dev/fuse
-/// wakes only for a request, an unmount, or a signal).
+/// Clones block in read(2) (the kernel wakes one reader per request). The
+/// session's descriptor, read for INIT (and served alone if cloning fails),
+/// is non-blocking: an empty queue waits in poll() beside the connection's
+/// stop pipe, so the engine can end without a signal.
 final class FuseChannel: @unchecked Sendable {
   /// `_IOR(229, 0, uint32_t)`: makes the descriptor it is called on a clone
   /// of the connection of the descriptor passed (fuse_dev_ioctl_clone()).
@@ -38,7 +39,7 @@ final class FuseChannel: @unchecked Sendable {
   /// A new descriptor on the connection of `sessionFD`; nil (with errno set)
   /// if /dev/fuse cannot be opened or the clone fails.
   static func clone(of sessionFD: Int32) -> FuseChannel? {
-    let fd = open("/dev/fuse", O_RDWR | O_CLOEXEC | O_NONBLOCK)
+    let fd = open("/dev/fuse", O_RDWR | O_CLOEXEC)
     guard fd >= 0 else { return nil }
     var master = UInt32(bitPattern: sessionFD)
     guard ioctl(fd, iocClone, &master) == 0 else {
@@ -63,15 +64,20 @@ final class FuseChannel: @unchecked Sendable {
   }
 
   /// Reads one request into `buffer`: its length, or why there will be no
-  /// more. EINTR and ENOENT (a request interrupted before it was read) are
-  /// retried; an empty queue waits in poll() beside `stopFD`.
-  func receive(into buffer: UnsafeMutableRawBufferPointer, stopFD: Int32) -> Result<Int, End> {
+  /// more. EINTR (unless `stopping`) and ENOENT (a request interrupted
+  /// before it was read) are retried; on a non-blocking descriptor an empty
+  /// queue waits in poll() beside `stopFD`.
+  func receive(
+    into buffer: UnsafeMutableRawBufferPointer, stopFD: Int32, stopping: borrowing Atomic<Bool>
+  ) -> Result<Int, End> {
     while true {
       let n = read(fd, buffer.baseAddress, buffer.count)
       if n > 0 { return .success(n) }
       let e = n == 0 ? ENODEV : errno
       switch e {
-      case EINTR, ENOENT:
+      case EINTR:
+        if stopping.load(ordering: .acquiring) { return .failure(.stopped) }
+      case ENOENT:
         continue
       case EAGAIN:
         var fds = [

@@ -1,5 +1,6 @@
 import CFuse
 import SwiftVFSCore
+import Synchronization
 
 #if canImport(Glibc)
   import Glibc
@@ -11,11 +12,13 @@ import SwiftVFSCore
 /// INIT itself (up to the kernel's protocol, clamped to ours), then serves
 /// on `threadCount` threads, each on its own clone of the descriptor
 /// (FUSE_DEV_IOC_CLONE), so the kernel hands requests to whichever is free.
+/// Each clone is read with a blocking read(2): the kernel wakes one sleeping
+/// reader per request (an exclusive wait), as for libfuse's loop.
 ///
-/// Life: `run` returns once every thread has ended, on ENODEV (unmount,
-/// abort) or `stop` (the session exited: a signal). Replies never outlive
-/// the descriptors: `run` drains the bridge's workers and async requests
-/// before it returns.
+/// Life: `run` returns on ENODEV (unmount, abort: every thread ends, and is
+/// joined) or `stop` (the session exited: a signal; threads asleep in read
+/// end at the unmount that follows). It drains the bridge's workers and
+/// async requests before it returns.
 ///
 /// Locking: the negotiated state (`encoder`, `decoder`, `agreed`) is written
 /// once, by `run` before any serving thread starts, and only read after;
@@ -35,6 +38,10 @@ final class FuseConnection: @unchecked Sendable {
   private(set) var agreed: FuseConnectionInfo?
   private let lock = Lock()
   private var failure: Int32 = 0
+  /// Set once the engine ends: a serving thread checks it after each request.
+  let stopping = Atomic<Bool>(false)
+  /// A serving thread read ENODEV: the connection is gone for all of them.
+  private let sawUnmount = Atomic<Bool>(false)
   /// INIT is answered: notifications may be sent.
   private var initialized = false
 
@@ -75,8 +82,9 @@ final class FuseConnection: @unchecked Sendable {
   /// The number of serving threads: one per CPU, at least 2.
   static var defaultThreads: Int { max(2, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
 
-  /// Wakes every serving thread to end (async-signal-safe).
+  /// Ends the engine: `run` wakes and returns (async-signal-safe).
   func stop() {
+    stopping.store(true, ordering: .releasing)
     var byte: UInt8 = 1
     _ = write(stopWriteFD, &byte, 1)
   }
@@ -92,7 +100,7 @@ final class FuseConnection: @unchecked Sendable {
     defer { buffer.deallocate() }
     // INIT comes first, on the session's descriptor.
     while agreed == nil {
-      switch session.receive(into: buffer, stopFD: stopFD) {
+      switch session.receive(into: buffer, stopFD: stopFD, stopping: stopping) {
       case .success(let n):
         handleBeforeInit(UnsafeRawBufferPointer(rebasing: buffer[0..<n]), channel: session)
       case .failure(.unmounted), .failure(.stopped):
@@ -111,18 +119,37 @@ final class FuseConnection: @unchecked Sendable {
     agreed?.transport =
       channels[0] === session
       ? "read/write, 1 thread on the session fd"
-      : "read/write, \(channels.count) threads on cloned fds"
+      : "read/write, \(channels.count) thread\(channels.count == 1 ? "" : "s") on cloned fds"
     publishReport()
     var threads: [pthread_t] = []
     for channel in channels {
       if let thread = startThread({ [self] in serve(channel) }) { threads.append(thread) }
     }
-    if threads.isEmpty { serve(session) }
-    for thread in threads { pthread_join(thread, nil) }
+    if threads.isEmpty {
+      serve(session)
+    } else {
+      waitForStop()
+    }
+    stopping.store(true, ordering: .releasing)
+    if sawUnmount.load(ordering: .acquiring) {
+      // ENODEV reaches every descriptor of the connection: all end.
+      for thread in threads { pthread_join(thread, nil) }
+    } else {
+      // Stopped (a signal): threads asleep in read(2) wake only for a
+      // request or the unmount that follows (FuseSession.close), and then
+      // end; they hold the connection and the bridge until then.
+      for thread in threads { pthread_detach(thread) }
+    }
     // No reply may go to a session that is about to be destroyed.
     if let workers = bridge.workers { _ = workers.drain(seconds: 5) }
     bridge.asyncRequests.drain(seconds: 5)
     return lock.withLock { failure }
+  }
+
+  /// The calling thread sleeps until the stop pipe turns readable.
+  private func waitForStop() {
+    var fds = [pollfd(fd: stopFD, events: Int16(POLLIN), revents: 0)]
+    while poll(&fds, 1, -1) < 0, errno == EINTR {}
   }
 
   /// One thread's loop: read, decode, dispatch, until the end.
@@ -130,13 +157,16 @@ final class FuseConnection: @unchecked Sendable {
     let buffer = UnsafeMutableRawBufferPointer.allocate(
       byteCount: FuseConnection.bufferSize, alignment: 4096)
     defer { buffer.deallocate() }
-    while true {
-      switch channel.receive(into: buffer, stopFD: stopFD) {
+    while !stopping.load(ordering: .acquiring) {
+      switch channel.receive(into: buffer, stopFD: stopFD, stopping: stopping) {
       case .success(let n):
         handle(UnsafeRawBufferPointer(rebasing: buffer[0..<n]), channel: channel)
       case .failure(let end):
-        if case .failed(let e) = end { lock.withLock { if failure == 0 { failure = -e } } }
-        // The others wait in poll() or will find the stop there.
+        switch end {
+        case .unmounted: sawUnmount.store(true, ordering: .releasing)
+        case .failed(let e): lock.withLock { if failure == 0 { failure = -e } }
+        case .stopped: break
+        }
         stop()
         return
       }
