@@ -1,4 +1,5 @@
 import Foundation
+import SwiftVFS
 import XCTest
 
 #if canImport(Glibc)
@@ -226,6 +227,30 @@ final class NativeEngineTests: MountTestCase {
     XCTAssertEqual(lines[1].count, lines[0].count)
     for (t, v) in zip(lines[0], lines[1]) {
       XCTAssertEqual(v, t, "native engine differs from tmpfs")
+    }
+  }
+
+  /// In process, through `FuseMount.Options.engine`: a file written and
+  /// read back, /proc/vfs/connection, then an unmount that ends every
+  /// serving thread (ENODEV) so that `run()` returns; a second mount on the
+  /// same directory works.
+  func testFuseMountInProcessServesAndUnmounts() async throws {
+    let dir = try makeTempDir("native-embed")
+    defer { rmdir(dir) }
+    var options = FuseMount.Options()
+    options.engine = .native
+    for round in 0..<2 {
+      let mount = try FuseMount(
+        try VFS.standard(options: MountOptions()), at: dir, options: options)
+      let serving = Task { try await mount.run() }
+      let file = dir + "/round\(round)"
+      XCTAssertEqual(sh("echo data > \(shq(file)) && cat \(shq(file))").stdout, "data\n")
+      let report = try String(contentsOfFile: dir + "/proc/vfs/connection", encoding: .utf8)
+      XCTAssertTrue(report.contains("threads on cloned fds"), report)
+      try await mount.unmount()
+      XCTAssertTrue(mount.isClosed)
+      XCTAssertNil(MountInfo.at(dir))
+      try await serving.value
     }
   }
 
