@@ -109,6 +109,8 @@ extension FuseBridge {
   /// do not claim HANDLE_KILLPRIV), as it does for tmpfs.
   func negotiate(_ conn: UnsafeMutablePointer<fuse_conn_info>) {
     let c = conn.pointee.capable
+    // The kernel's offer, before it is overwritten with what we ask.
+    let offeredReadahead = conn.pointee.max_readahead
     var want = conn.pointee.want
     for cap in [
       FUSE_CAP_ATOMIC_O_TRUNC, FUSE_CAP_READDIRPLUS, FUSE_CAP_READDIRPLUS_AUTO,
@@ -133,7 +135,7 @@ extension FuseBridge {
     conn.pointee.max_write = 1 << 20
     conn.pointee.max_readahead = 1 << 20
     conn.pointee.time_gran = 1
-    let info = FuseOperationsTableReport.info(conn.pointee)
+    let info = FuseOperationsTableReport.info(conn.pointee, offeredReadahead: offeredReadahead)
     vfs.requests.connectionReport = info.report
   }
 }
@@ -157,7 +159,10 @@ enum FuseOperationsTableReport {
     (FUSE_CAP_EXPLICIT_INVAL_DATA, .explicitInvalData), (FUSE_CAP_EXPIRE_ONLY, .hasExpireOnly),
   ]
 
-  static func info(_ conn: fuse_conn_info) -> FuseConnectionInfo {
+  /// libfuse 3.14 speaks FUSE 7.38 (its fuse_kernel.h); `proto_minor` is the kernel's.
+  static let libfuseMinor: UInt32 = 38
+
+  static func info(_ conn: fuse_conn_info, offeredReadahead: UInt32) -> FuseConnectionInfo {
     let taken = conn.want & conn.capable
     var flags: FuseInitFlags = []
     for (cap, flag) in capabilities where taken & UInt32(bitPattern: cap) != 0 {
@@ -172,8 +177,10 @@ enum FuseOperationsTableReport {
       maxPages = UInt16((maxWrite - 1) / 4096 + 1)
     }
     return FuseConnectionInfo(
-      major: conn.proto_major, minor: conn.proto_minor, flags: flags, maxWrite: maxWrite,
-      maxPages: maxPages, maxReadahead: conn.max_readahead, timeGran: conn.time_gran,
+      major: conn.proto_major, minor: min(conn.proto_minor, libfuseMinor), flags: flags,
+      maxWrite: maxWrite, maxPages: maxPages,
+      // The kernel takes the smaller of its offer and ours (process_init_reply()).
+      maxReadahead: min(conn.max_readahead, offeredReadahead), timeGran: conn.time_gran,
       transport: "libfuse 3.14 loop")
   }
 }
