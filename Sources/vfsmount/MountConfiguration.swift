@@ -23,6 +23,8 @@ struct MountConfiguration {
   var maxThreads = 16
   var maxIdleThreads = 8
   var libfuseLoop = false
+  /// engine=libfuse (the default) or engine=native (Sources/SwiftVFS/Fuse/Engine).
+  var engine = FuseSession.Engine.libfuse
 
   static let fileSystemKeys: Set = ["size", "nr_inodes", "mode", "uid", "gid", "dcache_max"]
 
@@ -85,6 +87,10 @@ struct MountConfiguration {
       if key == "allow_other" { kernelOptions.append(key) }
       if key == "default_permissions" { givenDefaultPermissions = true }
       if key == "bare" { fileSystemOptions.set(key, nil) }
+      return
+    case "engine":
+      guard let text = value, let chosen = FuseSession.Engine(rawValue: text) else { throw bad() }
+      engine = chosen
       return
     case "fsname", "subtype":
       guard let text = value, !text.isEmpty else { throw bad() }

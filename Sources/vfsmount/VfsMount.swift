@@ -39,6 +39,8 @@ struct VfsMount: ParsableCommand {
         libfuse_mt          serve every request on libfuse's thread pool (slower
                             for one client at a time; see README)
         max_idle_threads=N  with libfuse_mt: idle threads kept (default 8)
+        engine=E            who reads /dev/fuse: libfuse (default) or native (the
+                            newest FUSE protocol, one thread per CPU)
         default_permissions always on: the kernel checks modes, as on tmpfs
 
       With -t ext2, SOURCE is an ext2 image (made by mke2fs -t ext2), mounted
@@ -157,7 +159,8 @@ struct VfsMount: ParsableCommand {
     let loop: FuseSession.Loop =
       singleThreaded ? .single : parsed.libfuseLoop ? .libfuseMultithreaded : .threaded
     let result = session.run(
-      loop: loop, maxThreads: parsed.maxThreads, maxIdleThreads: parsed.maxIdleThreads)
+      loop: loop, engine: parsed.engine, maxThreads: parsed.maxThreads,
+      maxIdleThreads: parsed.maxIdleThreads)
     session.close()
     if result != 0 { throw ExitCode(1) }
   }

@@ -34,8 +34,8 @@ final class ProcFilesTests: XCTestCase {
     XCTAssertEqual(
       try names("proc/vfs"),
       [
-        ".", "..", "dcache", "inodes", "requests", "objects", "devnodes", "check", "trace",
-        "reset",
+        ".", "..", "dcache", "inodes", "requests", "connection", "objects", "devnodes", "check",
+        "trace", "reset",
       ])
     // A listing resumes from a cookie, as getdents does.
     let (fh, file) = try h.vfs.open(try h.inode("proc/vfs"), flags: O_RDONLY, cred: .root)
@@ -45,7 +45,8 @@ final class ProcFilesTests: XCTestCase {
       rest.append(entry.name.description)
       return true
     }
-    XCTAssertEqual(rest, ["inodes", "requests", "objects", "devnodes", "check", "trace", "reset"])
+    XCTAssertEqual(
+      rest, ["inodes", "requests", "connection", "objects", "devnodes", "check", "trace", "reset"])
   }
 
   func testModesAndOwners() throws {

@@ -45,13 +45,13 @@ extension FuseBridge {
   /// table) and the success reply, sent once the interrupt callback is off.
   struct AsyncReply {
     var inode: Inode?
-    var send: (fuse_req_t?) -> Void
+    var send: (FuseReplier) -> Void
   }
 
   /// Like `serve`, in a Task: runs `body`, replies its success or its errno
   /// (EINTR if the Task was cancelled), records the request.
   func serveAsync(
-    _ req: fuse_req_t?, _ opcode: FuseOpcode, _ ino: UInt64, detail: String,
+    _ req: FuseReplier, _ opcode: FuseOpcode, _ ino: UInt64, detail: String,
     _ body: @escaping @Sendable () async throws(Errno) -> AsyncReply
   ) {
     let request = FuseAsyncRequest(req)
@@ -71,7 +71,7 @@ extension FuseBridge {
       if let reply {
         reply.send(request.req)
       } else {
-        fuse_reply_err(request.req, (failure ?? .EIO).rawValue)
+        request.req.reply(error: (failure ?? .EIO).rawValue)
       }
       finish(
         opcode, ino, detail: detail, served: reply?.inode, failure: failure, start: start)
@@ -79,10 +79,10 @@ extension FuseBridge {
     }
   }
 
-  func lookupAsync(_ req: fuse_req_t?, _ dir: Inode, _ namePtr: UnsafePointer<CChar>?) {
+  func lookupAsync(_ req: FuseReplier, _ dir: Inode, _ namePtr: UnsafePointer<CChar>?) {
     let name: FileName
     do throws(Errno) { name = try FuseAttributes.name(namePtr) } catch {
-      fuse_reply_err(req, error.rawValue)
+      req.reply(error: error.rawValue)
       return
     }
     serveAsync(
@@ -99,7 +99,7 @@ extension FuseBridge {
           // A negative entry the kernel may cache for entry_timeout.
           var e = fuse_entry_param()
           e.entry_timeout = timeout
-          fuse_reply_entry(req, &e)
+          req.reply(entry: &e)
         }
       }
       let st: Stat
@@ -109,23 +109,23 @@ extension FuseBridge {
       }
       return AsyncReply(inode: inode) { [self] req in
         var e = entryParam(inode, stat: st)
-        if fuse_reply_entry(req, &e) != 0 { vfs.forget(inode.ino, count: 1) }
+        if req.reply(entry: &e) != 0 { vfs.forget(inode.ino, count: 1) }
       }
     }
   }
 
-  func getattrAsync(_ req: fuse_req_t?, _ inode: Inode) {
+  func getattrAsync(_ req: FuseReplier, _ inode: Inode) {
     serveAsync(req, .getattr, nodeIDs.nodeID(ofIno: inode.ino), detail: "") {
       [self] () throws(Errno) -> AsyncReply in
       let st = try await vfs.getattrAsync(inode)
       return AsyncReply(inode: inode) { [self] req in
         var attr = attributes(st)
-        fuse_reply_attr(req, &attr, options.attrTimeout)
+        req.reply(attr: &attr, timeout: options.attrTimeout)
       }
     }
   }
 
-  func readAsync(_ req: fuse_req_t?, _ file: File, _ size: Int, _ offset: off_t) {
+  func readAsync(_ req: FuseReplier, _ file: File, _ size: Int, _ offset: off_t) {
     serveAsync(
       req, .read, nodeIDs.nodeID(ofIno: file.inode.ino), detail: "off=\(offset) size=\(size)"
     ) {
@@ -133,12 +133,12 @@ extension FuseBridge {
       guard offset >= 0 else { throw .EINVAL }
       let bytes = try await vfs.readAsync(file, count: size, at: Int64(offset))
       return AsyncReply(inode: file.inode) { req in
-        bytes.withUnsafeBytes { _ = fuse_reply_buf(req, $0.baseAddress, $0.count) }
+        bytes.withUnsafeBytes { _ = req.reply(data: $0.baseAddress, count: $0.count) }
       }
     }
   }
 
-  func writeAsync(_ req: fuse_req_t?, _ file: File, _ bytes: [UInt8], _ offset: off_t) {
+  func writeAsync(_ req: FuseReplier, _ file: File, _ bytes: [UInt8], _ offset: off_t) {
     // As the sync write does, before the data changes.
     vfs.killPrivileges(file.inode, cred: FuseBridge.cred(req)) { FuseBridge.groups(req) }
     serveAsync(
@@ -148,17 +148,17 @@ extension FuseBridge {
       [self] () throws(Errno) -> AsyncReply in
       guard offset >= 0 else { throw .EINVAL }
       let n = try await vfs.writeAsync(file, bytes, at: Int64(offset))
-      return AsyncReply(inode: file.inode) { req in _ = fuse_reply_write(req, n) }
+      return AsyncReply(inode: file.inode) { req in _ = req.reply(write: n) }
     }
   }
   /// OPEN and OPENDIR. libfuse's `fuse_file_info` lives on the loop
   /// thread's stack only during the call: the Task answers with a copy.
   func openAsync(
-    _ req: fuse_req_t?, _ inode: Inode, _ fi: UnsafeMutablePointer<fuse_file_info>?,
+    _ req: FuseReplier, _ inode: Inode, _ fi: UnsafeMutablePointer<fuse_file_info>?,
     directory: Bool
   ) {
     guard let fi else {
-      fuse_reply_err(req, Errno.EINVAL.rawValue)
+      req.reply(error: Errno.EINVAL.rawValue)
       return
     }
     let info = SendableFileInfo(value: fi.pointee)
@@ -185,7 +185,7 @@ extension FuseBridge {
         } else {
           fillOpen(&reply, fh, file)
         }
-        if fuse_reply_open(req, &reply) != 0 { vfs.release(fh) }
+        if req.reply(open: &reply) != 0 { vfs.release(fh) }
       }
     }
   }
@@ -193,7 +193,7 @@ extension FuseBridge {
   /// READDIR and READDIRPLUS: the batch is fetched in the Task, then packed
   /// into one buffer as the sync `readdir` does (a lookup for each
   /// readdirplus entry that fits).
-  func readdirAsync(_ req: fuse_req_t?, _ file: File, _ size: Int, _ offset: off_t, plus: Bool) {
+  func readdirAsync(_ req: FuseReplier, _ file: File, _ size: Int, _ offset: off_t, plus: Bool) {
     serveAsync(
       req, plus ? .readdirplus : .readdir, nodeIDs.nodeID(ofIno: file.inode.ino),
       detail: "off=\(offset) size=\(size)"
@@ -221,7 +221,7 @@ extension FuseBridge {
           else { break }
           used += n
         }
-        fuse_reply_buf(req, buffer, used)
+        req.reply(data: buffer, count: used)
       }
     }
   }
@@ -239,25 +239,17 @@ struct SendableFileInfo: @unchecked Sendable {
 /// callback under the request's own lock, which `detach` takes too, so no
 /// callback runs after `detach` returns.
 final class FuseAsyncRequest: @unchecked Sendable {
-  let req: fuse_req_t?
+  let req: FuseReplier
   private let lock = Lock()
   private var task: Task<Void, Never>?
   private var interrupted = false
-  private var callbackData: Unmanaged<FuseAsyncRequest>?
 
-  init(_ req: fuse_req_t?) { self.req = req }
+  init(_ req: FuseReplier) { self.req = req }
 
-  /// Registers the interrupt callback (which libfuse calls at once if the
+  /// Registers the interrupt callback (which is called at once if the
   /// interrupt came already), then starts the Task.
   func start(_ body: @escaping @Sendable () async -> Void) {
-    let data = Unmanaged.passRetained(self)
-    callbackData = data
-    fuse_req_interrupt_func(
-      req,
-      { _, data in
-        guard let data else { return }
-        Unmanaged<FuseAsyncRequest>.fromOpaque(data).takeUnretainedValue().interrupt()
-      }, data.toOpaque())
+    req.onInterrupt { [self] in interrupt() }
     let task = Task { await body() }
     let cancelNow = lock.withLock {
       self.task = task
@@ -276,11 +268,7 @@ final class FuseAsyncRequest: @unchecked Sendable {
   }
 
   /// Unregisters the interrupt callback; call before the reply.
-  func detach() {
-    fuse_req_interrupt_func(req, nil, nil)
-    callbackData?.release()
-    callbackData = nil
-  }
+  func detach() { req.onInterrupt(nil) }
 }
 
 /// The async requests in flight, so that teardown can cancel them and wait

@@ -41,8 +41,9 @@ public final class FuseBridge: @unchecked Sendable {
   /// The VFS whose operations the bridge calls.
   public let vfs: VFS
   let options: Options
-  /// The session, for notifications to the kernel; set by `FuseSession`.
-  nonisolated(unsafe) var session: OpaquePointer?
+  /// Where notifications to the kernel go (libfuse's session or the native
+  /// engine's connection); set by `FuseSession`.
+  nonisolated(unsafe) var kernel: FuseNotificationTarget?
   /// The mount's readahead control in sysfs, written once after FUSE_INIT.
   nonisolated(unsafe) var readaheadControl: String? {
     didSet { readaheadPending.store(readaheadControl != nil, ordering: .releasing) }
@@ -55,6 +56,9 @@ public final class FuseBridge: @unchecked Sendable {
   let notifier: FuseNotifier
   /// Node ids in and out: FUSE_ROOT_ID is the VFS root, whatever its number.
   package let nodeIDs: FuseNodeIDs
+  /// Set by the native engine when INIT agreed FUSE_HANDLE_KILLPRIV_V2: the
+  /// kernel then leaves clearing setuid and setgid on chown to us.
+  nonisolated(unsafe) var handlesKillPrivV2 = false
   /// Requests served in Tasks, for teardown (FuseAsyncRequests.swift).
   let asyncRequests = FuseAsyncRequests()
 
@@ -79,7 +83,7 @@ public final class FuseBridge: @unchecked Sendable {
   /// success reply itself.
   @inline(__always)
   func serve(
-    _ req: fuse_req_t?, _ opcode: FuseOpcode, _ ino: UInt64,
+    _ req: FuseReplier, _ opcode: FuseOpcode, _ ino: UInt64,
     detail: @autoclosure () -> String = "",
     _ body: () throws(Errno) -> Inode?
   ) {
@@ -98,7 +102,7 @@ public final class FuseBridge: @unchecked Sendable {
       served = try body()
     } catch {
       failure = error
-      fuse_reply_err(req, error.rawValue)
+      req.reply(error: error.rawValue)
     }
     finish(opcode, ino, detail: detail(), served: served, failure: failure, start: start)
   }
@@ -126,19 +130,10 @@ public final class FuseBridge: @unchecked Sendable {
     line.withCString { _ = Glibc.write(2, $0, strlen($0)) }
   }
 
-  /// The caller's supplementary groups (read by libfuse from /proc/PID/status).
-  static func groups(_ req: fuse_req_t?) -> [UInt32] {
-    var list = [gid_t](repeating: 0, count: 64)
-    let n = fuse_req_getgroups(req, Int32(list.count), &list)
-    return n > 0 ? Array(list.prefix(Int(min(n, Int32(list.count))))) : []
-  }
+  /// The caller's supplementary groups (from /proc/PID/status).
+  static func groups(_ req: FuseReplier) -> [UInt32] { req.groups }
 
-  static func cred(_ req: fuse_req_t?) -> Cred {
-    guard let ctx = fuse_req_ctx(req) else { return .root }
-    var cred = Cred(uid: ctx.pointee.uid, gid: ctx.pointee.gid, pid: ctx.pointee.pid)
-    cred.umask = UInt32(ctx.pointee.umask)  // set by libfuse for create, mkdir, mknod
-    return cred
-  }
+  static func cred(_ req: FuseReplier) -> Cred { req.cred }
 
   // MARK: - Entries
 
@@ -166,7 +161,7 @@ public final class FuseBridge: @unchecked Sendable {
   /// `asMknodAskedFor`: the reply to MKNOD of a char device must have the
   /// type the kernel asked for (else EIO); if a driver serves it, zero
   /// timeouts make its next lookup see the regular-file view (DESIGN.md).
-  func replyEntry(_ req: fuse_req_t?, _ inode: Inode, asMknodAskedFor: Bool = false)
+  func replyEntry(_ req: FuseReplier, _ inode: Inode, asMknodAskedFor: Bool = false)
     throws(Errno)
   {
     let st = try statOrForget(inode)
@@ -176,7 +171,7 @@ public final class FuseBridge: @unchecked Sendable {
       e.attr_timeout = 0
       e.entry_timeout = 0
     }
-    if fuse_reply_entry(req, &e) != 0 { vfs.forget(inode.ino, count: 1) }
+    if req.reply(entry: &e) != 0 { vfs.forget(inode.ino, count: 1) }
   }
 
   /// The attributes of an inode just given a lookup; if they cannot be had,
@@ -190,7 +185,7 @@ public final class FuseBridge: @unchecked Sendable {
     }
   }
 
-  func lookup(_ req: fuse_req_t?, _ parent: UInt64, _ namePtr: UnsafePointer<CChar>?) {
+  func lookup(_ req: FuseReplier, _ parent: UInt64, _ namePtr: UnsafePointer<CChar>?) {
     if let dir = asyncInode(parent) { return lookupAsync(req, dir, namePtr) }
     serve(req, .lookup, parent, detail: String(cString: namePtr!)) { () throws(Errno) -> Inode? in
       let name = try FuseAttributes.name(namePtr)
@@ -208,7 +203,7 @@ public final class FuseBridge: @unchecked Sendable {
         // A negative entry the kernel may cache for entry_timeout.
         var e = fuse_entry_param()
         e.entry_timeout = options.entryTimeout
-        fuse_reply_entry(req, &e)
+        req.reply(entry: &e)
         return dir
       }
       try replyEntry(req, inode)
@@ -216,16 +211,16 @@ public final class FuseBridge: @unchecked Sendable {
     }
   }
 
-  func forget(_ req: fuse_req_t?, _ ino: UInt64, _ count: UInt64) {
+  func forget(_ req: FuseReplier, _ ino: UInt64, _ count: UInt64) {
     serve(req, .forget, ino) { () throws(Errno) -> Inode? in
       vfs.forget(nodeIDs.ino(ofNode: ino), count: count)
       return nil
     }
-    fuse_reply_none(req)
+    req.replyNone()
   }
 
   func forgetMulti(
-    _ req: fuse_req_t?, _ count: Int, _ list: UnsafeMutablePointer<fuse_forget_data>?
+    _ req: FuseReplier, _ count: Int, _ list: UnsafeMutablePointer<fuse_forget_data>?
   ) {
     serve(req, .batchForget, 0, detail: "count=\(count)") { () throws(Errno) -> Inode? in
       for i in 0..<count {
@@ -233,21 +228,21 @@ public final class FuseBridge: @unchecked Sendable {
       }
       return nil
     }
-    fuse_reply_none(req)
+    req.replyNone()
   }
 
-  func getattr(_ req: fuse_req_t?, _ ino: UInt64) {
+  func getattr(_ req: FuseReplier, _ ino: UInt64) {
     if let inode = asyncInode(ino) { return getattrAsync(req, inode) }
     serve(req, .getattr, ino) { () throws(Errno) -> Inode? in
       let inode = try node(ino)
       var st = attributes(try vfs.getattr(inode))
-      fuse_reply_attr(req, &st, options.attrTimeout)
+      req.reply(attr: &st, timeout: options.attrTimeout)
       return inode
     }
   }
 
   func setattr(
-    _ req: fuse_req_t?, _ ino: UInt64, _ attr: UnsafeMutablePointer<stat>?, _ toSet: Int32,
+    _ req: FuseReplier, _ ino: UInt64, _ attr: UnsafeMutablePointer<stat>?, _ toSet: Int32,
     throughFile: Bool = false
   ) {
     serve(req, .setattr, ino, detail: "to_set=0x\(String(toSet, radix: 16))") {
@@ -256,7 +251,18 @@ public final class FuseBridge: @unchecked Sendable {
       guard let attr else { throw .EINVAL }
       let change = try FuseAttributes.setAttr(attr.pointee, toSet: toSet)
       let cred = FuseBridge.cred(req)
+      var killed: UInt32?
+      if handlesKillPrivV2, change.mode == nil, FuseBridge.isChown(change, toSet: toSet) {
+        killed = try chownKilledMode(inode, cred: cred) { FuseBridge.groups(req) }
+      }
       var result = try vfs.setattr(inode, change, cred: cred, throughFile: throughFile)
+      if let killed {
+        // The kernel's own change (notify_change() with ATTR_KILL_*), made
+        // after the caller's chown succeeded, whoever the caller is.
+        var kill = SetAttr()
+        kill.mode = killed
+        result = try vfs.setattr(inode, kill, cred: .root, throughFile: throughFile)
+      }
       // After the change: a truncate's SETATTR carries the mode the kernel
       // computed (setuid cleared), which would restore a setgid cleared first.
       if change.size != nil,
@@ -265,25 +271,57 @@ public final class FuseBridge: @unchecked Sendable {
         result = try vfs.getattr(inode)
       }
       var st = attributes(result)
-      fuse_reply_attr(req, &st, options.attrTimeout)
+      req.reply(attr: &st, timeout: options.attrTimeout)
       return inode
     }
   }
 
-  func readlink(_ req: fuse_req_t?, _ ino: UInt64) {
+  /// A chown's SETATTR: a new owner or group, or no attribute at all
+  /// (chown(-1, -1), or __remove_privs(): notify_change() with only kill
+  /// bits, which fuse_setattr() drops once they are ours).
+  static func isChown(_ change: SetAttr, toSet: Int32) -> Bool {
+    if change.uid != nil || change.gid != nil { return true }
+    let ignored = FUSE_SET_ATTR_CTIME | FUSE_SET_ATTR_KILL_SUID | FUSE_SET_ATTR_KILL_SGID
+    return toSet & ~ignored == 0
+  }
+
+  /// With HANDLE_KILLPRIV_V2, what the kernel otherwise does for a chown of
+  /// a non-directory (chown_common()'s ATTR_KILL_SUID, and
+  /// setattr_should_drop_sgid()): setuid goes, even for root; setgid goes
+  /// with group execute, or when the caller is neither root nor in the
+  /// file's group. nil if nothing is to be cleared.
+  func chownKilledMode(_ inode: Inode, cred: Cred, groups: () -> [UInt32]) throws(Errno)
+    -> UInt32?
+  {
+    guard inode.type == .regular else { return nil }
+    let st = try vfs.getattr(inode)
+    let mode = st.mode & ModeBits.permissions
+    var kill = mode & ModeBits.setuid
+    if mode & ModeBits.setgid != 0,
+      mode & ModeBits.groupExec != 0
+        || (!cred.isRoot && cred.gid != st.gid && !groups().contains(st.gid))
+    {
+      kill |= ModeBits.setgid
+    }
+    return kill == 0 ? nil : mode & ~kill
+  }
+
+  func readlink(_ req: FuseReplier, _ ino: UInt64) {
     serve(req, .readlink, ino) { () throws(Errno) -> Inode? in
       let inode = try node(ino)
       var target = try vfs.readlink(inode)
       target.append(0)
       target.withUnsafeBufferPointer {
-        $0.withMemoryRebound(to: CChar.self) { _ = fuse_reply_readlink(req, $0.baseAddress) }
+        $0.withMemoryRebound(to: CChar.self) {
+          if let target = $0.baseAddress { req.reply(readlink: target) }
+        }
       }
       return inode
     }
   }
 
   func mknod(
-    _ req: fuse_req_t?, _ parent: UInt64, _ namePtr: UnsafePointer<CChar>?, _ mode: mode_t,
+    _ req: FuseReplier, _ parent: UInt64, _ namePtr: UnsafePointer<CChar>?, _ mode: mode_t,
     _ rdev: dev_t
   ) {
     serve(req, .mknod, parent, detail: String(cString: namePtr!)) { () throws(Errno) -> Inode? in
@@ -296,7 +334,7 @@ public final class FuseBridge: @unchecked Sendable {
     }
   }
 
-  func mkdir(_ req: fuse_req_t?, _ parent: UInt64, _ namePtr: UnsafePointer<CChar>?, _ mode: mode_t)
+  func mkdir(_ req: FuseReplier, _ parent: UInt64, _ namePtr: UnsafePointer<CChar>?, _ mode: mode_t)
   {
     serve(req, .mkdir, parent, detail: String(cString: namePtr!)) { () throws(Errno) -> Inode? in
       let dir = try node(parent)
@@ -308,7 +346,7 @@ public final class FuseBridge: @unchecked Sendable {
   }
 
   func symlink(
-    _ req: fuse_req_t?, _ target: UnsafePointer<CChar>?, _ parent: UInt64,
+    _ req: FuseReplier, _ target: UnsafePointer<CChar>?, _ parent: UInt64,
     _ namePtr: UnsafePointer<CChar>?
   ) {
     serve(req, .symlink, parent, detail: String(cString: namePtr!)) { () throws(Errno) -> Inode? in
@@ -326,7 +364,7 @@ public final class FuseBridge: @unchecked Sendable {
   }
 
   func link(
-    _ req: fuse_req_t?, _ ino: UInt64, _ newParent: UInt64, _ namePtr: UnsafePointer<CChar>?
+    _ req: FuseReplier, _ ino: UInt64, _ newParent: UInt64, _ namePtr: UnsafePointer<CChar>?
   ) {
     serve(req, .link, ino, detail: String(cString: namePtr!)) { () throws(Errno) -> Inode? in
       let inode = try node(ino)
@@ -337,26 +375,26 @@ public final class FuseBridge: @unchecked Sendable {
     }
   }
 
-  func unlink(_ req: fuse_req_t?, _ parent: UInt64, _ namePtr: UnsafePointer<CChar>?) {
+  func unlink(_ req: FuseReplier, _ parent: UInt64, _ namePtr: UnsafePointer<CChar>?) {
     serve(req, .unlink, parent, detail: String(cString: namePtr!)) { () throws(Errno) -> Inode? in
       let dir = try node(parent)
       try vfs.unlink(dir, try FuseAttributes.name(namePtr))
-      fuse_reply_err(req, 0)
+      req.reply(error: 0)
       return dir
     }
   }
 
-  func rmdir(_ req: fuse_req_t?, _ parent: UInt64, _ namePtr: UnsafePointer<CChar>?) {
+  func rmdir(_ req: FuseReplier, _ parent: UInt64, _ namePtr: UnsafePointer<CChar>?) {
     serve(req, .rmdir, parent, detail: String(cString: namePtr!)) { () throws(Errno) -> Inode? in
       let dir = try node(parent)
       try vfs.rmdir(dir, try FuseAttributes.name(namePtr))
-      fuse_reply_err(req, 0)
+      req.reply(error: 0)
       return dir
     }
   }
 
   func rename(
-    _ req: fuse_req_t?, _ parent: UInt64, _ namePtr: UnsafePointer<CChar>?, _ newParent: UInt64,
+    _ req: FuseReplier, _ parent: UInt64, _ namePtr: UnsafePointer<CChar>?, _ newParent: UInt64,
     _ newNamePtr: UnsafePointer<CChar>?, _ flags: UInt32
   ) {
     serve(
@@ -368,7 +406,7 @@ public final class FuseBridge: @unchecked Sendable {
       try vfs.rename(
         dir, try FuseAttributes.name(namePtr), newDir, try FuseAttributes.name(newNamePtr),
         flags: RenameFlags(rawValue: flags), cred: FuseBridge.cred(req))
-      fuse_reply_err(req, 0)
+      req.reply(error: 0)
       return dir
     }
   }
@@ -379,7 +417,7 @@ public final class FuseBridge: @unchecked Sendable {
   /// files, which use direct I/O) so that FUSE_INTERRUPT wakes it with EINTR.
   /// memfs data never sleeps, and skips the cost.
   @inline(__always)
-  func mayBlock<T>(_ req: fuse_req_t?, _ file: File, _ body: () throws(Errno) -> T) throws(Errno)
+  func mayBlock<T>(_ req: FuseReplier, _ file: File, _ body: () throws(Errno) -> T) throws(Errno)
     -> T
   {
     file.directIO ? try Interruption.run(req, body) : try body()
@@ -430,7 +468,7 @@ public final class FuseBridge: @unchecked Sendable {
     fi.pointee.noflush = file.noFlush ? 1 : 0
   }
 
-  func open(_ req: fuse_req_t?, _ ino: UInt64, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+  func open(_ req: FuseReplier, _ ino: UInt64, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
     if let inode = asyncFileInode(ino) { return openAsync(req, inode, fi, directory: false) }
     serve(req, .open, ino, detail: "flags=0o\(String(fi?.pointee.flags ?? 0, radix: 8))") {
       () throws(Errno) -> Inode? in
@@ -445,13 +483,13 @@ public final class FuseBridge: @unchecked Sendable {
         vfs.killPrivileges(inode, cred: cred) { FuseBridge.groups(req) }
       }
       fillOpen(fi, fh, file)
-      if fuse_reply_open(req, fi) != 0 { vfs.release(fh) }
+      if req.reply(open: fi) != 0 { vfs.release(fh) }
       return inode
     }
   }
 
   func create(
-    _ req: fuse_req_t?, _ parent: UInt64, _ namePtr: UnsafePointer<CChar>?, _ mode: mode_t,
+    _ req: FuseReplier, _ parent: UInt64, _ namePtr: UnsafePointer<CChar>?, _ mode: mode_t,
     _ fi: UnsafeMutablePointer<fuse_file_info>?
   ) {
     serve(req, .create, parent, detail: String(cString: namePtr!)) { () throws(Errno) -> Inode? in
@@ -468,7 +506,7 @@ public final class FuseBridge: @unchecked Sendable {
       }
       var e = entryParam(inode, stat: st)
       fillOpen(fi, fh, file)
-      if fuse_reply_create(req, &e, fi) != 0 {
+      if req.reply(create: &e, fi) != 0 {
         vfs.release(fh)
         vfs.forget(inode.ino, count: 1)
       }
@@ -477,7 +515,7 @@ public final class FuseBridge: @unchecked Sendable {
   }
 
   func read(
-    _ req: fuse_req_t?, _ ino: UInt64, _ size: Int, _ offset: off_t,
+    _ req: FuseReplier, _ ino: UInt64, _ size: Int, _ offset: off_t,
     _ fi: UnsafeMutablePointer<fuse_file_info>?
   ) {
     let handle = fi?.pointee.fh
@@ -490,7 +528,7 @@ public final class FuseBridge: @unchecked Sendable {
     read(req, ino, size, offset, handle: handle)
   }
 
-  func read(_ req: fuse_req_t?, _ ino: UInt64, _ size: Int, _ offset: off_t, handle: UInt64?) {
+  func read(_ req: FuseReplier, _ ino: UInt64, _ size: Int, _ offset: off_t, handle: UInt64?) {
     serve(req, .read, ino, detail: "off=\(offset) size=\(size)") { () throws(Errno) -> Inode? in
       let file = try fileInfo(handle: handle)
       guard offset >= 0 else { throw .EINVAL }
@@ -499,7 +537,7 @@ public final class FuseBridge: @unchecked Sendable {
         var iov = slices.map {
           iovec(iov_base: UnsafeMutableRawPointer(mutating: $0.baseAddress), iov_len: $0.count)
         }
-        fuse_reply_iov(req, &iov, Int32(iov.count))
+        req.reply(iov: &iov)
       }
       if spliced { return file.inode }
       let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(size, 1), alignment: 16)
@@ -508,13 +546,13 @@ public final class FuseBridge: @unchecked Sendable {
         try vfs.read(
           file, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<size]), at: Int64(offset))
       }
-      fuse_reply_buf(req, buffer.baseAddress, n)
+      req.reply(data: buffer.baseAddress, count: n)
       return file.inode
     }
   }
 
   func write(
-    _ req: fuse_req_t?, _ ino: UInt64, _ data: UnsafePointer<CChar>?, _ size: Int, _ offset: off_t,
+    _ req: FuseReplier, _ ino: UInt64, _ data: UnsafePointer<CChar>?, _ size: Int, _ offset: off_t,
     _ fi: UnsafeMutablePointer<fuse_file_info>?
   ) {
     let handle = fi?.pointee.fh
@@ -533,7 +571,7 @@ public final class FuseBridge: @unchecked Sendable {
   }
 
   func write(
-    _ req: fuse_req_t?, _ ino: UInt64, _ bytes: UnsafeRawBufferPointer, _ offset: off_t,
+    _ req: FuseReplier, _ ino: UInt64, _ bytes: UnsafeRawBufferPointer, _ offset: off_t,
     handle: UInt64?
   ) {
     serve(req, .write, ino, detail: "off=\(offset) size=\(bytes.count)") {
@@ -544,7 +582,7 @@ public final class FuseBridge: @unchecked Sendable {
       let n = try mayBlock(req, file) { () throws(Errno) -> Int in
         try vfs.write(file, from: bytes, at: Int64(offset))
       }
-      if file.bypassesKernelCache, workers != nil, let session,
+      if file.bypassesKernelCache, workers != nil, let kernel,
         file.inode.kernelMayCachePages.exchange(false, ordering: .acquiringAndReleasing)
       {
         // An O_DIRECT write behind the kernel's page cache. The kernel drops
@@ -555,54 +593,54 @@ public final class FuseBridge: @unchecked Sendable {
         // cleared first, is set again by the next buffered read or write.
         // This waits for pages a reader holds locked while its READ is
         // served, so it runs on a worker, never on the loop thread.
-        fuse_lowlevel_notify_inval_inode(session, ino, 0, 0)
+        _ = kernel.invalidateInode(ino, offset: 0, length: 0)
       } else if !file.directIO, !file.bypassesKernelCache {
         file.inode.noteKernelMayCachePages()
       }
-      fuse_reply_write(req, n)
-      if options.writebackCache, let session {
+      req.reply(write: n)
+      if options.writebackCache, let kernel {
         // The kernel cached this write and keeps its own size and times, but
         // st_blocks is ours: have it ask again (attributes only, offset -1).
-        fuse_lowlevel_notify_inval_inode(session, ino, -1, 0)
+        _ = kernel.invalidateInode(ino, offset: -1, length: 0)
       }
       return file.inode
     }
   }
 
-  func flush(_ req: fuse_req_t?, _ ino: UInt64, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+  func flush(_ req: FuseReplier, _ ino: UInt64, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
     serve(req, .flush, ino) { () throws(Errno) -> Inode? in
       let file = try fileInfo(fi)
       try vfs.flush(file)
-      fuse_reply_err(req, 0)
+      req.reply(error: 0)
       return file.inode
     }
   }
 
   func release(
-    _ req: fuse_req_t?, _ ino: UInt64, _ fi: UnsafeMutablePointer<fuse_file_info>?,
+    _ req: FuseReplier, _ ino: UInt64, _ fi: UnsafeMutablePointer<fuse_file_info>?,
     _ opcode: FuseOpcode
   ) {
     serve(req, opcode, ino) { () throws(Errno) -> Inode? in
       let inode = try? node(ino)
       if let fi { vfs.release(fi.pointee.fh) }
-      fuse_reply_err(req, 0)
+      req.reply(error: 0)
       return inode
     }
   }
 
   func fsync(
-    _ req: fuse_req_t?, _ ino: UInt64, _ dataOnly: Int32,
+    _ req: FuseReplier, _ ino: UInt64, _ dataOnly: Int32,
     _ fi: UnsafeMutablePointer<fuse_file_info>?, _ opcode: FuseOpcode
   ) {
     serve(req, opcode, ino) { () throws(Errno) -> Inode? in
       let file = try fileInfo(fi)
       try vfs.fsync(file, dataOnly: dataOnly != 0)
-      fuse_reply_err(req, 0)
+      req.reply(error: 0)
       return file.inode
     }
   }
 
-  func opendir(_ req: fuse_req_t?, _ ino: UInt64, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
+  func opendir(_ req: FuseReplier, _ ino: UInt64, _ fi: UnsafeMutablePointer<fuse_file_info>?) {
     if let inode = asyncFileInode(ino) { return openAsync(req, inode, fi, directory: true) }
     serve(req, .opendir, ino) { () throws(Errno) -> Inode? in
       let inode = try node(ino)
@@ -613,7 +651,7 @@ public final class FuseBridge: @unchecked Sendable {
       fi.pointee.fh = fh
       fi.pointee.cache_readdir = file.cacheDirectory ? 1 : 0
       fi.pointee.keep_cache = file.cacheDirectory ? 1 : 0
-      if fuse_reply_open(req, fi) != 0 { vfs.release(fh) }
+      if req.reply(open: fi) != 0 { vfs.release(fh) }
       return inode
     }
   }
@@ -622,7 +660,7 @@ public final class FuseBridge: @unchecked Sendable {
   /// kernel gives. With `plus`, each entry (not "." or "..") carries its
   /// attributes and takes a lookup, but only once it is in the buffer.
   func readdir(
-    _ req: fuse_req_t?, _ ino: UInt64, _ size: Int, _ offset: off_t,
+    _ req: FuseReplier, _ ino: UInt64, _ size: Int, _ offset: off_t,
     _ fi: UnsafeMutablePointer<fuse_file_info>?, plus: Bool
   ) {
     if let file = asyncFile(fi?.pointee.fh) {
@@ -644,7 +682,7 @@ public final class FuseBridge: @unchecked Sendable {
         used += n
         return true
       }
-      fuse_reply_buf(req, buffer, used)
+      req.reply(data: buffer, count: used)
       return file.inode
     }
   }
@@ -655,7 +693,7 @@ public final class FuseBridge: @unchecked Sendable {
   /// with one lookup, taken only once it is in the buffer; one without (".",
   /// "..", an inode gone meanwhile) carries its number and type only.
   func addDirentry(
-    _ req: fuse_req_t?, _ buffer: UnsafeMutablePointer<CChar>, _ remaining: Int,
+    _ req: FuseReplier, _ buffer: UnsafeMutablePointer<CChar>, _ remaining: Int,
     _ entry: DirEntry, plus: Bool, stat st: Stat?
   ) -> Int? {
     var nameBytes = entry.name.bytes
@@ -671,15 +709,16 @@ public final class FuseBridge: @unchecked Sendable {
             e.attr.st_ino = UInt(entry.ino)
             e.attr.st_mode = shownType(entry).rawValue
           }
-          n = fuse_add_direntry_plus(
-            req, buffer, remaining, name.baseAddress, &e, off_t(entry.offset))
+          guard let cName = name.baseAddress else { return nil }
+          n = req.addDirentryPlus(buffer, remaining, cName, &e, off_t(entry.offset))
           guard n <= remaining else { return nil }
           if e.ino != 0, let inode = entry.inode { vfs.hold(inode) }
         } else {
           var st = Glibc.stat()
           st.st_ino = UInt(entry.ino)
           st.st_mode = shownType(entry).rawValue
-          n = fuse_add_direntry(req, buffer, remaining, name.baseAddress, &st, off_t(entry.offset))
+          guard let cName = name.baseAddress else { return nil }
+          n = req.addDirentry(buffer, remaining, cName, &st, off_t(entry.offset))
           guard n <= remaining else { return nil }
         }
         return n
@@ -687,11 +726,11 @@ public final class FuseBridge: @unchecked Sendable {
     }
   }
 
-  func statfs(_ req: fuse_req_t?, _ ino: UInt64) {
+  func statfs(_ req: FuseReplier, _ ino: UInt64) {
     serve(req, .statfs, ino) { () throws(Errno) -> Inode? in
       let inode = try node(ino)
       var v = FuseAttributes.statvfs(vfs.statfs(inode))
-      fuse_reply_statfs(req, &v)
+      req.reply(statfs: &v)
       return inode
     }
   }
@@ -699,7 +738,7 @@ public final class FuseBridge: @unchecked Sendable {
   // MARK: - Extended attributes
 
   func setxattr(
-    _ req: fuse_req_t?, _ ino: UInt64, _ namePtr: UnsafePointer<CChar>?,
+    _ req: FuseReplier, _ ino: UInt64, _ namePtr: UnsafePointer<CChar>?,
     _ value: UnsafePointer<CChar>?, _ size: Int, _ flags: Int32
   ) {
     serve(req, .setxattr, ino, detail: String(cString: namePtr!)) { () throws(Errno) -> Inode? in
@@ -715,12 +754,12 @@ public final class FuseBridge: @unchecked Sendable {
       try vfs.setxattr(
         inode, name, bytes, flags: XattrFlags(rawValue: flags), cred: FuseBridge.cred(req),
         groups: { FuseBridge.groups(req) })
-      fuse_reply_err(req, 0)
+      req.reply(error: 0)
       return inode
     }
   }
 
-  func getxattr(_ req: fuse_req_t?, _ ino: UInt64, _ namePtr: UnsafePointer<CChar>?, _ size: Int) {
+  func getxattr(_ req: FuseReplier, _ ino: UInt64, _ namePtr: UnsafePointer<CChar>?, _ size: Int) {
     serve(req, .getxattr, ino, detail: String(cString: namePtr!)) { () throws(Errno) -> Inode? in
       let inode = try node(ino)
       let name = try FuseAttributes.xattrName(namePtr)
@@ -730,7 +769,7 @@ public final class FuseBridge: @unchecked Sendable {
     }
   }
 
-  func listxattr(_ req: fuse_req_t?, _ ino: UInt64, _ size: Int) {
+  func listxattr(_ req: FuseReplier, _ ino: UInt64, _ size: Int) {
     serve(req, .listxattr, ino) { () throws(Errno) -> Inode? in
       let inode = try node(ino)
       var list: [UInt8] = []
@@ -744,23 +783,23 @@ public final class FuseBridge: @unchecked Sendable {
   }
 
   /// Size 0 asks for the size; a buffer too small is ERANGE.
-  private func replyXattr(_ req: fuse_req_t?, _ value: [UInt8], _ size: Int) throws(Errno) {
+  private func replyXattr(_ req: FuseReplier, _ value: [UInt8], _ size: Int) throws(Errno) {
     if size == 0 {
-      fuse_reply_xattr(req, value.count)
+      req.reply(xattrSize: value.count)
     } else {
       guard value.count <= size else { throw .ERANGE }
-      value.withUnsafeBytes { _ = fuse_reply_buf(req, $0.baseAddress, $0.count) }
+      value.withUnsafeBytes { _ = req.reply(data: $0.baseAddress, count: $0.count) }
     }
   }
 
-  func removexattr(_ req: fuse_req_t?, _ ino: UInt64, _ namePtr: UnsafePointer<CChar>?) {
+  func removexattr(_ req: FuseReplier, _ ino: UInt64, _ namePtr: UnsafePointer<CChar>?) {
     serve(req, .removexattr, ino, detail: String(cString: namePtr!)) {
       () throws(Errno) -> Inode? in
       let inode = try node(ino)
       try vfs.removexattr(
         inode, try FuseAttributes.xattrName(namePtr), cred: FuseBridge.cred(req),
         groups: { FuseBridge.groups(req) })
-      fuse_reply_err(req, 0)
+      req.reply(error: 0)
       return inode
     }
   }
@@ -768,7 +807,7 @@ public final class FuseBridge: @unchecked Sendable {
   // MARK: - The rest of file_operations
 
   func fallocate(
-    _ req: fuse_req_t?, _ ino: UInt64, _ mode: Int32, _ offset: off_t, _ length: off_t,
+    _ req: FuseReplier, _ ino: UInt64, _ mode: Int32, _ offset: off_t, _ length: off_t,
     _ fi: UnsafeMutablePointer<fuse_file_info>?
   ) {
     serve(req, .fallocate, ino, detail: "mode=\(mode) off=\(offset) len=\(length)") {
@@ -777,25 +816,25 @@ public final class FuseBridge: @unchecked Sendable {
       try vfs.fallocate(file, mode: mode, offset: Int64(offset), length: Int64(length))
       // The kernel's file_modified() clears setuid; setgid is ours to clear.
       vfs.killPrivileges(file.inode, cred: FuseBridge.cred(req)) { FuseBridge.groups(req) }
-      fuse_reply_err(req, 0)
+      req.reply(error: 0)
       return file.inode
     }
   }
 
   func lseek(
-    _ req: fuse_req_t?, _ ino: UInt64, _ offset: off_t, _ whence: Int32,
+    _ req: FuseReplier, _ ino: UInt64, _ offset: off_t, _ whence: Int32,
     _ fi: UnsafeMutablePointer<fuse_file_info>?
   ) {
     serve(req, .lseek, ino, detail: "off=\(offset) whence=\(whence)") {
       () throws(Errno) -> Inode? in
       let file = try fileInfo(fi)
-      fuse_reply_lseek(req, off_t(try vfs.lseek(file, offset: Int64(offset), whence: whence)))
+      req.reply(lseek: off_t(try vfs.lseek(file, offset: Int64(offset), whence: whence)))
       return file.inode
     }
   }
 
   func ioctl(
-    _ req: fuse_req_t?, _ ino: UInt64, _ command: UInt32, _ arg: UnsafeMutableRawPointer?,
+    _ req: FuseReplier, _ ino: UInt64, _ command: UInt32, _ arg: UnsafeMutableRawPointer?,
     _ fi: UnsafeMutablePointer<fuse_file_info>?, _ flags: UInt32,
     _ inBuf: UnsafeRawPointer?, _ inSize: Int, _ outSize: Int
   ) {
@@ -817,7 +856,7 @@ public final class FuseBridge: @unchecked Sendable {
   }
 
   func ioctl(
-    _ req: fuse_req_t?, _ ino: UInt64, _ command: UInt32, argument arg: UInt, handle: UInt64?,
+    _ req: FuseReplier, _ ino: UInt64, _ command: UInt32, argument arg: UInt, handle: UInt64?,
     _ flags: UInt32, _ input: UnsafeRawBufferPointer, _ outSize: Int
   ) {
     serve(req, .ioctl, ino, detail: "cmd=0x\(String(command, radix: 16))") {
@@ -832,24 +871,20 @@ public final class FuseBridge: @unchecked Sendable {
           file, command: command, argument: argument, input: input, outputSize: outSize)
       }
       let n = min(output.count, outSize)
-      output.withUnsafeBytes { _ = fuse_reply_ioctl(req, result, $0.baseAddress, n) }
+      output.withUnsafeBytes { _ = req.reply(ioctl: result, $0.baseAddress, n) }
       return file.inode
     }
   }
 
   func poll(
-    _ req: fuse_req_t?, _ ino: UInt64, _ fi: UnsafeMutablePointer<fuse_file_info>?,
-    _ handle: OpaquePointer?
+    _ req: FuseReplier, _ ino: UInt64, _ fi: UnsafeMutablePointer<fuse_file_info>?,
+    waiter: PollWaiter?
   ) {
     serve(req, .poll, ino) { () throws(Errno) -> Inode? in
-      let file: File
-      do throws(Errno) { file = try fileInfo(fi) } catch {
-        if let handle { fuse_pollhandle_destroy(handle) }
-        throw error
-      }
-      let waiter = handle.map { FusePollWaiter($0) }
+      // A waiter not kept (on an error) lets its poll handle go when dropped.
+      let file = try fileInfo(fi)
       let events = vfs.poll(file, waiter: waiter)
-      fuse_reply_poll(req, events.rawValue)
+      req.reply(poll: events.rawValue)
       return file.inode
     }
   }

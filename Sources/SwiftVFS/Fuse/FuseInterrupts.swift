@@ -3,20 +3,15 @@ import SwiftVFSCore
 
 extension Interruption {
   /// Runs a request body that may block (a device read, the trace), with an
-  /// `Interruption` set as current and registered with libfuse, so that a
+  /// `Interruption` set as current and registered with the request, so that a
   /// FUSE_INTERRUPT (the caller got a signal) makes its waits return EINTR.
-  static func run<T>(_ req: fuse_req_t?, _ body: () throws(Errno) -> T) throws(Errno) -> T {
+  static func run<T>(_ req: FuseReplier, _ body: () throws(Errno) -> T) throws(Errno) -> T {
     let interruption = Interruption()
     Interruption.current = interruption
-    fuse_req_interrupt_func(
-      req,
-      { _, data in
-        guard let data else { return }
-        Unmanaged<Interruption>.fromOpaque(data).takeUnretainedValue().interrupt()
-      }, Unmanaged.passUnretained(interruption).toOpaque())
+    req.onInterrupt { interruption.interrupt() }
     defer {
-      // After this returns libfuse calls the callback no more.
-      fuse_req_interrupt_func(req, nil, nil)
+      // After this returns the callback runs no more.
+      req.onInterrupt(nil)
       Interruption.current = nil
     }
     return try body()

@@ -46,17 +46,17 @@ extension FuseBridge {
 /// forever: they are sent from a thread of their own. `detach` (before the
 /// session is destroyed) waits for that thread's current send.
 ///
-/// Locking: `lock` guards `session` and is held across each send.
+/// Locking: `lock` guards `kernel` and is held across each send.
 final class FuseNotifier: DeviceNodeViewObserver, @unchecked Sendable {
   private let lock = Lock()
-  private var session: OpaquePointer?
+  private var kernel: FuseNotificationTarget?
   private let nodeIDs: FuseNodeIDs
 
   init(nodeIDs: FuseNodeIDs) { self.nodeIDs = nodeIDs }
 
-  func attach(_ session: OpaquePointer) { lock.withLock { self.session = session } }
+  func attach(_ kernel: FuseNotificationTarget) { lock.withLock { self.kernel = kernel } }
 
-  func detach() { lock.withLock { session = nil } }
+  func detach() { lock.withLock { kernel = nil } }
 
   func deviceNodeViewsChanged(_ names: [DeviceNodeName]) {
     send(Job(notifier: self, names: names))
@@ -92,23 +92,17 @@ final class FuseNotifier: DeviceNodeViewObserver, @unchecked Sendable {
   /// such entry) and errors after unmount are nothing to act on. libfuse
   /// sends the name's terminating NUL too: it must be there.
   private func invalidateEntry(parent: UInt64, name: [UInt8]) {
-    let terminated = name + [0]
     lock.withLock {
-      guard let session else { return }
-      let parent = nodeIDs.nodeID(ofIno: parent)
-      terminated.withUnsafeBufferPointer { raw in
-        raw.withMemoryRebound(to: CChar.self) {
-          _ = fuse_lowlevel_notify_inval_entry(session, parent, $0.baseAddress, name.count)
-        }
-      }
+      guard let kernel else { return }
+      kernel.invalidateEntry(parent: nodeIDs.nodeID(ofIno: parent), name: name)
     }
   }
 
   /// ENOENT (the kernel holds no such inode) is nothing to act on.
   private func invalidateInode(_ ino: UInt64) {
     lock.withLock {
-      guard let session else { return }
-      _ = fuse_lowlevel_notify_inval_inode(session, nodeIDs.nodeID(ofIno: ino), 0, 0)
+      guard let kernel else { return }
+      kernel.invalidateInode(nodeIDs.nodeID(ofIno: ino), offset: 0, length: 0)
     }
   }
 

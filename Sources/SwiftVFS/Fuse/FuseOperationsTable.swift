@@ -18,67 +18,89 @@ extension FuseBridge {
       guard let userdata, let conn else { return }
       Unmanaged<FuseBridge>.fromOpaque(userdata).takeUnretainedValue().negotiate(conn)
     }
-    ops.lookup = { req, parent, name in FuseBridge.from(req).lookup(req, parent, name) }
-    ops.forget = { req, ino, n in FuseBridge.from(req).forget(req, ino, n) }
-    ops.forget_multi = { req, count, list in FuseBridge.from(req).forgetMulti(req, count, list) }
-    ops.getattr = { req, ino, _ in FuseBridge.from(req).getattr(req, ino) }
+    ops.lookup = { req, parent, name in FuseBridge.from(req).lookup(FuseReplier(req), parent, name)
+    }
+    ops.forget = { req, ino, n in FuseBridge.from(req).forget(FuseReplier(req), ino, n) }
+    ops.forget_multi = { req, count, list in
+      FuseBridge.from(req).forgetMulti(FuseReplier(req), count, list)
+    }
+    ops.getattr = { req, ino, _ in FuseBridge.from(req).getattr(FuseReplier(req), ino) }
     ops.setattr = { req, ino, attr, toSet, fi in
-      FuseBridge.from(req).setattr(req, ino, attr, toSet, throughFile: fi != nil)
+      FuseBridge.from(req).setattr(FuseReplier(req), ino, attr, toSet, throughFile: fi != nil)
     }
-    ops.readlink = { req, ino in FuseBridge.from(req).readlink(req, ino) }
+    ops.readlink = { req, ino in FuseBridge.from(req).readlink(FuseReplier(req), ino) }
     ops.mknod = { req, parent, name, mode, rdev in
-      FuseBridge.from(req).mknod(req, parent, name, mode, rdev)
+      FuseBridge.from(req).mknod(FuseReplier(req), parent, name, mode, rdev)
     }
-    ops.mkdir = { req, parent, name, mode in FuseBridge.from(req).mkdir(req, parent, name, mode) }
-    ops.unlink = { req, parent, name in FuseBridge.from(req).unlink(req, parent, name) }
-    ops.rmdir = { req, parent, name in FuseBridge.from(req).rmdir(req, parent, name) }
+    ops.mkdir = { req, parent, name, mode in
+      FuseBridge.from(req).mkdir(FuseReplier(req), parent, name, mode)
+    }
+    ops.unlink = { req, parent, name in FuseBridge.from(req).unlink(FuseReplier(req), parent, name)
+    }
+    ops.rmdir = { req, parent, name in FuseBridge.from(req).rmdir(FuseReplier(req), parent, name) }
     ops.symlink = { req, target, parent, name in
-      FuseBridge.from(req).symlink(req, target, parent, name)
+      FuseBridge.from(req).symlink(FuseReplier(req), target, parent, name)
     }
     ops.rename = { req, parent, name, newParent, newName, flags in
-      FuseBridge.from(req).rename(req, parent, name, newParent, newName, flags)
+      FuseBridge.from(req).rename(FuseReplier(req), parent, name, newParent, newName, flags)
     }
-    ops.link = { req, ino, newParent, name in FuseBridge.from(req).link(req, ino, newParent, name) }
-    ops.open = { req, ino, fi in FuseBridge.from(req).open(req, ino, fi) }
+    ops.link = { req, ino, newParent, name in
+      FuseBridge.from(req).link(FuseReplier(req), ino, newParent, name)
+    }
+    ops.open = { req, ino, fi in FuseBridge.from(req).open(FuseReplier(req), ino, fi) }
     ops.create = { req, parent, name, mode, fi in
-      FuseBridge.from(req).create(req, parent, name, mode, fi)
+      FuseBridge.from(req).create(FuseReplier(req), parent, name, mode, fi)
     }
-    ops.read = { req, ino, size, off, fi in FuseBridge.from(req).read(req, ino, size, off, fi) }
+    ops.read = { req, ino, size, off, fi in
+      FuseBridge.from(req).read(FuseReplier(req), ino, size, off, fi)
+    }
     ops.write = { req, ino, buf, size, off, fi in
-      FuseBridge.from(req).write(req, ino, buf, size, off, fi)
+      FuseBridge.from(req).write(FuseReplier(req), ino, buf, size, off, fi)
     }
-    ops.flush = { req, ino, fi in FuseBridge.from(req).flush(req, ino, fi) }
-    ops.release = { req, ino, fi in FuseBridge.from(req).release(req, ino, fi, .release) }
+    ops.flush = { req, ino, fi in FuseBridge.from(req).flush(FuseReplier(req), ino, fi) }
+    ops.release = { req, ino, fi in
+      FuseBridge.from(req).release(FuseReplier(req), ino, fi, .release)
+    }
     ops.fsync = { req, ino, datasync, fi in
-      FuseBridge.from(req).fsync(req, ino, datasync, fi, .fsync)
+      FuseBridge.from(req).fsync(FuseReplier(req), ino, datasync, fi, .fsync)
     }
-    ops.opendir = { req, ino, fi in FuseBridge.from(req).opendir(req, ino, fi) }
+    ops.opendir = { req, ino, fi in FuseBridge.from(req).opendir(FuseReplier(req), ino, fi) }
     ops.readdir = { req, ino, size, off, fi in
-      FuseBridge.from(req).readdir(req, ino, size, off, fi, plus: false)
+      FuseBridge.from(req).readdir(FuseReplier(req), ino, size, off, fi, plus: false)
     }
     ops.readdirplus = { req, ino, size, off, fi in
-      FuseBridge.from(req).readdir(req, ino, size, off, fi, plus: true)
+      FuseBridge.from(req).readdir(FuseReplier(req), ino, size, off, fi, plus: true)
     }
-    ops.releasedir = { req, ino, fi in FuseBridge.from(req).release(req, ino, fi, .releasedir) }
+    ops.releasedir = { req, ino, fi in
+      FuseBridge.from(req).release(FuseReplier(req), ino, fi, .releasedir)
+    }
     ops.fsyncdir = { req, ino, datasync, fi in
-      FuseBridge.from(req).fsync(req, ino, datasync, fi, .fsyncdir)
+      FuseBridge.from(req).fsync(FuseReplier(req), ino, datasync, fi, .fsyncdir)
     }
-    ops.statfs = { req, ino in FuseBridge.from(req).statfs(req, ino) }
+    ops.statfs = { req, ino in FuseBridge.from(req).statfs(FuseReplier(req), ino) }
     ops.setxattr = { req, ino, name, value, size, flags in
-      FuseBridge.from(req).setxattr(req, ino, name, value, size, flags)
+      FuseBridge.from(req).setxattr(FuseReplier(req), ino, name, value, size, flags)
     }
-    ops.getxattr = { req, ino, name, size in FuseBridge.from(req).getxattr(req, ino, name, size) }
-    ops.listxattr = { req, ino, size in FuseBridge.from(req).listxattr(req, ino, size) }
-    ops.removexattr = { req, ino, name in FuseBridge.from(req).removexattr(req, ino, name) }
+    ops.getxattr = { req, ino, name, size in
+      FuseBridge.from(req).getxattr(FuseReplier(req), ino, name, size)
+    }
+    ops.listxattr = { req, ino, size in FuseBridge.from(req).listxattr(FuseReplier(req), ino, size)
+    }
+    ops.removexattr = { req, ino, name in
+      FuseBridge.from(req).removexattr(FuseReplier(req), ino, name)
+    }
     ops.fallocate = { req, ino, mode, off, len, fi in
-      FuseBridge.from(req).fallocate(req, ino, mode, off, len, fi)
+      FuseBridge.from(req).fallocate(FuseReplier(req), ino, mode, off, len, fi)
     }
-    ops.lseek = { req, ino, off, whence, fi in FuseBridge.from(req).lseek(req, ino, off, whence, fi)
+    ops.lseek = { req, ino, off, whence, fi in
+      FuseBridge.from(req).lseek(FuseReplier(req), ino, off, whence, fi)
     }
     ops.ioctl = { req, ino, cmd, arg, fi, flags, inBuf, inSize, outSize in
-      FuseBridge.from(req).ioctl(req, ino, cmd, arg, fi, flags, inBuf, inSize, outSize)
+      FuseBridge.from(req).ioctl(FuseReplier(req), ino, cmd, arg, fi, flags, inBuf, inSize, outSize)
     }
-    ops.poll = { req, ino, fi, ph in FuseBridge.from(req).poll(req, ino, fi, ph) }
+    ops.poll = { req, ino, fi, ph in
+      FuseBridge.from(req).poll(FuseReplier(req), ino, fi, waiter: ph.map { FusePollWaiter($0) })
+    }
     return ops
   }
 
@@ -87,6 +109,8 @@ extension FuseBridge {
   /// do not claim HANDLE_KILLPRIV), as it does for tmpfs.
   func negotiate(_ conn: UnsafeMutablePointer<fuse_conn_info>) {
     let c = conn.pointee.capable
+    // The kernel's offer, before it is overwritten with what we ask.
+    let offeredReadahead = conn.pointee.max_readahead
     var want = conn.pointee.want
     for cap in [
       FUSE_CAP_ATOMIC_O_TRUNC, FUSE_CAP_READDIRPLUS, FUSE_CAP_READDIRPLUS_AUTO,
@@ -111,5 +135,52 @@ extension FuseBridge {
     conn.pointee.max_write = 1 << 20
     conn.pointee.max_readahead = 1 << 20
     conn.pointee.time_gran = 1
+    let info = FuseOperationsTableReport.info(conn.pointee, offeredReadahead: offeredReadahead)
+    vfs.requests.connectionReport = info.report
+  }
+}
+
+/// /proc/vfs/connection for libfuse's loop: what fuse_conn_info tells of
+/// the negotiation (libfuse turns `want` into the kernel's INIT flags in
+/// do_init(), adding BIG_WRITES and MAX_PAGES itself).
+enum FuseOperationsTableReport {
+  static let capabilities: [(cap: Int32, flag: FuseInitFlags)] = [
+    (FUSE_CAP_ASYNC_READ, .asyncRead), (FUSE_CAP_POSIX_LOCKS, .posixLocks),
+    (FUSE_CAP_ATOMIC_O_TRUNC, .atomicOTrunc), (FUSE_CAP_EXPORT_SUPPORT, .exportSupport),
+    (FUSE_CAP_DONT_MASK, .dontMask), (FUSE_CAP_SPLICE_WRITE, .spliceWrite),
+    (FUSE_CAP_SPLICE_MOVE, .spliceMove), (FUSE_CAP_SPLICE_READ, .spliceRead),
+    (FUSE_CAP_FLOCK_LOCKS, .flockLocks), (FUSE_CAP_IOCTL_DIR, .hasIoctlDir),
+    (FUSE_CAP_AUTO_INVAL_DATA, .autoInvalData), (FUSE_CAP_READDIRPLUS, .doReaddirplus),
+    (FUSE_CAP_READDIRPLUS_AUTO, .readdirplusAuto), (FUSE_CAP_ASYNC_DIO, .asyncDio),
+    (FUSE_CAP_WRITEBACK_CACHE, .writebackCache), (FUSE_CAP_NO_OPEN_SUPPORT, .noOpenSupport),
+    (FUSE_CAP_PARALLEL_DIROPS, .parallelDirops), (FUSE_CAP_POSIX_ACL, .posixACL),
+    (FUSE_CAP_HANDLE_KILLPRIV, .handleKillpriv), (FUSE_CAP_CACHE_SYMLINKS, .cacheSymlinks),
+    (FUSE_CAP_NO_OPENDIR_SUPPORT, .noOpendirSupport),
+    (FUSE_CAP_EXPLICIT_INVAL_DATA, .explicitInvalData), (FUSE_CAP_EXPIRE_ONLY, .hasExpireOnly),
+  ]
+
+  /// libfuse 3.14 speaks FUSE 7.38 (its fuse_kernel.h); `proto_minor` is the kernel's.
+  static let libfuseMinor: UInt32 = 38
+
+  static func info(_ conn: fuse_conn_info, offeredReadahead: UInt32) -> FuseConnectionInfo {
+    let taken = conn.want & conn.capable
+    var flags: FuseInitFlags = []
+    for (cap, flag) in capabilities where taken & UInt32(bitPattern: cap) != 0 {
+      flags.insert(flag)
+    }
+    // libfuse's own additions: its buffer holds 1 MiB (FUSE_MAX_MAX_PAGES).
+    let maxWrite = min(conn.max_write, 1 << 20)
+    if maxWrite > 4096 { flags.insert(.bigWrites) }
+    var maxPages: UInt16 = 0
+    if conn.proto_minor >= 28 {
+      flags.insert(.maxPages)
+      maxPages = UInt16((maxWrite - 1) / 4096 + 1)
+    }
+    return FuseConnectionInfo(
+      major: conn.proto_major, minor: min(conn.proto_minor, libfuseMinor), flags: flags,
+      maxWrite: maxWrite, maxPages: maxPages,
+      // The kernel takes the smaller of its offer and ours (process_init_reply()).
+      maxReadahead: min(conn.max_readahead, offeredReadahead), timeGran: conn.time_gran,
+      transport: "libfuse 3.14 loop")
   }
 }

@@ -84,14 +84,14 @@ public final class FuseSession {
         description: "cannot create a FUSE session (bad options?)", errno: .EINVAL,
         call: "fuse_session_new")
     }
-    bridge.session = made
-    bridge.notifier.attach(made)
+    bridge.kernel = .libfuse(made)
+    bridge.notifier.attach(.libfuse(made))
     Glibc.errno = 0
     guard fuse_session_mount(made, mountPoint) == 0 else {
       // Freed here, and `session` stays nil: deinit has nothing to free.
       let code = Glibc.errno != 0 ? Glibc.errno : EIO
       bridge.notifier.detach()
-      bridge.session = nil
+      bridge.kernel = nil
       fuse_session_destroy(made)
       self.bridge.release()
       throw Failure(
@@ -145,6 +145,10 @@ public final class FuseSession {
     action.__sigaction_handler.sa_handler = { _ in
       // Async-signal-safe: a flag store and a write(2).
       if let session = SignalWatch.session { fuse_session_exit(session) }
+      if SignalWatch.stopFD >= 0 {
+        var stop: UInt8 = 1
+        _ = write(SignalWatch.stopFD, &stop, 1)
+      }
       var byte: UInt8 = 1
       _ = write(SignalWatch.writeEnd, &byte, 1)
     }
@@ -187,10 +191,38 @@ public final class FuseSession {
     case libfuseMultithreaded
   }
 
-  /// Serves requests until unmount or a signal. Returns 0 on a clean end,
-  /// and -EBADF at once if the session is already closed.
+  /// Serves requests with libfuse's `loop` until unmount or a signal
+  /// (`run(loop:engine:maxThreads:maxIdleThreads:)` with `.libfuse`).
   public func run(loop: Loop, maxThreads: Int = 16, maxIdleThreads: Int = 8) -> Int32 {
+    run(loop: loop, engine: .libfuse, maxThreads: maxThreads, maxIdleThreads: maxIdleThreads)
+  }
+
+  /// Who reads the requests from /dev/fuse.
+  public enum Engine: String, Sendable {
+    /// libfuse 3.14's loop (`Loop` says which); the default.
+    case libfuse
+    /// The native engine (Engine/FuseConnection.swift): the kernel's newest
+    /// protocol, read/write on one cloned descriptor per CPU.
+    case native
+
+    /// The engine named `rawValue` (`-o engine=`): "libfuse" or "native", else nil.
+    public init?(rawValue: String) {
+      switch rawValue {
+      case "libfuse": self = .libfuse
+      case "native": self = .native
+      default: return nil
+      }
+    }
+  }
+
+  /// Serves requests until unmount or a signal. Returns 0 on a clean end,
+  /// and -EBADF at once if the session is already closed. The native
+  /// `engine` ignores `loop` and `maxIdleThreads`.
+  public func run(
+    loop: Loop, engine: Engine, maxThreads: Int = 16, maxIdleThreads: Int = 8
+  ) -> Int32 {
     guard let session else { return -EBADF }
+    if engine == .native { return runNative(session, maxThreads: maxThreads) }
     let bridge = self.bridge.takeUnretainedValue()
     // Requests that sleep (device reads, the trace) may hold at most a few
     // less than all the threads, so some are always free to serve the
@@ -229,6 +261,28 @@ public final class FuseSession {
     }
   }
 
+  /// The native engine: libfuse mounted, the engine serves the session's
+  /// descriptor; requests that may sleep go to workers, as in `.threaded`.
+  private func runNative(_ session: OpaquePointer, maxThreads: Int) -> Int32 {
+    let bridge = self.bridge.takeUnretainedValue()
+    WaitQueue.sleeperLimit = max(1, maxThreads - 4)
+    let connection = FuseConnection(
+      bridge: bridge, sessionFD: fuse_session_fd(session), threads: FuseConnection.defaultThreads)
+    bridge.workers = FuseWorkers(maxThreads: maxThreads)
+    bridge.kernel = .native(connection)
+    bridge.notifier.attach(.native(connection))
+    SignalWatch.stopFD = connection.stopWriteFD
+    // A signal that came before the stop descriptor was known.
+    if fuse_session_exited(session) != 0 { connection.stop() }
+    let result = connection.run()
+    SignalWatch.stopFD = -1
+    bridge.workers = nil
+    // Notifications after this go nowhere (and the bridge lets go of the connection).
+    bridge.notifier.detach()
+    bridge.kernel = nil
+    return result
+  }
+
   /// Unmounts (if still mounted) and frees the session. Safe to call more
   /// than once, and without `run`: only the first call does anything.
   public func close() {
@@ -240,7 +294,7 @@ public final class FuseSession {
     // Async requests still waiting are cancelled and reply before the end.
     bridge.asyncRequests.drain(seconds: 5)
     bridge.notifier.detach()
-    bridge.session = nil
+    bridge.kernel = nil
     fuse_session_unmount(session)
     fuse_session_destroy(session)
     self.bridge.release()
@@ -254,4 +308,6 @@ enum SignalWatch {
   nonisolated(unsafe) static var session: OpaquePointer?
   nonisolated(unsafe) static var readEnd: Int32 = -1
   nonisolated(unsafe) static var writeEnd: Int32 = -1
+  /// The write end of the native engine's stop pipe while it runs, else -1.
+  nonisolated(unsafe) static var stopFD: Int32 = -1
 }

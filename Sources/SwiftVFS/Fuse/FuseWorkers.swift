@@ -111,5 +111,5 @@ final class FuseWorkers: @unchecked Sendable {
 /// A request handle carried to a worker thread. libfuse allows the reply
 /// from another thread; the handle stays valid until it is replied to.
 struct PendingRequest: @unchecked Sendable {
-  let req: fuse_req_t?
+  let req: FuseReplier
 }

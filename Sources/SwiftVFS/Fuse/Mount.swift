@@ -71,6 +71,8 @@ public final class FuseMount: Sendable {
     public var bridge = FuseBridge.Options()
     /// How requests are served (see `FuseSession.Loop`).
     public var loop = FuseSession.Loop.threaded
+    /// Who reads requests: libfuse's loop (the default) or the native engine.
+    public var engine = FuseSession.Engine.libfuse
     /// The most threads the loop may use.
     public var maxThreads = 16
     /// Seconds `unmount()` waits for the loop after the lazy unmount before
@@ -139,7 +141,8 @@ public final class FuseMount: Sendable {
     let core = self.core
     let options = self.options
     Self.spawnThread {
-      let result = session.session.run(loop: options.loop, maxThreads: options.maxThreads)
+      let result = session.session.run(
+        loop: options.loop, engine: options.engine, maxThreads: options.maxThreads)
       core.loopEnded(result)
     }
   }

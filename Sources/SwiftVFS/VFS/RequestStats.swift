@@ -129,6 +129,15 @@ public final class RequestStats: @unchecked Sendable {
   /// The streaming trace: lines of recorded requests while anyone reads.
   public let trace = TraceRing()
 
+  /// What the transport agreed with the kernel (protocol, limits, flags),
+  /// one "key value" line each, for /proc/vfs/connection; set by the
+  /// transport once its connection is up. The core itself knows none.
+  public var connectionReport: @Sendable () -> String {
+    get { lock.withLock { connectionReportBody } }
+    set { lock.withLock { connectionReportBody = newValue } }
+  }
+  private var connectionReportBody: @Sendable () -> String = { "" }
+
   /// An empty table.
   public init() {
     rows = []

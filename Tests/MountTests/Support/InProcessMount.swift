@@ -35,7 +35,8 @@ final class InProcessMount {
     let loop = Loop(session: session)
     let ended = loopEnded
     Thread {
-      _ = loop.session.run(loop: .threaded)
+      let engine = testEngine.flatMap { FuseSession.Engine(rawValue: $0) } ?? .libfuse
+      _ = loop.session.run(loop: .threaded, engine: engine)
       ended.signal()
     }.start()
   }

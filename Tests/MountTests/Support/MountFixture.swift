@@ -99,6 +99,10 @@ func vfsmountPath() -> String { builtExecutable("vfsmount", env: "VFSMOUNT") }
 func vfsprobePath() -> String { builtExecutable("vfsprobe", env: "VFSPROBE") }
 
 /// `vfsmount -f [arguments] -o options <new temp dir>` running as a child process.
+/// SWIFTVFS_ENGINE=native (or libfuse) runs every mount of the suite on that
+/// engine: `-o engine=` for vfsmount children, `FuseSession.Engine` in process.
+let testEngine: String? = ProcessInfo.processInfo.environment["SWIFTVFS_ENGINE"]
+
 final class VfsMount {
   let path: String
   private let child: Child
@@ -109,6 +113,10 @@ final class VfsMount {
   init(options: [String] = [], arguments: [String] = []) throws {
     path = try makeTempDir("vfsmount")
     var args = ["-f"] + arguments
+    var options = options
+    if let engine = testEngine, !options.contains(where: { $0.hasPrefix("engine=") }) {
+      options.append("engine=\(engine)")
+    }
     if !options.isEmpty { args += ["-o", options.joined(separator: ",")] }
     args.append(path)
     do {

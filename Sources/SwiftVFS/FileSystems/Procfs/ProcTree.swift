@@ -54,6 +54,8 @@ enum ProcTree {
             .file("dcache") { [unowned vfs] in ProcReports.dcache(vfs) },
             .file("inodes") { [unowned vfs] in ProcReports.inodes(vfs) },
             .file("requests") { [unowned vfs] in ProcReports.requests(vfs) },
+            // The FUSE connection: protocol, transport, limits, flags agreed.
+            .file("connection") { [unowned vfs] in vfs.requests.connectionReport() },
             .file("objects") { [unowned vfs] in ProcReports.objects(vfs) },
             .file("devnodes") { [unowned vfs] in ProcReports.deviceNodes(vfs) },
             // fsck of the live tree: "ok", or one line per broken invariant.
