@@ -75,44 +75,6 @@ final class CacheEntry: @unchecked Sendable {
   }
 }
 
-/// A mutex with a condition variable: the cache's one lock, and the wait
-/// queue of entries under I/O (like the kernel's folio wait table: one
-/// queue for all, woken with a broadcast, each sleeper rechecks its entry).
-final class CacheLock: @unchecked Sendable {
-  private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-  private let cond: UnsafeMutablePointer<pthread_cond_t>
-
-  init() {
-    mutex = .allocate(capacity: 1)
-    mutex.initialize(to: pthread_mutex_t())
-    pthread_mutex_init(mutex, nil)
-    cond = .allocate(capacity: 1)
-    cond.initialize(to: pthread_cond_t())
-    pthread_cond_init(cond, nil)
-  }
-
-  deinit {
-    pthread_cond_destroy(cond)
-    cond.deallocate()
-    pthread_mutex_destroy(mutex)
-    mutex.deallocate()
-  }
-
-  /// Runs `body` with the mutex held.
-  @inline(__always)
-  func withLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
-    pthread_mutex_lock(mutex)
-    defer { pthread_mutex_unlock(mutex) }
-    return try body()
-  }
-
-  /// Sleeps until woken; the mutex must be held, and is held again on return.
-  func wait() { pthread_cond_wait(cond, mutex) }
-
-  /// Wakes every sleeper (after an I/O completed or an entry changed state).
-  func wakeAll() { pthread_cond_broadcast(cond) }
-}
-
 /// A per-thread flag: set while a thread runs a file system's readFolio or
 /// writepage for the cache (like PF_MEMALLOC), so that the cache, entered
 /// again from inside, drops only clean entries and never starts writeback

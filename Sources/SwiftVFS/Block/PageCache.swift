@@ -13,7 +13,7 @@
 //   its bound writes dirty entries back first (like balance_dirty_pages()), and
 //   only truncation or `BufferCache.forget` discard dirty bytes, on purpose.
 //
-// Locking: `lock` (a CacheLock) guards the LRU, the owners' maps, every entry's
+// Locking: `lock` (a ConditionLock) guards the LRU, the owners' maps, every entry's
 // state bits and the counters. It is never held across device I/O or a file
 // system's callback: an entry being read is marked `locked` (PG_locked) and
 // one under writeback `underWriteback` (PG_writeback); whoever needs it waits on
@@ -80,7 +80,10 @@ public final class PageCache: @unchecked Sendable {
   /// How long data may stay dirty before the flusher writes it, in seconds (dirty_expire_centisecs / 100).
   public let dirtyExpireInterval: Double
 
-  let lock = CacheLock()
+  /// The cache's one lock, and the wait queue of entries under I/O (like the
+  /// kernel's folio wait table: one queue for all, woken with a broadcast,
+  /// each sleeper rechecks its entry).
+  let lock = ConditionLock()
   // Guarded by `lock`:
   var lruHot: CacheEntry?  // most recently used
   var lruCold: CacheEntry?  // next to be dropped

@@ -273,35 +273,17 @@ extension CacheEntry {
 /// `interval` seconds, or until stopped, then runs the cache's periodic
 /// writeback. It holds the cache weakly, so a cache nobody uses can go away.
 ///
-/// Locking: `mutex` guards `stopping`; `cond` wakes the sleeper on stop.
+/// Locking: `state` guards `stopping` and `thread`, and wakes the sleeper on stop.
 final class Flusher: @unchecked Sendable {
   private weak var cache: PageCache?
   private let interval: Double
-  private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-  private let cond: UnsafeMutablePointer<pthread_cond_t>
+  private let state = ConditionLock()
   private var stopping = false
   private var thread: pthread_t?
 
   init(cache: PageCache, interval: Double) {
     self.cache = cache
     self.interval = interval
-    mutex = .allocate(capacity: 1)
-    mutex.initialize(to: pthread_mutex_t())
-    pthread_mutex_init(mutex, nil)
-    cond = .allocate(capacity: 1)
-    cond.initialize(to: pthread_cond_t())
-    var attr = pthread_condattr_t()
-    pthread_condattr_init(&attr)
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
-    pthread_cond_init(cond, &attr)
-    pthread_condattr_destroy(&attr)
-  }
-
-  deinit {
-    pthread_cond_destroy(cond)
-    cond.deallocate()
-    pthread_mutex_destroy(mutex)
-    mutex.deallocate()
   }
 
   /// Starts the thread (kthread_run()); it keeps this object alive until it ends.
@@ -317,9 +299,7 @@ final class Flusher: @unchecked Sendable {
         return nil
       }, context)
     if started == 0 {
-      pthread_mutex_lock(mutex)
-      thread = handle
-      pthread_mutex_unlock(mutex)
+      state.withLock { thread = handle }
     } else {
       Unmanaged<Flusher>.fromOpaque(context).release()  // no thread: writeback on sync only
     }
@@ -329,12 +309,13 @@ final class Flusher: @unchecked Sendable {
   /// flusher thread itself (the cache's last reference dropped there) it
   /// detaches instead of joining itself.
   func stop() {
-    pthread_mutex_lock(mutex)
-    stopping = true
-    let handle = thread
-    thread = nil
-    pthread_cond_broadcast(cond)
-    pthread_mutex_unlock(mutex)
+    let handle = state.withLock {
+      stopping = true
+      let handle = thread
+      thread = nil
+      state.wakeAll()
+      return handle
+    }
     guard let handle else { return }
     if pthread_equal(handle, pthread_self()) != 0 {
       pthread_detach(handle)
@@ -345,17 +326,13 @@ final class Flusher: @unchecked Sendable {
 
   private func run() {
     while true {
-      pthread_mutex_lock(mutex)
-      var deadline = timespec()
-      clock_gettime(CLOCK_MONOTONIC, &deadline)
-      let total = Double(deadline.tv_nsec) + interval * 1e9
-      deadline.tv_sec += Int(total / 1e9)
-      deadline.tv_nsec = Int(total.truncatingRemainder(dividingBy: 1e9))
-      while !stopping {
-        if pthread_cond_timedwait(cond, mutex, &deadline) == ETIMEDOUT { break }
+      let stop = state.withLock {
+        let deadline = ConditionLock.deadline(after: interval)
+        while !stopping {
+          if !state.wait(until: deadline) { break }
+        }
+        return stopping
       }
-      let stop = stopping
-      pthread_mutex_unlock(mutex)
       if stop { return }
       guard let cache else { return }
       cache.runFlusherOnce(now: cache.clock())

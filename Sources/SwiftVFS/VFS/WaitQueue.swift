@@ -37,31 +37,12 @@ import Synchronization
 /// call into the queue while holding a lock its condition takes. Lock order:
 /// queue mutex, then driver lock, then an `Interruption`'s lock.
 public final class WaitQueue: @unchecked Sendable {
-  private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-  private let cond: UnsafeMutablePointer<pthread_cond_t>
+  private let mutex = ConditionLock()
   private var pollWaiters: [PollWaiter] = []
   private var sleepers = 0
 
   /// An empty queue (init_waitqueue_head).
-  public init() {
-    mutex = .allocate(capacity: 1)
-    mutex.initialize(to: pthread_mutex_t())
-    pthread_mutex_init(mutex, nil)
-    cond = .allocate(capacity: 1)
-    cond.initialize(to: pthread_cond_t())
-    var attr = pthread_condattr_t()
-    pthread_condattr_init(&attr)
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
-    pthread_cond_init(cond, &attr)
-    pthread_condattr_destroy(&attr)
-  }
-
-  deinit {
-    pthread_cond_destroy(cond)
-    cond.deallocate()
-    pthread_mutex_destroy(mutex)
-    mutex.deallocate()
-  }
+  public init() {}
 
   /// Like wait_event_interruptible(): returns when `condition` is true, or
   /// throws EINTR if the calling thread's `Interruption.current` fires (or
@@ -74,15 +55,9 @@ public final class WaitQueue: @unchecked Sendable {
   /// after `timeout` seconds (nil: never). Returns whether the condition held.
   public func wait(until condition: () -> Bool, timeout: Double?) throws(Errno) -> Bool {
     let interruption = Interruption.current ?? Interruption()
-    var deadline = timespec()
-    if let timeout {
-      clock_gettime(CLOCK_MONOTONIC, &deadline)
-      let total = Double(deadline.tv_nsec) + max(timeout, 0) * 1e9
-      deadline.tv_sec += Int(total / 1e9)
-      deadline.tv_nsec = Int(total.truncatingRemainder(dividingBy: 1e9))
-    }
-    pthread_mutex_lock(mutex)
-    defer { pthread_mutex_unlock(mutex) }
+    let deadline = timeout.map { ConditionLock.deadline(after: $0) }
+    mutex.lock()
+    defer { mutex.unlock() }
     if condition() { return true }
     let sleeping = WaitQueue.sleeping.wrappingAdd(1, ordering: .relaxed).newValue
     defer { WaitQueue.sleeping.wrappingSubtract(1, ordering: .relaxed) }
@@ -98,10 +73,10 @@ public final class WaitQueue: @unchecked Sendable {
     Interruption.registry.add(interruption)
     defer { Interruption.registry.remove(interruption) }
     while true {
-      if timeout == nil {
-        pthread_cond_wait(cond, mutex)
-      } else if pthread_cond_timedwait(cond, mutex, &deadline) == ETIMEDOUT {
-        return condition()
+      if let deadline {
+        if !mutex.wait(until: deadline) { return condition() }
+      } else {
+        mutex.wait()
       }
       if condition() { return true }
       if interruption.isInterrupted { throw .EINTR }
@@ -111,11 +86,11 @@ public final class WaitQueue: @unchecked Sendable {
   /// Like wake_up_interruptible_all(): every sleeper tests its condition
   /// again, and every poll waiter kept is woken once and dropped.
   public func wakeAll() {
-    pthread_mutex_lock(mutex)
-    pthread_cond_broadcast(cond)
+    mutex.lock()
+    mutex.wakeAll()
     let woken = pollWaiters
     pollWaiters.removeAll()
-    pthread_mutex_unlock(mutex)
+    mutex.unlock()
     for waiter in woken { waiter.wake() }
   }
 
@@ -124,8 +99,8 @@ public final class WaitQueue: @unchecked Sendable {
   /// waiter is given, keeps the waiter for the next `wakeAll()`. Returns
   /// `ready`'s answer. A waiter already kept is not kept twice.
   public func pollWait(_ waiter: PollWaiter?, readyWhen ready: () -> Bool) -> Bool {
-    pthread_mutex_lock(mutex)
-    defer { pthread_mutex_unlock(mutex) }
+    mutex.lock()
+    defer { mutex.unlock() }
     if ready() { return true }
     if let waiter, !pollWaiters.contains(where: { $0 === waiter }) {
       pollWaiters.append(waiter)
@@ -149,23 +124,21 @@ public final class WaitQueue: @unchecked Sendable {
 
   /// Threads asleep on the queue now (for tests and /proc).
   public var sleeperCount: Int {
-    pthread_mutex_lock(mutex)
-    defer { pthread_mutex_unlock(mutex) }
+    mutex.lock()
+    defer { mutex.unlock() }
     return sleepers
   }
 
   /// Poll waiters kept now.
   public var pollWaiterCount: Int {
-    pthread_mutex_lock(mutex)
-    defer { pthread_mutex_unlock(mutex) }
+    mutex.lock()
+    defer { mutex.unlock() }
     return pollWaiters.count
   }
 
   /// Wakes sleepers so they test their interruption (used by `Interruption`).
   fileprivate func broadcast() {
-    pthread_mutex_lock(mutex)
-    pthread_cond_broadcast(cond)
-    pthread_mutex_unlock(mutex)
+    mutex.withLock { mutex.wakeAll() }
   }
 }
 
