@@ -16,18 +16,6 @@ import XCTest
   import Glibc
 #endif
 
-/// SplitMix64: seeded, the same sequence everywhere.
-private struct Ext2SeededGenerator: RandomNumberGenerator {
-  var state: UInt64
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-}
-
 /// Runs a program; returns its stdout. Throws if it exits non-zero.
 @discardableResult
 private func ext2Run(_ path: String, _ arguments: [String], allowFailure: Bool = false) throws
@@ -658,7 +646,7 @@ final class Ext2ReadTests: XCTestCase {
       let stat = try ext2Run("/usr/sbin/debugfs", ["-R", "stat /file", image])
       XCTAssertFalse(stat.contains("File ACL: 0"), "/file has an xattr block to damage")
     }
-    var rng = Ext2SeededGenerator(state: seed)
+    var rng = SeededGenerator(state: seed)
     let path = directory + "/fz-mut.img"
     var mounted = 0
     var refused = 0

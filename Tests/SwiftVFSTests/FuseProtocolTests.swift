@@ -538,18 +538,6 @@ final class FuseProtocolTests: XCTestCase {
 
   // MARK: - Fuzzer
 
-  /// SplitMix64: a tiny seeded generator, the same sequence on every run.
-  struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-      state &+= 0x9E37_79B9_7F4A_7C15
-      var z = state
-      z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-      z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-      return z ^ (z >> 31)
-    }
-  }
-
   /// One valid request per decodable shape: the mutation corpus.
   func corpus() -> [[UInt8]] {
     let cr = FuseCreateIn(flags: 0o101, mode: 0o100644, umask: 0o22).wireBytes

@@ -26,18 +26,6 @@ private func cacheErrno(_ body: () throws -> Void) -> Errno? {
   }
 }
 
-/// SplitMix64: small, seeded, the same sequence on every machine.
-private struct SeededGenerator: RandomNumberGenerator {
-  var state: UInt64
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-}
-
 /// A RAM disk whose reads and writes can be made to fail with EIO, and that
 /// counts what reached it.
 private final class FailingDriver: BlockDriver, @unchecked Sendable {
