@@ -94,6 +94,7 @@ enum Fio {
       if readOnly { args.append("--readonly") }
       c.begin()
       let report = try invoke(fio, args, timeout: Double(c.sizes.fioSeconds) + 300)
+      let requests = c.probe?.end()
       guard let iops = report.iops(write: v.write), iops > 0 else {
         if v.direct, report.errorCode == EINVAL {
           c.skip(
@@ -117,7 +118,7 @@ enum Fio {
       c.record(
         group, v.key, v.title, nanos: 1e9 / iops, ops: 1,
         target: v.target(writeback: c.sizes.writebackCache), verified: verified, iops: true,
-        requestOps: report.ios(write: v.write))
+        requestOps: report.ios(write: v.write), requests: requests)
     }
     if readOnly { return }
     // Untimed: random writes of a region, then fio reads them back and checks.

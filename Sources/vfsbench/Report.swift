@@ -301,10 +301,10 @@ enum Report {
           s +=
             "<text x=\"\(f(tx))\" y=\"\(f(y + 15))\" fill=\"#222\">\(ratio.short)x\(escape(tag))\(r.verified[name] == false ? " WRONG DATA" : "")</text>\n"
         } else {
-          let why =
-            r.verified[name] == false ? "WRONG DATA" : (r.skipped[name] != nil ? "n/a" : "-")
+          let wrong = r.verified[name] == false
+          let why = wrong ? "WRONG DATA" : time(r, name) == "-" ? "no figure" : time(r, name)
           s +=
-            "<text x=\"\(f(x(1) + 4))\" y=\"\(f(y + 15))\" fill=\"#d62728\">\(why)\(escape(tag))</text>\n"
+            "<text x=\"\(f(x(1) + 4))\" y=\"\(f(y + 15))\" fill=\"\(wrong ? "#d62728" : "#777")\">\(escape(why))\(escape(tag))</text>\n"
         }
       }
       if let t = target {

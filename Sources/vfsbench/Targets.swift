@@ -151,19 +151,23 @@ struct Suite {
   static func engines(vfsOptions: String, vfsmountHelp: String) -> Suite {
     var targets: [BenchTarget] = []
     var notes: [String] = []
+    var missing: [String] = []
     for e in engineColumns {
       if vfsmountHelp.contains(e.requires) {
         let options = vfsOptions.isEmpty ? e.options : e.options + "," + vfsOptions
         targets.append(BenchTarget(name: e.name, mounter: .vfsmount(options: options)))
       } else {
-        notes.append(
-          "no \(e.name) column: this vfsmount's --help does not mention '\(e.requires)' (engine not built in)"
-        )
+        missing.append("\(e.name) (-o \(e.options))")
       }
+    }
+    if !missing.isEmpty {
+      notes.append(
+        "no column for \(missing.joined(separator: ", ")): this vfsmount's --help does not offer it"
+      )
     }
     if targets.isEmpty {
       targets.append(BenchTarget(name: "vfs", mounter: .vfsmount(options: vfsOptions)))
-      notes.append("measured vfsmount's only engine (libfuse's loop) as column 'vfs'")
+      notes.append("so its one engine (libfuse's loop) is measured as column 'vfs'")
     }
     targets.append(BenchTarget(name: "tmpfs", mounter: .tmpfs, isReference: true))
     return Suite(

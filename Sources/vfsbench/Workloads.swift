@@ -46,8 +46,8 @@ struct Context {
   /// The start of a section timed by a `Stopwatch`.
   func begin() { probe?.begin() }
 
-  /// Records a section's time; the requests since `start()` go to the row,
-  /// per `requestOps` operations (default `ops`).
+  /// Records a section's time; the requests since `start()` (or those
+  /// given) go to the row, per `requestOps` operations (default `ops`).
   func record(
     _ group: String, _ key: String, _ title: String, nanos: UInt64, ops: Int, bytes: Int = 0,
     target: Double? = nil, verified: Bool? = nil
@@ -59,9 +59,11 @@ struct Context {
 
   func record(
     _ group: String, _ key: String, _ title: String, nanos: Double, ops: Int, bytes: Int = 0,
-    target: Double? = nil, verified: Bool? = nil, iops: Bool = false, requestOps: Int? = nil
+    target: Double? = nil, verified: Bool? = nil, iops: Bool = false, requestOps: Int? = nil,
+    requests: RequestCounts? = nil
   ) {
-    let counts = probe?.end()
+    // `requests`: taken at the end of the timed part, before untimed checks.
+    let counts = requests ?? probe?.end()
     results.record(
       self.target, group: group, key: key, title: title, nanos: nanos, ops: ops, bytes: bytes,
       target: target, verified: verified, iops: iops)
