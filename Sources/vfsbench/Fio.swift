@@ -188,6 +188,8 @@ enum Fio {
     p.standardError = FileHandle(forWritingAtPath: errPath)
     p.standardInput = FileHandle.nullDevice
     try p.run()
+    Emergency.toolPid = p.processIdentifier
+    defer { Emergency.toolPid = 0 }
     let deadline = nowNanos() + UInt64(timeout * 1e9)
     while p.isRunning, nowNanos() < deadline { usleep(20_000) }
     if p.isRunning {

@@ -259,6 +259,8 @@ func runTool(_ argv: [String], timeout: Double = 600) throws {
   p.standardError = out
   p.standardInput = FileHandle.nullDevice
   try p.run()
+  Emergency.toolPid = p.processIdentifier
+  defer { Emergency.toolPid = 0 }
   let deadline = nowNanos() + UInt64(timeout * 1e9)
   while p.isRunning, nowNanos() < deadline { usleep(10_000) }
   if p.isRunning {
@@ -309,6 +311,10 @@ enum Emergency {
     childrenUsed += 1
   }
 
+  /// The tool running now (fio, mount, cp), killed first on Ctrl-C so it
+  /// neither holds a mount busy nor writes under a detached mount point.
+  nonisolated(unsafe) static var toolPid: pid_t = 0
+
   /// A child that exited is forgotten (its pid may be reused).
   static func unregister(child: pid_t) {
     for i in 0..<childrenUsed where children[i] == child { children[i] = 0 }
@@ -335,6 +341,7 @@ enum Emergency {
 
   /// Newest mounts first: a target's mount before the tmpfs holding its image.
   static func cleanupInHandler() {
+    if toolPid > 0 { kill(toolPid, SIGKILL) }
     var i = used - 1
     while i >= 0 {
       if let p = slots[i] { umount2(p, Int32(MNT_DETACH)) }
