@@ -73,7 +73,10 @@ struct Run: ParsableCommand {
   @Option(help: "Seconds per fio job (default 20; quick 1).")
   var fioSeconds: Int?
 
-  @Option(help: "Largest directory for the scale workload (10k, 100k, 1M up to this; default 1M).")
+  @Option(
+    help:
+      "Largest directory for the scale workload (10k, 100k, 1M up to this; default 1M, ext2 suite 10k)."
+  )
   var scale: Int?
 
   @Option(help: "Files for the metadata workload (default 10,000).")
@@ -175,6 +178,10 @@ struct Run: ParsableCommand {
         results: results)
     }
 
+    if ran.isEmpty {
+      let known = suite.phases.flatMap(\.workloads).map(\.name).joined(separator: ", ")
+      throw BenchFailure("none of --only is in the \(suite.name) suite (its workloads: \(known))")
+    }
     var microResults: ([Micro.Result], [(String, Double)])?
     if micro { microResults = try Micro.run(quick: quick) }
     let machine = Machine.describe(before: machineBefore)
