@@ -26,9 +26,13 @@ enum Fio {
     let write: Bool
     let jobs: Int
     let direct: Bool
-    var key: String { "fio-\(write ? "randwrite" : "randread")-\(jobs)j\(direct ? "-direct" : "")" }
+    /// "ro-" for the read-only phase (a file another file system wrote).
+    var prefix = ""
+    var key: String {
+      "\(prefix)fio-\(write ? "randwrite" : "randread")-\(jobs)j\(direct ? "-direct" : "")"
+    }
     var title: String {
-      "fio 4 KiB \(direct ? "O_DIRECT " : "")random \(write ? "write" : "read"), \(jobs) job\(jobs > 1 ? "s" : "")"
+      "\(prefix.isEmpty ? "" : "ro ")fio 4 KiB \(direct ? "O_DIRECT " : "")random \(write ? "write" : "read"), \(jobs) job\(jobs > 1 ? "s" : "")"
     }
     func target(writeback: Bool) -> Double? {
       guard jobs == 1 else { return nil }
@@ -50,27 +54,33 @@ enum Fio {
   }
 
   static func run(_ c: Context) throws {
-    let all = variants(quick: c.sizes.quick)
+    try run(c, file: c.root + "/fio.dat", readOnly: false)
+  }
+
+  /// `readOnly`: random reads only, of `file` as another file system laid
+  /// it out (with verify headers); nothing is written or removed.
+  static func run(_ c: Context, file: String, readOnly: Bool) throws {
+    let group = readOnly ? "ro-fio" : "fio"
+    var all = variants(quick: c.sizes.quick)
+    if readOnly {
+      all = all.filter { !$0.write }.map {
+        Variant(write: false, jobs: $0.jobs, direct: $0.direct, prefix: "ro-")
+      }
+    }
     guard let fio = binary else {
       for v in all {
-        c.results.skip(c.kind, group: "fio", key: v.key, title: v.title, why: "fio not installed")
+        c.skip(group, v.key, v.title, why: "fio not installed")
       }
       return
     }
-    let file = c.root + "/fio.dat"
     let size = "\(c.sizes.fioMiB)M"
     let common = [
       "--filename=\(file)", "--size=\(size)", "--bs=4k", "--ioengine=psync", "--output-format=json",
     ]
-    unlink(file)
-    // Layout with verify headers (untimed).
-    _ = try invoke(
-      fio,
-      common + [
-        "--name=layout", "--rw=write", "--verify=crc32c", "--verify_interval=4096",
-        "--do_verify=0", "--bs=1M",
-      ],
-      timeout: 600)
+    if !readOnly {
+      unlink(file)
+      _ = try layout(fio, file: file, mib: c.sizes.fioMiB)
+    }
     var laidOutForVerify = true
     for v in all {
       if v.write { laidOutForVerify = false }
@@ -81,15 +91,18 @@ enum Fio {
           "--randrepeat=1",
         ]
       if v.direct { args.append("--direct=1") }
+      if readOnly { args.append("--readonly") }
+      c.begin()
       let report = try invoke(fio, args, timeout: Double(c.sizes.fioSeconds) + 300)
+      let requests = c.probe?.end()
       guard let iops = report.iops(write: v.write), iops > 0 else {
         if v.direct, report.errorCode == EINVAL {
-          c.results.skip(
-            c.kind, group: "fio", key: v.key, title: v.title, why: "O_DIRECT not supported",
+          c.skip(
+            group, v.key, v.title, why: "O_DIRECT not supported",
             target: v.target(writeback: c.sizes.writebackCache))
           continue
         }
-        throw BenchFailure("fio \(v.title) on \(c.kind.rawValue): \(report.summary)")
+        throw BenchFailure("fio \(v.title) on \(c.target): \(report.summary)")
       }
       var verified: Bool?
       if !v.write, laidOutForVerify {
@@ -99,12 +112,15 @@ enum Fio {
             "--name=verify", "--rw=randread", "--verify=crc32c", "--time_based", "--runtime=1",
           ]
         if v.direct { check.append("--direct=1") }
+        if readOnly { check.append("--readonly") }
         verified = try invoke(fio, check, timeout: 300).errorCode == 0
       }
-      c.results.record(
-        c.kind, group: "fio", key: v.key, title: v.title, nanos: 1e9 / iops, ops: 1,
-        target: v.target(writeback: c.sizes.writebackCache), verified: verified, iops: true)
+      c.record(
+        group, v.key, v.title, nanos: 1e9 / iops, ops: 1,
+        target: v.target(writeback: c.sizes.writebackCache), verified: verified, iops: true,
+        requestOps: report.ios(write: v.write), requests: requests)
     }
+    if readOnly { return }
     // Untimed: random writes of a region, then fio reads them back and checks.
     for direct in [false, true] {
       var args =
@@ -115,9 +131,21 @@ enum Fio {
       if direct { args.append("--direct=1") }
       let ok = try invoke(fio, args, timeout: 600).errorCode == 0
       let key = Variant(write: true, jobs: 1, direct: direct).key
-      c.results.setVerified(c.kind, key: key, ok)
+      c.results.setVerified(c.target, key: key, ok)
     }
     unlink(file)
+  }
+
+  /// Writes the file sequentially with crc32c verify headers (untimed).
+  static func layout(_ fio: String, file: String, mib: Int) throws -> Report {
+    try invoke(
+      fio,
+      [
+        "--filename=\(file)", "--size=\(mib)M", "--ioengine=psync", "--output-format=json",
+        "--name=layout", "--rw=write", "--verify=crc32c", "--verify_interval=4096",
+        "--do_verify=0", "--bs=1M",
+      ],
+      timeout: 600)
   }
 
   struct Report {
@@ -129,6 +157,10 @@ enum Fio {
     var errorCode: Int32 {
       if let e = job?["error"] as? Int, e != 0 { return Int32(e) }
       return status == 0 ? 0 : -1
+    }
+    /// The I/Os done (the denominator of requests per I/O).
+    func ios(write: Bool) -> Int? {
+      (job?[write ? "write" : "read"] as? [String: Any])?["total_ios"] as? Int
     }
     func iops(write: Bool) -> Double? {
       (job?[write ? "write" : "read"] as? [String: Any])?["iops"] as? Double
@@ -156,6 +188,8 @@ enum Fio {
     p.standardError = FileHandle(forWritingAtPath: errPath)
     p.standardInput = FileHandle.nullDevice
     try p.run()
+    Emergency.toolPid = p.processIdentifier
+    defer { Emergency.toolPid = 0 }
     let deadline = nowNanos() + UInt64(timeout * 1e9)
     while p.isRunning, nowNanos() < deadline { usleep(20_000) }
     if p.isRunning {

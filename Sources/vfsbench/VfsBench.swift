@@ -5,25 +5,38 @@ import Foundation
   import Glibc
 #endif
 
-/// `vfsbench`: the same workloads on SwiftVFS (vfsmount through FUSE) and on a
-/// kernel tmpfs, with the ratio to tmpfs and issue 5's targets; `vfsbench
-/// micro`: the VFS core alone, in this process.
+/// `vfsbench`: the same workloads on several file systems side by side (a
+/// suite of targets: vfsmount vs tmpfs by default), with the ratio to the
+/// reference and the issue's targets; `vfsbench micro`: the VFS core alone,
+/// in this process.
 @main
 struct VfsBench: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "vfsbench",
     abstract: "Benchmark SwiftVFS through FUSE against a kernel tmpfs.",
     discussion: """
-      Mounts the release vfsmount (found next to vfsbench, or --vfsmount PATH)
-      and a tmpfs on temporary directories, runs each workload on both
-      (alternating, several repetitions), prints a table of median times,
-      rates and ratios vfs/tmpfs against issue 5's targets, and writes JSON
-      and an SVG chart. Every workload checks what it reads back; a wrong
-      byte is reported as WRONG DATA and makes the exit status 1. Needs root
-      (mounts, drop_caches) and fio for the fio rows. Both mounts are taken
-      down at the end, on failure, and on Ctrl-C.
+      Mounts the targets of a suite on temporary directories, runs each
+      workload on each (alternating, several repetitions), prints a table of
+      median times, rates and ratios to the reference target, the FUSE
+      requests per operation of each vfsmount target (/proc/vfs/requests),
+      and writes JSON and an SVG chart. Every workload checks what it reads
+      back; a wrong byte is reported as WRONG DATA and makes the exit status
+      1. Needs root (mounts, drop_caches) and fio for the fio rows. All mounts
+      are taken down at the end, on failure, and on Ctrl-C.
 
-      Workloads (--only): \(Workload.all.map(\.name).joined(separator: ", ")).
+      Suites (--suite):
+        memfs    vfsmount (memfs) vs tmpfs (the reference); issue 5's targets
+        engines  vfsmount once per engine it offers (-o engine=...) vs tmpfs;
+                 issue 11's targets
+        ext2     vfsmount -t ext2 and fuse2fs vs the kernel's ext2 on a loop
+                 device (the reference), each on a sparse image (--image-mib)
+                 on its own tmpfs; a write phase on fresh images, then a
+                 read-only phase on copies of an image the kernel filled.
+                 A target that cannot mount read-write gets n/a (read-only).
+
+      vfsmount is found next to vfsbench, or --vfsmount PATH.
+
+      Workloads (--only): \((Workload.all + ReadOnlyWorkloads.all).map(\.name).joined(separator: ", ")).
       """,
     subcommands: [Run.self, MicroCommand.self],
     defaultSubcommand: Run.self)
@@ -31,7 +44,7 @@ struct VfsBench: ParsableCommand {
 
 struct Run: ParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "run", abstract: "FUSE vs tmpfs workloads (the default).")
+    commandName: "run", abstract: "The workloads on a suite's targets (the default).")
 
   @Flag(help: "Tiny sizes (well under a minute): proves the benchmark works, nothing more.")
   var quick = false
@@ -60,7 +73,10 @@ struct Run: ParsableCommand {
   @Option(help: "Seconds per fio job (default 20; quick 1).")
   var fioSeconds: Int?
 
-  @Option(help: "Largest directory for the scale workload (10k, 100k, 1M up to this; default 1M).")
+  @Option(
+    help:
+      "Largest directory for the scale workload (10k, 100k, 1M up to this; default 1M, ext2 suite 10k)."
+  )
   var scale: Int?
 
   @Option(help: "Files for the metadata workload (default 10,000).")
@@ -72,6 +88,16 @@ struct Run: ParsableCommand {
   @Option(help: "MiB of the fio file (default 256).")
   var fioMib: Int?
 
+  @Option(
+    name: .customLong("suite"),
+    help:
+      "What to compare: memfs (vfsmount vs tmpfs, the default), engines (each vfsmount engine vs tmpfs), ext2 (vfsmount and fuse2fs vs the kernel's ext2)."
+  )
+  var suiteName: String = "memfs"
+
+  @Option(help: "Size of each ext2 image in MiB (sparse; the ext2 suite; default 4096).")
+  var imageMib: Int = 4096
+
   @Option(help: "Directory for the temporary mount points.")
   var workdir: String = "/tmp"
 
@@ -79,12 +105,17 @@ struct Run: ParsableCommand {
   var micro = false
 
   mutating func validate() throws {
-    let names = Set(Workload.all.map(\.name))
+    let names = Set((Workload.all + ReadOnlyWorkloads.all).map(\.name))
     for name in selected where !names.contains(name) {
       throw ValidationError(
         "unknown workload '\(name)'; known: \(names.sorted().joined(separator: ", "))")
     }
     if let reps, reps < 1 { throw ValidationError("--reps must be at least 1") }
+    guard Suite.names.contains(suiteName) else {
+      throw ValidationError(
+        "unknown suite '\(suiteName)'; known: \(Suite.names.joined(separator: ", "))")
+    }
+    guard imageMib >= 16 else { throw ValidationError("--image-mib must be at least 16") }
   }
 
   var selected: [String] {
@@ -105,13 +136,26 @@ struct Run: ParsableCommand {
     return s
   }
 
+  /// The suite this run measures.
+  func suite(vfsmount binary: String) -> Suite {
+    switch suiteName {
+    case "engines":
+      return Suite.engines(vfsOptions: vfsOptions, vfsmountHelp: helpText(of: binary))
+    case "ext2": return Suite.ext2(vfsOptions: vfsOptions)
+    default: return Suite.memfs(vfsOptions: vfsOptions)
+    }
+  }
+
   func run() throws {
     guard geteuid() == 0 else {
       throw BenchFailure("vfsbench needs root (mounts, /proc/sys/vm/drop_caches, /dev/fuse)")
     }
-    let sizes = self.sizes
+    var sizes = self.sizes
+    // ext2 without dir_index scans directories linearly (the kernel's ext2
+    // has no htree), and a 4 GiB image has 262,144 inodes: 10k by default.
+    if suiteName == "ext2", scale == nil { sizes.scaleCap = min(sizes.scaleCap, 10_000) }
     let binary = vfsmount ?? VfsBench.siblingBinary("vfsmount")
-    let workloads = Workload.all.filter { selected.isEmpty || selected.contains($0.name) }
+    let suite = self.suite(vfsmount: binary)
     let machineBefore = Machine.describe()
 
     Emergency.installHandlers()
@@ -121,94 +165,41 @@ struct Run: ParsableCommand {
     }
     let base = String(cString: made)
     Emergency.baseDir = strdup(base)
-    Emergency.logFile = strdup(base + "/vfsmount.log")
+    defer { rmdir(base) }
     let results = Results()
-    var mounts: [BenchMount] = []
-    defer {
-      for m in mounts.reversed() { m.unmount() }
-      unlink(base + "/vfsmount.log")
-      rmdir(base)
-    }
-    let vfs: BenchMount
-    let tmpfs: BenchMount
-    do {
-      vfs = try BenchMount.vfs(
-        binary: binary, options: vfsOptions, at: base + "/vfs", logPath: base + "/vfsmount.log")
-      mounts.append(vfs)
-      tmpfs = try BenchMount.tmpfs(at: base + "/tmpfs")
-      mounts.append(tmpfs)
-    }
-    let pid = vfs.pid!
-    if let rss = procStatusBytes(pid, "VmRSS") {
-      results.addMemory("daemon RSS after mount", Double(rss))
-    }
-    log(
-      "vfsbench: vfsmount pid \(pid) at \(vfs.path) (-o \(vfsOptions.isEmpty ? "defaults" : vfsOptions)), tmpfs at \(tmpfs.path)"
-    )
-
-    for w in workloads {
-      let reps = w.repetitions(sizes)
-      let peakReset = resetPeakRSS(pid)
-      let rssStart = procStatusBytes(pid, "VmRSS") ?? 0
-      let started = nowNanos()
-      do {
-        for rep in 0..<reps {
-          for m in [vfs, tmpfs] {
-            log("  \(w.name): repetition \(rep + 1)/\(reps) on \(m.kind.rawValue)")
-            try w.run(
-              Context(
-                kind: m.kind, root: m.path, rep: rep, daemonPid: m.kind == .vfs ? pid : nil,
-                sizes: sizes, results: results))
-            guard vfs.alive else { throw BenchFailure("the vfsmount daemon died") }
-          }
-        }
-      } catch {
-        results.failures.append("\(w.name): \(error)")
-        log("vfsbench: \(w.name) failed: \(error)")
-        for m in [vfs, tmpfs] {
-          for name in ["meta", "tree", "small", "seq.dat", "fio.dat", "scale", "sparse.dat"] {
-            removeTree(m.path + "/" + name)
-          }
-        }
-        if !vfs.alive {
-          let tail = vfs.logPath.flatMap { readFile($0) }?.split(separator: "\n").suffix(5)
-          results.failures.append(
-            "vfsmount died; the end of its log:\n" + (tail?.joined(separator: "\n") ?? ""))
-          break
-        }
-      }
-      if peakReset, let hwm = procStatusBytes(pid, "VmHWM") {
-        var note = "RSS at start \(formatBytes(Double(rssStart)))"
-        if w.name == "seq" {
-          let data = Double(sizes.seqMiB) * 1_048_576
-          let allowed = data * 1.1 + 32 * 1_048_576
-          note +=
-            "; holding \(sizes.seqMiB) MiB of data; target <= data + 10% + 32 MiB = \(formatBytes(allowed)): \(Double(hwm) <= allowed ? "meets" : "MISSES")"
-        }
-        results.addMemory("peak RSS (VmHWM) during \(w.name)", Double(hwm), note: note)
-      }
-      log("  \(w.name): \(((Double(nowNanos() - started)) / 1e9).short) s")
+    results.notes += suite.notes
+    var ran: [String] = []
+    for phase in suite.phases {
+      let workloads = phase.workloads.filter { selected.isEmpty || selected.contains($0.name) }
+      if workloads.isEmpty { continue }
+      ran += workloads.map(\.name)
+      try runPhase(
+        phase, workloads: workloads, suite: suite, base: base, binary: binary, sizes: sizes,
+        results: results)
     }
 
+    if ran.isEmpty {
+      let known = suite.phases.flatMap(\.workloads).map(\.name).joined(separator: ", ")
+      throw BenchFailure("none of --only is in the \(suite.name) suite (its workloads: \(known))")
+    }
     var microResults: ([Micro.Result], [(String, Double)])?
     if micro { microResults = try Micro.run(quick: quick) }
     let machine = Machine.describe(before: machineBefore)
-    let settings: [String: Any] = [
+    var settings: [String: Any] = [
       "vfs_options": vfsOptions, "quick": quick, "reps": sizes.reps, "files": sizes.files,
       "tree": "depth \(sizes.treeDepth), fan-out \(sizes.treeFanout)",
       "small_files": sizes.smallFiles, "seq_mib": sizes.seqMiB, "fio_mib": sizes.fioMiB,
       "fio_seconds": sizes.fioSeconds, "scale_cap": sizes.scaleCap,
-      "workloads": workloads.map(\.name), "vfsmount": binary,
+      "workloads": ran, "vfsmount": binary, "suite": suite.name,
+      "reference": suite.reference, "targets": suite.columns,
     ]
-    // Unmount before reporting (the defer does it again harmlessly).
-    for m in mounts.reversed() { m.unmount() }
-    mounts.removeAll()
+    if suite.name == "ext2" { settings["image_mib"] = imageMib }
 
+    let options = vfsOptions.isEmpty ? "(defaults)" : vfsOptions
     print("")
-    print(
-      "SwiftVFS vs tmpfs — vfsmount -o \(vfsOptions.isEmpty ? "(defaults)" : vfsOptions); \(machine["summary"] as? String ?? "")"
-    )
-    Report.printTable(results)
+    print("\(suite.title) — vfsmount -o \(options); \(machine["summary"] as? String ?? "")")
+    Report.printTable(results, suite: suite)
+    Report.printRequests(results, suite: suite)
     Report.printMemory(results)
     if let (r, m) = microResults {
       print("")
@@ -218,16 +209,140 @@ struct Run: ParsableCommand {
     for f in results.failures { print("FAILED: \(f)") }
 
     let data = Report.json(
-      results, machine: machine, settings: settings, micro: microResults?.0,
+      results, suite: suite, machine: machine, settings: settings, micro: microResults?.0,
       microMemory: microResults?.1)
     try Report.write(data, to: json)
     let subtitle =
-      "vfsmount -o \(vfsOptions.isEmpty ? "defaults" : vfsOptions); \(machine["summary"] as? String ?? ""); median of \(sizes.reps) reps"
-    try Report.write(Data(Report.svg(results, subtitle: subtitle).utf8), to: svg)
+      "\(suite.name) suite; vfsmount -o \(vfsOptions.isEmpty ? "defaults" : vfsOptions); \(machine["summary"] as? String ?? ""); median of \(sizes.reps) reps"
+    try Report.write(Data(Report.svg(results, suite: suite, subtitle: subtitle).utf8), to: svg)
     print("\nwrote \(json) and \(svg)")
     if !results.failures.isEmpty || results.rows.contains(where: \.wrongData) {
       throw ExitCode(1)
     }
+  }
+
+  /// Mounts a phase's targets (on copies of a seeded image if the phase has
+  /// a seed), runs its workloads on each in turn, repetition by repetition,
+  /// and unmounts them.
+  func runPhase(
+    _ phase: Phase, workloads: [Workload], suite: Suite, base: String, binary: String,
+    sizes: Sizes, results: Results
+  ) throws {
+    let imageBytes = Int64(imageMib) << 20
+    var mounts: [BenchMount] = []
+    defer { for m in mounts.reversed() { m.unmount() } }
+    var seedImage: String?
+    var seedDir: String?
+    defer {
+      if let seedDir {
+        if umount2(seedDir, 0) != 0 { umount2(seedDir, Int32(MNT_DETACH)) }
+        rmdir(seedDir)
+      }
+    }
+    if let seed = phase.seed {
+      // The reference (the kernel's ext2) writes the tree on a fresh image.
+      guard let ref = phase.targets.first(where: \.isReference) else {
+        throw BenchFailure("phase \(phase.name): a seeded phase needs a reference target")
+      }
+      var writer = ref
+      writer.readOnly = false
+      let dir = base + "/seed"
+      seedDir = dir
+      try BenchMount.mountTmpfs(at: dir, source: "vfsbench-seed")
+      let m = try BenchMount.mount(writer, base: dir, vfsmount: binary, imageBytes: imageBytes)
+      log("vfsbench: seeding an image with \(ref.name) for the \(phase.name) phase")
+      do {
+        try seed(m.path, sizes)
+      } catch {
+        m.unmount()
+        throw error
+      }
+      // Unmount first (everything written back to the image), then keep a
+      // copy of the image before its tmpfs goes.
+      m.unmount(keepImage: true)
+      let file = dir + "/seed.img"
+      defer { m.unmount() }
+      try runTool(["cp", "--sparse=always", m.image ?? "", file])
+      seedImage = file
+    }
+    var readOnly: [String: String] = [:]
+    for t in phase.targets {
+      do {
+        let m = try BenchMount.mount(
+          t, base: base, vfsmount: binary, imageBytes: imageBytes, seedImage: seedImage)
+        mounts.append(m)
+      } catch  where t.mayBeReadOnly {
+        readOnly[t.name] = "\(error)"
+        results.notes.append(
+          "\(t.name) could not mount read-write, so the \(phase.name) rows read n/a (read-only) for it: \(error)"
+        )
+        log("vfsbench: \(t.name) is read-only: \(error)")
+      }
+    }
+    let primary = mounts.first { $0.target.isVfsmount && $0.pid != nil }
+    let prefix = suite.phases.count > 1 ? "\(phase.name) phase: " : ""
+    if let pid = primary?.pid, let rss = procStatusBytes(pid, "VmRSS") {
+      results.addMemory("\(prefix)daemon RSS after mount (\(primary?.name ?? ""))", Double(rss))
+    }
+    log(
+      "vfsbench: \(suite.name) \(phase.name): "
+        + mounts.map { "\($0.name) at \($0.path)\($0.pid.map { " (pid \($0))" } ?? "")" }
+        .joined(separator: ", "))
+    let keysBefore = results.keys
+
+    for w in workloads {
+      let reps = w.repetitions(sizes)
+      let pid = primary?.pid
+      let peakReset = pid.map { resetPeakRSS($0) } ?? false
+      let rssStart = pid.flatMap { procStatusBytes($0, "VmRSS") } ?? 0
+      let started = nowNanos()
+      do {
+        for rep in 0..<reps {
+          for m in mounts {
+            log("  \(w.name): repetition \(rep + 1)/\(reps) on \(m.name)")
+            try w.run(
+              Context(
+                target: m.name, root: m.path, rep: rep,
+                daemonPid: m.target.isVfsmount ? m.pid : nil, probe: m.probe, sizes: sizes,
+                results: results))
+            guard m.alive else { throw BenchFailure("the \(m.name) daemon died") }
+          }
+        }
+      } catch {
+        results.failures.append("\(w.name): \(error)")
+        log("vfsbench: \(w.name) failed: \(error)")
+        for m in mounts where !m.target.readOnly {
+          for name in ["meta", "tree", "small", "seq.dat", "fio.dat", "scale", "sparse.dat"] {
+            removeTree(m.path + "/" + name)
+          }
+        }
+        if let dead = mounts.first(where: { !$0.alive }) {
+          results.failures.append(
+            "\(dead.name) died; the end of its log: \(dead.lastLogLines(5))")
+          break
+        }
+      }
+      if peakReset, let pid, let hwm = procStatusBytes(pid, "VmHWM") {
+        var note = "RSS at start \(formatBytes(Double(rssStart)))"
+        if w.name == "seq", case .vfsmount = primary?.target.mounter {
+          let data = Double(sizes.seqMiB) * 1_048_576
+          let allowed = data * 1.1 + 32 * 1_048_576
+          note +=
+            "; holding \(sizes.seqMiB) MiB of data; target <= data + 10% + 32 MiB = \(formatBytes(allowed)): \(Double(hwm) <= allowed ? "meets" : "MISSES")"
+        }
+        results.addMemory(
+          "\(prefix)peak RSS (VmHWM) during \(w.name)\(suite.name == "memfs" ? "" : " (\(primary?.name ?? ""))")",
+          Double(hwm), note: note)
+      }
+      log("  \(w.name): \(((Double(nowNanos() - started)) / 1e9).short) s")
+    }
+    let newKeys = results.keys.subtracting(keysBefore)
+    for (name, why) in readOnly {
+      results.skipAll(name, keys: newKeys, why: "read-only: \(why)")
+    }
+    // Unmount before reporting (the defer does it again harmlessly).
+    for m in mounts.reversed() { m.unmount() }
+    mounts.removeAll()
   }
 }
 

@@ -26,21 +26,52 @@ struct Sizes {
 
 /// Where one workload runs: one file system, one repetition.
 struct Context {
-  let kind: BenchMount.Kind
+  /// The target's name (the column).
+  let target: String
   let root: String
   let rep: Int
-  /// The vfsmount daemon's pid (nil on tmpfs): for RSS figures.
+  /// The vfsmount daemon's pid (nil on the other targets): for RSS figures.
   let daemonPid: Int32?
+  /// Counts the FUSE requests of each timed section (vfsmount targets).
+  let probe: RequestProbe?
   let sizes: Sizes
   let results: Results
 
+  /// The start of a timed section: zeroes the request table, then the clock.
+  func start() -> UInt64 {
+    probe?.begin()
+    return nowNanos()
+  }
+
+  /// The start of a section timed by a `Stopwatch`.
+  func begin() { probe?.begin() }
+
+  /// Records a section's time; the requests since `start()` (or those
+  /// given) go to the row, per `requestOps` operations (default `ops`).
   func record(
     _ group: String, _ key: String, _ title: String, nanos: UInt64, ops: Int, bytes: Int = 0,
     target: Double? = nil, verified: Bool? = nil
   ) {
+    record(
+      group, key, title, nanos: Double(nanos), ops: ops, bytes: bytes, target: target,
+      verified: verified)
+  }
+
+  func record(
+    _ group: String, _ key: String, _ title: String, nanos: Double, ops: Int, bytes: Int = 0,
+    target: Double? = nil, verified: Bool? = nil, iops: Bool = false, requestOps: Int? = nil,
+    requests: RequestCounts? = nil
+  ) {
+    // `requests`: taken at the end of the timed part, before untimed checks.
+    let counts = requests ?? probe?.end()
     results.record(
-      kind, group: group, key: key, title: title, nanos: Double(nanos), ops: ops, bytes: bytes,
-      target: target, verified: verified)
+      self.target, group: group, key: key, title: title, nanos: nanos, ops: ops, bytes: bytes,
+      target: target, verified: verified, iops: iops)
+    if let counts { results.addRequests(self.target, key: key, counts, ops: requestOps ?? ops) }
+  }
+
+  func skip(_ group: String, _ key: String, _ title: String, why: String, target: Double? = nil) {
+    results.skip(self.target, group: group, key: key, title: title, why: why, target: target)
   }
 
   var rss: UInt64? { daemonPid.flatMap { procStatusBytes($0, "VmRSS") } }
@@ -124,7 +155,7 @@ enum Workloads {
     let g = "metadata"
 
     let rssBefore = c.rss
-    var t0 = nowNanos()
+    var t0 = c.start()
     for i in 0..<n {
       let fd = openat(dfd, names[i], O_CREAT | O_WRONLY | O_CLOEXEC, 0o644)
       try check(fd >= 0, "create")
@@ -146,26 +177,26 @@ enum Workloads {
       }
       return ok
     }
-    t0 = nowNanos()
+    t0 = c.start()
     var ok = try statAll()
     c.record(
       g, "stat-warm", "stat \(k), warm", nanos: nowNanos() - t0, ops: n, target: 1.1, verified: ok)
 
     try dropCaches()
-    t0 = nowNanos()
+    t0 = c.start()
     ok = try statAll()
     c.record(
       g, "stat-cold", "stat \(k), after drop_caches", nanos: nowNanos() - t0, ops: n, target: 10,
       verified: ok)
 
-    t0 = nowNanos()
+    t0 = c.start()
     ok = true
     for _ in 0..<20 where try countEntries(dir) != n { ok = false }
     c.record(
       g, "list", "list a \(k) dir (x20)", nanos: nowNanos() - t0, ops: 20 * n, target: 0.8,
       verified: ok)
 
-    t0 = nowNanos()
+    t0 = c.start()
     for i in 0..<n { try check(unlinkat(dfd, names[i], 0) == 0, "unlink") }
     c.record(g, "unlink", "unlink \(k)", nanos: nowNanos() - t0, ops: n, target: 6)
     rmdir(dir)
@@ -185,11 +216,11 @@ enum Workloads {
     let paths = levels.dropFirst().flatMap { $0 }.map { Array($0.utf8CString) }
     let n = paths.count
     let g = "tree"
-    var t0 = nowNanos()
+    var t0 = c.start()
     for p in paths { try check(mkdir(p, 0o755) == 0, "mkdir") }
     c.record(g, "mkdir-tree", "mkdir tree (\(n) dirs)", nanos: nowNanos() - t0, ops: n, target: 10)
     let ok = try countEntries(base) == c.sizes.treeFanout
-    t0 = nowNanos()
+    t0 = c.start()
     for p in paths.reversed() { try check(rmdir(p) == 0, "rmdir") }
     let elapsed = nowNanos() - t0
     let empty = try countEntries(base) == 0
@@ -219,7 +250,7 @@ enum Workloads {
     let g = "smallfiles"
     let label = "\(n) files of \(size / 1024) KiB"
 
-    var t0 = nowNanos()
+    var t0 = c.start()
     for i in 0..<n {
       let fd = openat(dfd, names[i], O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0o644)
       try check(fd >= 0, "create")
@@ -232,7 +263,7 @@ enum Workloads {
 
     try dropCaches()
     var sizesOK = true
-    t0 = nowNanos()
+    t0 = c.start()
     for i in 0..<n {
       let fd = openat(dfd, names[i], O_RDONLY | O_CLOEXEC)
       try check(fd >= 0, "open")
@@ -272,6 +303,7 @@ enum Workloads {
 
     let rssBefore = c.rss
     var watch = Stopwatch()
+    c.begin()
     watch.start()
     let fd = open(path, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0o644)
     try check(fd >= 0, "create \(path)")
@@ -299,6 +331,7 @@ enum Workloads {
     /// Reads the whole file; returns (nanoseconds without the checks, all right).
     func readBack(flags: Int32) throws -> (UInt64, Bool)? {
       var watch = Stopwatch()
+      c.begin()
       watch.start()
       let fd = open(path, O_RDONLY | O_CLOEXEC | flags)
       if fd < 0, flags & oDirect != 0, errno == EINVAL { return nil }
@@ -346,8 +379,8 @@ enum Workloads {
         g, "seq-read-direct", "sequential read \(label), O_DIRECT", nanos: ns,
         ops: total / chunk, bytes: total, target: 1.5, verified: ok)
     } else {
-      c.results.skip(
-        c.kind, group: g, key: "seq-read-direct", title: "sequential read \(label), O_DIRECT",
+      c.skip(
+        g, "seq-read-direct", "sequential read \(label), O_DIRECT",
         why: "O_DIRECT not supported (EINVAL)", target: 1.5)
     }
     unlink(path)
@@ -369,7 +402,7 @@ enum Workloads {
       defer { close(dfd) }
       let k = n >= 1_000_000 ? "\(n / 1_000_000)M" : n >= 1000 ? "\(n / 1000)k" : "\(n)"
       let rssBefore = c.rss
-      var t0 = nowNanos()
+      var t0 = c.start()
       for i in 0..<n {
         let fd = openat(dfd, names[i], O_CREAT | O_WRONLY | O_CLOEXEC, 0o644)
         try check(fd >= 0, "create")
@@ -382,7 +415,7 @@ enum Workloads {
           Double(Int64(after) - Int64(before)) / Double(n),
           note: "VmRSS delta / files")
       }
-      t0 = nowNanos()
+      t0 = c.start()
       let listed = try countEntries(dir)
       c.record(
         g, "scale-list-\(n)", "scale \(k): list (per entry)", nanos: nowNanos() - t0, ops: n,
@@ -390,12 +423,12 @@ enum Workloads {
       var rng = SplitMix64(seed: 42)
       let picks = (0..<min(c.sizes.scaleStat, n)).map { _ in Int(rng.next() % UInt64(n)) }
       var st = stat()
-      t0 = nowNanos()
+      t0 = c.start()
       for i in picks { try check(fstatat(dfd, names[i], &st, 0) == 0, "stat") }
       c.record(
         g, "scale-stat-\(n)", "scale \(k): stat \(picks.count) random", nanos: nowNanos() - t0,
         ops: picks.count)
-      t0 = nowNanos()
+      t0 = c.start()
       for i in 0..<n { try check(unlinkat(dfd, names[i], 0) == 0, "unlink") }
       c.record(g, "scale-unlink-\(n)", "scale \(k): unlink", nanos: nowNanos() - t0, ops: n)
     }
@@ -420,6 +453,7 @@ enum Workloads {
     unlink(path)
     let rssBefore = c.rss
     var watch = Stopwatch()
+    c.begin()
     watch.start()
     let fd = open(path, O_CREAT | O_RDWR | O_TRUNC | O_CLOEXEC, 0o644)
     try check(fd >= 0, "create \(path)")
@@ -444,6 +478,7 @@ enum Workloads {
 
     try dropCaches()
     var ok = true
+    c.begin()
     watch.start()
     let rfd = open(path, O_RDONLY | O_CLOEXEC)
     try check(rfd >= 0, "open \(path)")
@@ -469,7 +504,7 @@ enum Workloads {
       bytes: 100 * block, verified: ok && zero && Int64(st.st_size) == size && blocksOK)
     if !blocksOK {
       c.results.notes.append(
-        "\(c.kind.rawValue): the sparse file uses \(Int64(st.st_blocks) * 512) bytes of blocks")
+        "\(c.target): the sparse file uses \(Int64(st.st_blocks) * 512) bytes of blocks")
     }
     unlink(path)
   }
