@@ -96,6 +96,19 @@ final class RootNodeIDTests: XCTestCase {
     XCTAssertTrue(try bridge.node(1) === vfs.root)
   }
 
+  /// A file system that shows its own st_ino numbers reserves them: inodes
+  /// made afterwards, in any superblock, get numbers above.
+  func testReservedInodeNumbersAreNotHandedOut() {
+    let numbers = InodeNumbers()
+    XCTAssertEqual(numbers.next().ino, 1)
+    numbers.reserve(through: 1000)
+    XCTAssertEqual(numbers.next().ino, 1001)
+    numbers.reserve(through: 10)  // below what is handed out already: no change
+    XCTAssertEqual(numbers.next().ino, 1002)
+    numbers.reserve(through: UInt64.max)  // nothing could be handed out after it: ignored
+    XCTAssertEqual(numbers.next().ino, 1003)
+  }
+
   /// An entry naming the root (LOOKUP of "." or of a top directory's "..")
   /// carries generation 0, as the kernel's root inode has; other entries
   /// carry their inode's generation.

@@ -209,4 +209,21 @@ public final class InodeNumbers: Sendable {
     let gen = nextGeneration.add(1, ordering: .relaxed).oldValue
     return (ino, gen)
   }
+
+  /// Hands out no number in 1...`last` from now on. A file system that shows
+  /// numbers of its own as `st_ino` (a disk's inode numbers, up to its inode
+  /// count) calls this when it mounts: the whole tree goes through one FUSE
+  /// mount with one st_dev, so the inodes of the other superblocks (/dev,
+  /// /proc) must not show the same numbers, or `cp -a`, `tar` and `du` would
+  /// take them for hard links of its files. Numbers already handed out stay.
+  public func reserve(through last: UInt64) {
+    guard last < UInt64.max else { return }
+    var current = nextIno.load(ordering: .relaxed)
+    while current <= last {
+      let (exchanged, original) = nextIno.compareExchange(
+        expected: current, desired: last + 1, ordering: .relaxed)
+      if exchanged { return }
+      current = original
+    }
+  }
 }
