@@ -8,6 +8,7 @@
 // ext2_xattr_entry_valid(): a bad one is EUCLEAN. POSIX ACLs are stored in
 // ext2's own compact format (ext2_acl_from_disk()) and become `PosixAcl`s.
 
+import SwiftVFSBlock
 import SwiftVFSCore
 
 /// The on-disk xattr format of ext2 (struct ext2_xattr_header / _entry).
@@ -131,5 +132,36 @@ extension Ext2FileSystemInfo {
         block, entries: Ext2Xattr.headerSize, end: block.count, valueBase: 0)
     }
     return attributes
+  }
+}
+
+extension Ext2FileSystemInfo {
+  /// Like ext2_xattr_delete_inode(): drops the inode's reference to its
+  /// xattr block; the last reference frees the block (h_refcount).
+  func releaseXattrBlock(_ core: Ext2InodeCore) {
+    let block = core.lock.withLock { core.disk.fileACL }
+    guard block != 0, (try? checkPointer(block)) != nil, let bh = try? disk.buffer(block) else {
+      return
+    }
+    let (magic, refcount) = bh.withUnsafeBytes { bytes in
+      (
+        bytes.loadUnaligned(fromByteOffset: 0, as: UInt32.self).littleEndian,
+        bytes.loadUnaligned(fromByteOffset: 4, as: UInt32.self).littleEndian
+      )
+    }
+    if magic == Ext2Xattr.magic, refcount > 1 {
+      bh.modify { bytes in
+        bytes.storeBytes(of: (refcount - 1).littleEndian, toByteOffset: 4, as: UInt32.self)
+      }
+      bh.release()
+    } else {
+      bh.release()
+      freeBlocks([block])
+    }
+    let sectors = UInt32(superBlock.blockSize / 512)
+    core.lock.withLock {
+      core.disk.fileACL = 0
+      core.disk.blocks &-= min(core.disk.blocks, sectors)
+    }
   }
 }

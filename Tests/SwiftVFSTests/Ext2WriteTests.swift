@@ -1,0 +1,410 @@
+// ext2 read-write (Sources/SwiftVFS/Ext2), through the public VFS API only:
+// trees with every kind of file are made on fresh `mke2fs -t ext2` images
+// (1 KiB and 4 KiB blocks), the VFS is unmounted (`VFS.unmountAll()`, the
+// put_super path), and `e2fsck -fn` must find nothing; a new mount must show
+// the same tree. Also: a full disk (ENOSPC, nothing lost), an unlinked file
+// kept while open, and s_state (not clean while mounted, clean after).
+
+import Foundation
+import SwiftVFS
+import XCTest
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// Runs a program; returns its exit status and output (stdout + stderr).
+private func runTool(_ path: String, _ arguments: [String]) throws -> (Int32, String) {
+  let process = Process()
+  process.executableURL = URL(fileURLWithPath: path)
+  process.arguments = arguments
+  let out = Pipe()
+  process.standardOutput = out
+  process.standardError = out
+  try process.run()
+  let data = out.fileHandleForReading.readDataToEndOfFile()
+  process.waitUntilExit()
+  return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+/// The errno `body` threw, nil if it returned.
+private func errnoOf(_ body: () throws -> Void) -> Errno? {
+  do {
+    try body()
+    return nil
+  } catch let error as Errno {
+    return error
+  } catch {
+    return Errno(EFAULT)
+  }
+}
+
+/// The bytes of a deterministic pattern.
+private func pattern(_ seed: Int, count: Int) -> [UInt8] {
+  (0..<count).map { UInt8(truncatingIfNeeded: ($0 &* 31) ^ ($0 >> 7) ^ seed) }
+}
+
+final class Ext2WriteTests: XCTestCase {
+  private var directory: String!
+
+  override func setUpWithError() throws {
+    var template = Array((NSTemporaryDirectory() + "/swiftvfs-ext2w-XXXXXX").utf8CString)
+    guard let made = mkdtemp(&template) else { throw Errno(errno) }
+    directory = String(cString: made)
+  }
+
+  override func tearDownWithError() throws {
+    if let directory { try? FileManager.default.removeItem(atPath: directory) }
+    directory = nil
+  }
+
+  // MARK: - Helpers (public API only)
+
+  private func makeImage(blockSize: Int, name: String = "w.img", size: String = "32M") throws
+    -> String
+  {
+    let image = directory + "/" + name
+    let (status, output) = try runTool(
+      "/usr/sbin/mke2fs", ["-q", "-F", "-t", "ext2", "-b", "\(blockSize)", image, size])
+    XCTAssertEqual(status, 0, output)
+    return image
+  }
+
+  private func mount(_ image: String, options: String = "") throws -> VFS {
+    let vfs = VFS()
+    try vfs.filesystems.register(Ext2FileSystem())
+    let text = options.isEmpty ? "source=\(image)" : "source=\(image),\(options)"
+    try vfs.mount("ext2", at: "/", options: MountOptions(parsing: text))
+    return vfs
+  }
+
+  /// `e2fsck -fn` must exit 0 and report no problem.
+  private func assertClean(_ image: String, file: StaticString = #filePath, line: UInt = #line)
+    throws
+  {
+    let (status, output) = try runTool("/usr/sbin/e2fsck", ["-fn", image])
+    XCTAssertEqual(status, 0, "e2fsck -fn:\n\(output)", file: file, line: line)
+    for word in ["Fix?", "Clear?", "wrong", "Salvage?", "Relocate?", "Connect to"] {
+      XCTAssertFalse(output.contains(word), "e2fsck -fn:\n\(output)", file: file, line: line)
+    }
+  }
+
+  private func lookup(_ vfs: VFS, _ path: String) throws -> Inode {
+    var inode = vfs.root
+    for part in path.split(separator: "/") {
+      inode = try vfs.lookup(inode, FileName(String(part)))
+    }
+    return inode
+  }
+
+  private func writeFile(_ vfs: VFS, _ dir: Inode, _ name: String, _ chunks: [(Int64, [UInt8])])
+    throws -> Inode
+  {
+    let (inode, fh, file) = try vfs.create(
+      dir, FileName(name), mode: 0o644, flags: O_RDWR | O_CREAT, cred: .root)
+    defer { vfs.release(fh) }
+    for (offset, bytes) in chunks {
+      let n = try bytes.withUnsafeBytes { try vfs.write(file, from: $0, at: offset) }
+      XCTAssertEqual(n, bytes.count)
+    }
+    return inode
+  }
+
+  private func read(_ vfs: VFS, _ inode: Inode, at offset: Int64, count: Int) throws -> [UInt8] {
+    let (fh, file) = try vfs.open(inode, flags: O_RDONLY, cred: .root)
+    defer { vfs.release(fh) }
+    var buffer = [UInt8](repeating: 0xAA, count: count)
+    var done = 0
+    while done < count {
+      let n = try buffer.withUnsafeMutableBytes { raw in
+        try vfs.read(
+          file, into: UnsafeMutableRawBufferPointer(rebasing: raw[done..<count]),
+          at: offset + Int64(done))
+      }
+      if n == 0 { break }
+      done += n
+    }
+    return Array(buffer[0..<done])
+  }
+
+  private func listing(_ vfs: VFS, _ dir: Inode) throws -> [String] {
+    let (fh, file) = try vfs.open(dir, flags: O_RDONLY, cred: .root)
+    defer { vfs.release(fh) }
+    var out: [String] = []
+    var offset: Int64 = 0
+    var more = true
+    while more {
+      var batch = 0
+      try vfs.readdir(file, from: offset) { entry in
+        out.append(entry.name.description)
+        offset = entry.offset
+        batch += 1
+        return batch < 50
+      }
+      more = batch == 50
+    }
+    return out.filter { $0 != "." && $0 != ".." }.sorted()
+  }
+
+  /// What the tree looks like, path by path: type, mode, owner, links, size,
+  /// mtime, and a digest of contents, targets and device numbers.
+  private func describe(_ vfs: VFS, _ dir: Inode, _ prefix: String, into out: inout [String])
+    throws
+  {
+    for name in try listing(vfs, dir) {
+      let inode = try vfs.lookup(dir, FileName(name))
+      let st = try vfs.getattr(inode)
+      var line = "\(prefix)/\(name) \(String(st.mode, radix: 8)) \(st.uid):\(st.gid) "
+      line += "n\(st.nlink) s\(st.size) m\(st.mtime.sec).\(st.mtime.nsec) r\(st.rdev.rawValue)"
+      switch inode.type {
+      case .regular:
+        let bytes = try read(vfs, inode, at: 0, count: Int(min(st.size, 1 << 22)))
+        line +=
+          " h\(bytes.reduce(UInt64(1_469_598_103_934_665_603)) { ($0 ^ UInt64($1)) &* 1_099_511_628_211 })"
+      case .symlink:
+        line += " -> " + String(decoding: try vfs.readlink(inode), as: UTF8.self)
+      case .directory:
+        out.append(line)
+        try describe(vfs, inode, prefix + "/" + name, into: &out)
+        continue
+      default: break
+      }
+      out.append(line)
+    }
+  }
+
+  // MARK: - A tree with every kind of file
+
+  private func buildTree(_ vfs: VFS, blockSize: Int) throws {
+    let root = vfs.root
+    _ = try writeFile(vfs, root, "small", [(0, Array("hello, ext2\n".utf8))])
+    let large = pattern(7, count: 3 << 20)
+    var chunks: [(Int64, [UInt8])] = []
+    for start in stride(from: 0, to: large.count, by: 65536) {
+      chunks.append((Int64(start), Array(large[start..<min(large.count, start + 65536)])))
+    }
+    _ = try writeFile(vfs, root, "large", chunks)
+    // Past the triple-indirect boundary (12 + p + p² blocks, p = blockSize/4).
+    let p = Int64(blockSize / 4)
+    let triple = (12 + p + p * p) * Int64(blockSize)
+    _ = try writeFile(
+      vfs, root, "sparse",
+      [
+        (0, pattern(1, count: 100)), (300_000, pattern(2, count: 5000)),
+        (triple + 123, pattern(3, count: 3000)),
+      ])
+    // A directory of 500 names, then half removed.
+    let many = try vfs.mkdir(root, "many", mode: 0o755, cred: .root)
+    for i in 0..<500 { _ = try writeFile(vfs, many, "entry-\(i)-with-a-longer-name", []) }
+    for i in stride(from: 0, to: 500, by: 2) {
+      try vfs.unlink(many, FileName("entry-\(i)-with-a-longer-name"))
+    }
+    let sub = try vfs.mkdir(root, "sub", mode: 0o750, cred: .root)
+    let deep = try vfs.mkdir(sub, "deep", mode: 0o700, cred: .root)
+    _ = try writeFile(vfs, deep, "leaf", [(0, pattern(9, count: 10_000))])
+    _ = try vfs.symlink(root, "fast", target: Array("small".utf8), cred: .root)
+    let slowTarget = String(repeating: "long/", count: 40) + "target"
+    _ = try vfs.symlink(sub, "slow", target: Array(slowTarget.utf8), cred: .root)
+    _ = try vfs.link(try lookup(vfs, "small"), sub, "hard")
+    _ = try vfs.mknod(
+      root, "null", mode: FileType.characterDevice.rawValue | 0o666,
+      rdev: try DevT(major: 1, minor: 3), cred: .root)
+    _ = try vfs.mknod(
+      root, "bigdev", mode: FileType.blockDevice.rawValue | 0o660,
+      rdev: try DevT(major: 259, minor: 300_000), cred: .root)
+    _ = try vfs.mknod(root, "fifo", mode: FileType.fifo.rawValue | 0o644, rdev: .zero, cred: .root)
+    _ = try vfs.mknod(
+      root, "socket", mode: FileType.socket.rawValue | 0o755, rdev: .zero, cred: .root)
+    // chmod, chown (32-bit ids), utimes with nanoseconds.
+    let small = try lookup(vfs, "small")
+    _ = try vfs.setattr(
+      small,
+      SetAttr(
+        mode: 0o640, uid: 100_000, gid: 200_000,
+        mtime: .to(Timestamp(sec: 1_600_000_000, nsec: 123_456_789))), cred: .root)
+    // Renames: in place, over a file, a directory to another parent,
+    // NOREPLACE, and EXCHANGE of a file and a directory across parents.
+    _ = try writeFile(vfs, root, "victim", [(0, pattern(4, count: 5000))])
+    _ = try writeFile(vfs, root, "mover", [(0, pattern(5, count: 7000))])
+    try vfs.rename(root, "mover", root, "victim")
+    try vfs.rename(sub, "deep", many, "deep-moved")
+    _ = try writeFile(vfs, root, "keep", [(0, Array("keep".utf8))])
+    XCTAssertEqual(
+      errnoOf { try vfs.rename(root, "keep", root, "victim", flags: .noReplace) }, .EEXIST)
+    let swapDir = try vfs.mkdir(root, "swapdir", mode: 0o755, cred: .root)
+    _ = try writeFile(vfs, swapDir, "inside", [(0, Array("x".utf8))])
+    try vfs.rename(root, "swapdir", sub, "hard", flags: .exchange)
+    // The non-empty target of a rename, and rmdir of a non-empty directory.
+    XCTAssertEqual(errnoOf { try vfs.rmdir(root, "many") }, .ENOTEMPTY)
+    // Truncates: down inside a block, then up (the tail reads as zeros).
+    let trunc = try writeFile(vfs, root, "trunc", [(0, pattern(6, count: 300_000))])
+    _ = try vfs.setattr(trunc, SetAttr(size: 5001), cred: .root)
+    _ = try vfs.setattr(trunc, SetAttr(size: 20_000), cred: .root)
+    let bytes = try read(vfs, trunc, at: 0, count: 20_000)
+    XCTAssertEqual(Array(bytes[0..<5001]), Array(pattern(6, count: 5001)))
+    XCTAssertEqual(bytes[5001...].filter { $0 != 0 }.count, 0, "the tail after truncate")
+    _ = try vfs.setattr(try lookup(vfs, "large"), SetAttr(size: 1_000_000), cred: .root)
+    // A removed directory.
+    _ = try vfs.mkdir(root, "gone", mode: 0o755, cred: .root)
+    try vfs.rmdir(root, "gone")
+  }
+
+  private func checkTree(blockSize: Int) throws {
+    let image = try makeImage(blockSize: blockSize)
+    let vfs = try mount(image)
+    try buildTree(vfs, blockSize: blockSize)
+    var before: [String] = []
+    try describe(vfs, vfs.root, "", into: &before)
+    vfs.unmountAll()
+    try assertClean(image)
+
+    let again = try mount(image, options: "ro")
+    var after: [String] = []
+    try describe(again, again.root, "", into: &after)
+    again.unmountAll()
+    XCTAssertEqual(before, after)
+    XCTAssertEqual(after.filter { $0.hasPrefix("/many/entry-") }.count, 250)
+    let small = try XCTUnwrap(after.first { $0.hasPrefix("/small ") })
+    XCTAssertTrue(small.contains("100640 100000:200000 n2 s12 m1600000000.123456789"), small)
+    XCTAssertTrue(after.contains { $0.hasPrefix("/many/deep-moved/leaf ") })
+    XCTAssertTrue(after.contains { $0.hasPrefix("/sub/hard/inside ") })  // exchanged
+    XCTAssertTrue(after.contains { $0.hasPrefix("/swapdir ") && $0.contains(" n2 ") })
+    let victim = try XCTUnwrap(after.first { $0.hasPrefix("/victim ") })
+    XCTAssertTrue(victim.contains(" s7000 "), victim)
+    XCTAssertFalse(after.contains { $0.hasPrefix("/mover ") || $0.hasPrefix("/gone ") })
+    // The device numbers as the kernel stores them: old and new encodings.
+    let null = try XCTUnwrap(after.first { $0.hasPrefix("/null ") })
+    XCTAssertTrue(null.contains(" r\(try DevT(major: 1, minor: 3).rawValue)"), null)
+    let big = try XCTUnwrap(after.first { $0.hasPrefix("/bigdev ") })
+    XCTAssertTrue(big.contains(" r\(try DevT(major: 259, minor: 300_000).rawValue)"), big)
+    // debugfs reads what we wrote, as the kernel would.
+    let (_, stat) = try runTool("/usr/sbin/debugfs", ["-R", "stat /null", image])
+    XCTAssertTrue(stat.contains("Device major/minor number: 01:03"), stat)
+  }
+
+  func testTreeOnOneKiBBlocks() throws { try checkTree(blockSize: 1024) }
+  func testTreeOnFourKiBBlocks() throws { try checkTree(blockSize: 4096) }
+
+  // MARK: - A full disk
+
+  func testFullDiskGivesENOSPCAndLosesNothing() throws {
+    let image = try makeImage(blockSize: 1024, size: "8M")
+    let vfs = try mount(image)
+    var written: [String: Int] = [:]
+    var sawENOSPC = false
+    var sawShortWrite = false
+    for i in 0..<100 where !sawENOSPC {
+      let name = "f\(i)"
+      let (_, fh, file) = try vfs.create(
+        vfs.root, FileName(name), mode: 0o644, flags: O_RDWR | O_CREAT, cred: .root)
+      var size = 0
+      let chunk = pattern(i, count: 256 * 1024)
+      while true {
+        do {
+          let n = try chunk.withUnsafeBytes { try vfs.write(file, from: $0, at: Int64(size)) }
+          if n < chunk.count { sawShortWrite = true }
+          size += n
+        } catch let error as Errno {
+          XCTAssertEqual(error, .ENOSPC)
+          sawENOSPC = true
+          break
+        }
+        if size >= 512 * 1024 { break }
+      }
+      vfs.release(fh)
+      written[name] = size
+    }
+    XCTAssertTrue(sawENOSPC)
+    XCTAssertTrue(sawShortWrite, "a write that does not fit whole returns the bytes that fit")
+    XCTAssertEqual(vfs.statfs(vfs.root).blocksFree, 0)
+    vfs.unmountAll()
+    try assertClean(image)
+    let again = try mount(image, options: "ro")
+    for (name, size) in written {
+      let inode = try lookup(again, name)
+      XCTAssertEqual(try again.getattr(inode).size, Int64(size), name)
+      let bytes = try read(again, inode, at: 0, count: size)
+      let chunk = pattern(Int(name.dropFirst())!, count: 256 * 1024)
+      for start in stride(from: 0, to: size, by: chunk.count) {
+        let end = min(size, start + chunk.count)
+        XCTAssertEqual(Array(bytes[start..<end]), Array(chunk[0..<(end - start)]), name)
+      }
+    }
+    again.unmountAll()
+  }
+
+  // MARK: - Lifecycle
+
+  func testUnlinkedOpenFileIsFreedAtLastClose() throws {
+    let image = try makeImage(blockSize: 4096)
+    let vfs = try mount(image)
+    let freeBefore = vfs.statfs(vfs.root)
+    let (inode, fh, file) = try vfs.create(
+      vfs.root, "doomed", mode: 0o644, flags: O_RDWR | O_CREAT, cred: .root)
+    try vfs.unlink(vfs.root, "doomed")
+    let data = pattern(3, count: 1 << 20)
+    let n = try data.withUnsafeBytes { try vfs.write(file, from: $0, at: 0) }
+    XCTAssertEqual(n, data.count)
+    var back = [UInt8](repeating: 0, count: data.count)
+    _ = try back.withUnsafeMutableBytes { try vfs.read(file, into: $0, at: 0) }
+    XCTAssertEqual(back, data)
+    XCTAssertLessThan(vfs.statfs(vfs.root).blocksFree, freeBefore.blocksFree)
+    XCTAssertEqual(try vfs.getattr(inode).nlink, 0)
+    vfs.release(fh)
+    let freeAfter = vfs.statfs(vfs.root)
+    XCTAssertEqual(freeAfter.blocksFree, freeBefore.blocksFree)
+    XCTAssertEqual(freeAfter.filesFree, freeBefore.filesFree)
+    vfs.unmountAll()
+    try assertClean(image)
+  }
+
+  private func superBlockState(_ image: String) throws -> String {
+    let (_, text) = try runTool("/usr/sbin/dumpe2fs", ["-h", image])
+    let line = text.split(separator: "\n").first { $0.hasPrefix("Filesystem state:") }
+    return line.map { $0.dropFirst("Filesystem state:".count).trimmingCharacters(in: .whitespaces) }
+      ?? ""
+  }
+
+  private func mountCount(_ image: String) throws -> Int? {
+    let (_, text) = try runTool("/usr/sbin/dumpe2fs", ["-h", image])
+    let line = text.split(separator: "\n").first { $0.hasPrefix("Mount count:") }
+    return line.flatMap { Int($0.split(separator: ":").last!.trimmingCharacters(in: .whitespaces)) }
+  }
+
+  func testStateIsNotCleanWhileMountedReadWrite() throws {
+    let image = try makeImage(blockSize: 1024)
+    XCTAssertEqual(try superBlockState(image), "clean")
+    let count = try XCTUnwrap(try mountCount(image))
+    let vfs = try mount(image)
+    XCTAssertEqual(try superBlockState(image), "not clean")
+    XCTAssertEqual(try mountCount(image), count + 1)
+    _ = try writeFile(vfs, vfs.root, "a", [(0, Array("a".utf8))])
+    vfs.unmountAll()
+    XCTAssertEqual(try superBlockState(image), "clean")
+    try assertClean(image)
+    // A read-only mount writes nothing.
+    let before = try XCTUnwrap(FileManager.default.contents(atPath: image))
+    let ro = try mount(image, options: "ro")
+    XCTAssertEqual(try superBlockState(image), "clean")
+    XCTAssertEqual(errnoOf { _ = try ro.mkdir(ro.root, "x", mode: 0o755, cred: .root) }, .EROFS)
+    ro.unmountAll()
+    XCTAssertEqual(try XCTUnwrap(FileManager.default.contents(atPath: image)), before)
+  }
+
+  func testUnknownROCompatRefusesReadWriteMount() throws {
+    let image = try makeImage(blockSize: 1024, size: "4M")
+    let handle = try XCTUnwrap(FileHandle(forUpdatingAtPath: image))
+    try handle.seek(toOffset: 1024 + 100)
+    var value = try XCTUnwrap(handle.readData(ofLength: 4)).withUnsafeBytes {
+      $0.loadUnaligned(as: UInt32.self)
+    }
+    value |= 0x1000
+    try handle.seek(toOffset: 1024 + 100)
+    handle.write(withUnsafeBytes(of: value) { Data($0) })
+    try handle.close()
+    XCTAssertEqual(errnoOf { _ = try self.mount(image) }, .EINVAL)
+    let ro = try mount(image, options: "ro")
+    XCTAssertTrue(ro.rootSuperBlock.readOnly)
+    ro.unmountAll()
+  }
+}
