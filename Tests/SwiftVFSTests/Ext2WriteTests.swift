@@ -155,6 +155,10 @@ final class Ext2WriteTests: XCTestCase {
       let inode = try vfs.lookup(dir, FileName(name))
       let st = try vfs.getattr(inode)
       var line = "\(prefix)/\(name) \(String(st.mode, radix: 8)) \(st.uid):\(st.gid) "
+      for xattr in try vfs.listxattr(inode, cred: .root).sorted() {
+        let value = try vfs.getxattr(inode, xattr, cred: .root)
+        line += "x[\(xattr)=\(value.count):\(value.reduce(0) { $0 &* 31 &+ Int($1) })] "
+      }
       line += "n\(st.nlink) s\(st.size) m\(st.mtime.sec).\(st.mtime.nsec) r\(st.rdev.rawValue)"
       switch inode.type {
       case .regular:
@@ -247,6 +251,28 @@ final class Ext2WriteTests: XCTestCase {
     // A removed directory.
     _ = try vfs.mkdir(root, "gone", mode: 0o755, cred: .root)
     try vfs.rmdir(root, "gone")
+    // Xattrs: set, replace, remove; a block emptied; an ACL.
+    let leaf = try lookup(vfs, "many/deep-moved/leaf")
+    try vfs.setxattr(leaf, "user.one", Array("1".utf8), flags: [], cred: .root)
+    try vfs.setxattr(leaf, "user.two", pattern(8, count: 300), flags: [], cred: .root)
+    try vfs.setxattr(leaf, "trusted.three", Array("three".utf8), flags: [], cred: .root)
+    XCTAssertEqual(
+      errnoOf { try vfs.setxattr(leaf, "user.one", [1], flags: .create, cred: .root) }, .EEXIST)
+    XCTAssertEqual(
+      errnoOf { try vfs.setxattr(leaf, "user.nope", [1], flags: .replace, cred: .root) }, .ENODATA)
+    try vfs.setxattr(leaf, "user.one", Array("uno".utf8), flags: .replace, cred: .root)
+    try vfs.removexattr(leaf, "trusted.three", cred: .root)
+    let victim = try lookup(vfs, "victim")
+    try vfs.setxattr(victim, "user.gone", [1, 2, 3], flags: [], cred: .root)
+    try vfs.removexattr(victim, "user.gone", cred: .root)
+    XCTAssertEqual(try vfs.listxattr(victim, cred: .root), [])
+    let acl = try XCTUnwrap(
+      PosixAcl.parse(
+        xattr: PosixAcl([
+          .init(.userObj, 6), .init(.user, 4, id: 1234), .init(.groupObj, 4), .init(.mask, 4),
+          .init(.other, 0),
+        ]).xattr))
+    try vfs.setxattr(sub, PosixAcl.accessXattr, acl.xattr, flags: [], cred: .root)
   }
 
   private func checkTree(blockSize: Int) throws {
@@ -269,6 +295,11 @@ final class Ext2WriteTests: XCTestCase {
     XCTAssertTrue(after.contains { $0.hasPrefix("/many/deep-moved/leaf ") })
     XCTAssertTrue(after.contains { $0.hasPrefix("/sub/hard/inside ") })  // exchanged
     XCTAssertTrue(after.contains { $0.hasPrefix("/swapdir ") && $0.contains(" n2 ") })
+    let leaf = try XCTUnwrap(after.first { $0.hasPrefix("/many/deep-moved/leaf ") })
+    XCTAssertTrue(leaf.contains("x[user.one=3:") && leaf.contains("x[user.two=300:"), leaf)
+    XCTAssertFalse(leaf.contains("trusted.three"), leaf)
+    let subLine = try XCTUnwrap(after.first { $0.hasPrefix("/sub ") })
+    XCTAssertTrue(subLine.contains("x[system.posix_acl_access="), subLine)
     let victim = try XCTUnwrap(after.first { $0.hasPrefix("/victim ") })
     XCTAssertTrue(victim.contains(" s7000 "), victim)
     XCTAssertFalse(after.contains { $0.hasPrefix("/mover ") || $0.hasPrefix("/gone ") })
@@ -284,6 +315,35 @@ final class Ext2WriteTests: XCTestCase {
 
   func testTreeOnOneKiBBlocks() throws { try checkTree(blockSize: 1024) }
   func testTreeOnFourKiBBlocks() throws { try checkTree(blockSize: 4096) }
+
+  // MARK: - An indexed directory
+
+  func testChangingAnIndexedDirectoryKeepsItConsistent() throws {
+    let src = directory + "/src"
+    try FileManager.default.createDirectory(atPath: src + "/big", withIntermediateDirectories: true)
+    for i in 0..<2000 {
+      _ = FileManager.default.createFile(
+        atPath: src + "/big/name-\(i)", contents: Data([UInt8(i & 0xFF)]))
+    }
+    let image = directory + "/h.img"
+    var (status, output) = try runTool(
+      "/usr/sbin/mke2fs", ["-q", "-F", "-t", "ext2", "-b", "1024", "-d", src, image, "32M"])
+    XCTAssertEqual(status, 0, output)
+    (_, output) = try runTool("/usr/sbin/e2fsck", ["-fyD", image])  // index it
+    (_, output) = try runTool("/usr/sbin/debugfs", ["-R", "stat /big", image])
+    XCTAssertTrue(output.contains("Flags: 0x1000") || output.contains("IndexFl"), output)
+    let vfs = try mount(image)
+    let big = try lookup(vfs, "big")
+    for i in stride(from: 0, to: 2000, by: 3) { try vfs.unlink(big, FileName("name-\(i)")) }
+    for i in 0..<300 { _ = try writeFile(vfs, big, "added-\(i)", []) }
+    let expected = try listing(vfs, big)
+    vfs.unmountAll()
+    try assertClean(image)
+    let again = try mount(image, options: "ro")
+    XCTAssertEqual(try listing(again, try lookup(again, "big")), expected)
+    XCTAssertEqual(expected.count, 2000 - 667 + 300)
+    again.unmountAll()
+  }
 
   // MARK: - A full disk
 

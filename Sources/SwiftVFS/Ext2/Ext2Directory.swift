@@ -144,7 +144,6 @@ extension Ext2FileSystemInfo {
     case .fifo: return 5
     case .socket: return 6
     case .symlink: return 7
-    default: return 0
     }
   }
 

@@ -207,6 +207,15 @@ struct Ext2FileOperations: FileOperations {
     let count = Int(min(Int64(buffer.count), size - offset))
     try info.mapping(of: inode).read(
       at: UInt64(offset), into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<count]))
+    // file_accessed(): atime as the mount's policy says, written at the next sync.
+    if !info.readOnly {
+      let moved = inode.lock.withLock { () -> Bool in
+        let before = inode.atime
+        inode.touchAtimeLocked()
+        return inode.atime != before
+      }
+      if moved { info.markDirty(inode) }
+    }
     return count
   }
 

@@ -184,6 +184,9 @@ final class Ext2InodeCore: @unchecked Sendable {
   var goal: UInt32 = 0
   /// Whether eviction gave the inode back to the bitmap.
   var freed = false
+  /// The ACLs as the disk holds them (to notice the VFS's changes).
+  var acl: PosixAcl?
+  var defaultAcl: PosixAcl?
 
   init(ino: UInt32, disk: Ext2Inode, raw: [UInt8]) {
     self.ino = ino
@@ -332,6 +335,10 @@ final class Ext2FileSystemInfo: @unchecked Sendable {
       inode.defaultAcl = defaultAcl
       inode.privateData = Ext2InodeInfo(core: core, mapping: mapping)
     }
+    core.lock.withLock {
+      core.acl = acl
+      core.defaultAcl = defaultAcl
+    }
     return lock.withLock {
       // Another thread may have made it meanwhile: keep the first.
       if let raced = inodes[core.ino]?.inode { return raced }
@@ -365,6 +372,7 @@ final class Ext2FileSystemInfo: @unchecked Sendable {
   /// eviction is not written again.
   func writeInode(_ inode: Inode) throws(Errno) {
     let core = try core(of: inode)
+    if posixAcl, !readOnly { try syncAcls(inode, core) }
     let (mode, uid, gid, nlink, size, atime, mtime, ctime) = inode.lock.withLock {
       (
         inode.mode, inode.uid, inode.gid, inode.nlink, inode.size, inode.atime, inode.mtime,
@@ -386,6 +394,26 @@ final class Ext2FileSystemInfo: @unchecked Sendable {
     }
     guard let raw else { return }
     try writeRawInode(core.ino, raw)
+  }
+
+  /// Like ext2_set_acl(): the ACLs the VFS set on `inode` (it keeps them in
+  /// the Inode) into the xattr block, when they differ from the disk's.
+  private func syncAcls(_ inode: Inode, _ core: Ext2InodeCore) throws(Errno) {
+    let (acl, defaultAcl) = inode.lock.withLock { (inode.acl, inode.defaultAcl) }
+    let (oldAcl, oldDefault, freed) = core.lock.withLock { (core.acl, core.defaultAcl, core.freed) }
+    guard !freed, acl != oldAcl || defaultAcl != oldDefault else { return }
+    core.lock.withLock {
+      core.acl = acl
+      core.defaultAcl = defaultAcl
+    }
+    for (index, new, old) in [
+      (Ext2Xattr.aclAccessIndex, acl, oldAcl), (Ext2Xattr.aclDefaultIndex, defaultAcl, oldDefault),
+    ] where new != old {
+      do {
+        try setXattr(
+          inode, index: index, suffix: [], value: new.map(Ext2Xattr.aclToDisk), flags: [])
+      } catch  where error == .ENODATA {}
+    }
   }
 
   /// The VFS inode's i_blocks from the core's (after an allocation or a free).

@@ -335,8 +335,27 @@ struct Ext2InodeOperations: InodeOperations {
   /// Like ext2_listxattr(): the names held, ACLs left to the VFS.
   func listxattr(_ inode: Inode) throws(Errno) -> [String] {
     try info.readXattrs(try info.diskInode(of: inode))
-      .filter { $0.index != Ext2Xattr.aclAccessIndex && $0.index != Ext2Xattr.aclDefaultIndex }
+      .filter {
+        $0.index != Ext2Xattr.aclAccessIndex && $0.index != Ext2Xattr.aclDefaultIndex
+          && !$0.name.isEmpty
+      }
       .map(\.name)
+  }
+
+  /// Like ext2_xattr_set() through the user, trusted and security handlers.
+  func setxattr(_ inode: Inode, _ name: String, _ value: [UInt8], flags: XattrFlags) throws(Errno) {
+    let (index, suffix) = try Ext2Xattr.split(name)
+    guard index != Ext2Xattr.aclAccessIndex, index != Ext2Xattr.aclDefaultIndex else {
+      throw .EOPNOTSUPP  // ACLs are the VFS's
+    }
+    guard value.count <= info.superBlock.blockSize else { throw .E2BIG }
+    try info.setXattr(inode, index: index, suffix: suffix, value: value, flags: flags)
+  }
+
+  /// Like ext2_xattr_set() with no value.
+  func removexattr(_ inode: Inode, _ name: String) throws(Errno) {
+    let (index, suffix) = try Ext2Xattr.split(name)
+    try info.setXattr(inode, index: index, suffix: suffix, value: nil, flags: [])
   }
 
   /// Like ext2_fileattr_get(): i_flags & EXT2_FL_USER_VISIBLE.
