@@ -35,10 +35,17 @@ struct Ext2InodeOperations: InodeOperations {
   }
 
   /// Like ext2_getattr(): the inode's fields, with the disk's inode number
-  /// as st_ino (what the kernel shows).
+  /// as st_ino (what the kernel shows). 128-byte inodes keep whole seconds,
+  /// so their times are shown truncated (timestamp_truncate() with an
+  /// s_time_gran of one second), as they will read after a remount.
   func getattr(_ inode: Inode) throws(Errno) -> Stat {
     var st = Simple.getattr(inode)
     if let ino = info.diskNumber(of: inode) { st.ino = UInt64(ino) }
+    if info.superBlock.inodeSize <= Ext2SuperBlock.goodOldInodeSize {
+      st.atime = Timestamp(sec: st.atime.sec)
+      st.mtime = Timestamp(sec: st.mtime.sec)
+      st.ctime = Timestamp(sec: st.ctime.sec)
+    }
     return st
   }
 
