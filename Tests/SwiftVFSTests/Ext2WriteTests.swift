@@ -345,6 +345,37 @@ final class Ext2WriteTests: XCTestCase {
     again.unmountAll()
   }
 
+  // MARK: - fsync and syncfs
+
+  func testFsyncAndSyncfsReachTheImageWhileMounted() throws {
+    let image = try makeImage(blockSize: 4096)
+    let vfs = try mount(image)
+    let data = pattern(11, count: 200_000)
+    let (_, fh, file) = try vfs.create(
+      vfs.root, "synced", mode: 0o644, flags: O_RDWR | O_CREAT, cred: .root)
+    _ = try data.withUnsafeBytes { try vfs.write(file, from: $0, at: 0) }
+    // Before any sync, the image does not have it (writeback is later).
+    var (_, text) = try runTool("/usr/sbin/debugfs", ["-R", "stat /synced", image])
+    XCTAssertTrue(text.contains("not found") || text.contains("File not found"), text)
+    try vfs.fsync(file, dataOnly: false)
+    vfs.release(fh)
+    let copy = directory + "/copy"
+    (_, text) = try runTool("/usr/sbin/debugfs", ["-R", "dump /synced \(copy)", image])
+    XCTAssertEqual(
+      Array(try XCTUnwrap(FileManager.default.contents(atPath: copy))), data,
+      "fsync wrote the data, the inode and the directory entry")
+    // After syncfs the whole image is consistent, though still mounted.
+    let dir = try vfs.mkdir(vfs.root, "d", mode: 0o755, cred: .root)
+    for i in 0..<50 { _ = try writeFile(vfs, dir, "f\(i)", [(0, pattern(i, count: 3000))]) }
+    try vfs.unlink(dir, "f7")
+    try vfs.syncfs(vfs.root)
+    let (status, output) = try runTool("/usr/sbin/e2fsck", ["-fn", image])
+    XCTAssertEqual(status, 0, output)
+    XCTAssertEqual(try superBlockState(image), "not clean")
+    vfs.unmountAll()
+    try assertClean(image)
+  }
+
   // MARK: - A full disk
 
   func testFullDiskGivesENOSPCAndLosesNothing() throws {

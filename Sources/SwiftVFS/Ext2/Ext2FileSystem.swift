@@ -178,6 +178,9 @@ final class Ext2InodeCore: @unchecked Sendable {
   let lock = Lock()
   /// i_rwsem: one write or truncate of this file at a time.
   let ioLock = Lock()
+  /// One write_inode() of this inode at a time, so an older copy never
+  /// lands after a newer one. Taken outside `lock`; page I/O never takes it.
+  let writeLock = Lock()
   var disk: Ext2Inode
   var raw: [UInt8]
   /// i_next_alloc_goal: the block after the last one allocated.
@@ -373,27 +376,29 @@ final class Ext2FileSystemInfo: @unchecked Sendable {
   func writeInode(_ inode: Inode) throws(Errno) {
     let core = try core(of: inode)
     if posixAcl, !readOnly { try syncAcls(inode, core) }
-    let (mode, uid, gid, nlink, size, atime, mtime, ctime) = inode.lock.withLock {
-      (
-        inode.mode, inode.uid, inode.gid, inode.nlink, inode.size, inode.atime, inode.mtime,
-        inode.ctime
-      )
+    try core.writeLock.withLock { () throws(Errno) in
+      let (mode, uid, gid, nlink, size, atime, mtime, ctime) = inode.lock.withLock {
+        (
+          inode.mode, inode.uid, inode.gid, inode.nlink, inode.size, inode.atime, inode.mtime,
+          inode.ctime
+        )
+      }
+      let raw = core.lock.withLock { () -> [UInt8]? in
+        guard !core.freed else { return nil }
+        core.disk.mode = UInt16(truncatingIfNeeded: mode)
+        core.disk.uid = uid
+        core.disk.gid = gid
+        core.disk.linksCount = UInt16(clamping: nlink)
+        core.disk.size = UInt64(max(0, size))
+        core.disk.atime = atime
+        core.disk.mtime = mtime
+        core.disk.ctime = ctime
+        core.disk.encode(into: &core.raw)
+        return core.raw
+      }
+      guard let raw else { return }
+      try writeRawInode(core.ino, raw)
     }
-    let raw = core.lock.withLock { () -> [UInt8]? in
-      guard !core.freed else { return nil }
-      core.disk.mode = UInt16(truncatingIfNeeded: mode)
-      core.disk.uid = uid
-      core.disk.gid = gid
-      core.disk.linksCount = UInt16(clamping: nlink)
-      core.disk.size = UInt64(max(0, size))
-      core.disk.atime = atime
-      core.disk.mtime = mtime
-      core.disk.ctime = ctime
-      core.disk.encode(into: &core.raw)
-      return core.raw
-    }
-    guard let raw else { return }
-    try writeRawInode(core.ino, raw)
   }
 
   /// Like ext2_set_acl(): the ACLs the VFS set on `inode` (it keeps them in

@@ -14,6 +14,8 @@ struct Ext2InodeOperations: InodeOperations {
   static let userVisibleFlags: UInt32 = 0x0004_BFFF
   /// EXT2_FL_INHERITED: the flags a new inode takes from its directory.
   static let inheritedFlags: UInt32 = 0x0000_23FF & ~UInt32(0x1000)
+  /// EXT2_LINK_MAX: the most links an inode may have.
+  static let linkMax: UInt32 = 32000
   let info: Ext2FileSystemInfo
 
   /// Like ext2_lookup(): the entry's inode; an entry naming a deleted inode
@@ -183,6 +185,7 @@ struct Ext2InodeOperations: InodeOperations {
   /// Like ext2_mkdir(): the new directory's "." and "..", two links for it
   /// and one more for its parent.
   func mkdir(_ dir: Inode, _ name: FileName, mode: UInt32, cred: Cred) throws(Errno) -> Inode {
+    guard dir.lock.withLock({ dir.nlink }) < Ext2InodeOperations.linkMax else { throw .EMLINK }
     let parentIno = try info.core(of: dir).ino
     let (inode, core) = try newInode(
       dir, mode: FileType.directory.rawValue | mode & ModeBits.permissions, cred: cred
@@ -205,7 +208,7 @@ struct Ext2InodeOperations: InodeOperations {
   /// Like ext2_link().
   func link(_ inode: Inode, _ dir: Inode, _ name: FileName) throws(Errno) {
     guard let ino = info.diskNumber(of: inode) else { throw .EIO }
-    guard inode.lock.withLock({ inode.nlink }) < 32000 else { throw .EMLINK }  // EXT2_LINK_MAX
+    guard inode.lock.withLock({ inode.nlink }) < Ext2InodeOperations.linkMax else { throw .EMLINK }
     try info.addLink(dir, name.bytes, ino: ino, type: inode.type)
     inode.lock.withLock {
       inode.nlink += 1
@@ -274,6 +277,11 @@ struct Ext2InodeOperations: InodeOperations {
         info.markDirty(inode)
       }
       return
+    }
+    if source.isDirectory, oldDir !== newDir, target == nil,
+      newDir.lock.withLock({ newDir.nlink }) >= Ext2InodeOperations.linkMax
+    {
+      throw .EMLINK
     }
     if let target {
       if target.isDirectory {
