@@ -44,6 +44,14 @@ private func pattern(_ seed: Int, count: Int) -> [UInt8] {
   (0..<count).map { UInt8(truncatingIfNeeded: ($0 &* 31) ^ ($0 >> 7) ^ seed) }
 }
 
+/// A counter several threads bump.
+private final class ManagedAtomicCounter: @unchecked Sendable {
+  private let lock = NSLock()
+  private var count = 0
+  func add() { lock.withLock { count += 1 } }
+  var value: Int { lock.withLock { count } }
+}
+
 final class Ext2WriteTests: XCTestCase {
   private var directory: String!
 
@@ -372,6 +380,51 @@ final class Ext2WriteTests: XCTestCase {
     let (status, output) = try runTool("/usr/sbin/e2fsck", ["-fn", image])
     XCTAssertEqual(status, 0, output)
     XCTAssertEqual(try superBlockState(image), "not clean")
+    vfs.unmountAll()
+    try assertClean(image)
+  }
+
+  // MARK: - Threads
+
+  /// Writers in parallel, a tiny cache (so writers push writeback
+  /// themselves) and syncfs meanwhile: no deadlock, and e2fsck clean.
+  func testParallelWritersWithATinyCache() throws {
+    let image = try makeImage(blockSize: 1024, size: "64M")
+    let vfs = try mount(image, options: "cache_size=256k")
+    let shared = try vfs.mkdir(vfs.root, "shared", mode: 0o755, cred: .root)
+    let errors = ManagedAtomicCounter()
+    let group = DispatchGroup()
+    for t in 0..<4 {
+      group.enter()
+      Thread.detachNewThread {
+        defer { group.leave() }
+        do {
+          let own = try vfs.mkdir(vfs.root, try FileName("t\(t)"), mode: 0o755, cred: .root)
+          for i in 0..<40 {
+            let dir = i % 2 == 0 ? own : shared
+            let name = try FileName("t\(t)-\(i)")
+            let (inode, fh, file) = try vfs.create(
+              dir, name, mode: 0o644, flags: O_RDWR | O_CREAT, cred: .root)
+            let data = pattern(t * 100 + i, count: 1000 + (i * 7919) % 150_000)
+            _ = try data.withUnsafeBytes { try vfs.write(file, from: $0, at: 0) }
+            if i % 5 == 0 { _ = try vfs.setattr(inode, SetAttr(size: 777), cred: .root) }
+            vfs.release(fh)
+            if i % 3 == 0 { try vfs.unlink(dir, name) }
+          }
+        } catch {
+          errors.add()
+        }
+      }
+    }
+    group.enter()
+    Thread.detachNewThread {
+      defer { group.leave() }
+      for _ in 0..<20 {
+        if (try? vfs.syncfs(vfs.root)) == nil { errors.add() }
+      }
+    }
+    XCTAssertEqual(group.wait(timeout: .now() + 300), .success, "no deadlock")
+    XCTAssertEqual(errors.value, 0)
     vfs.unmountAll()
     try assertClean(image)
   }
