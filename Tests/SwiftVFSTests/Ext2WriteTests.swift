@@ -502,6 +502,36 @@ final class Ext2WriteTests: XCTestCase {
     try assertClean(image)
   }
 
+  func testOrphanOpenAtUnmountIsFreedAndLateChangesAreWritten() throws {
+    let image = try makeImage(blockSize: 1024)
+    let vfs = try mount(image)
+    let free = vfs.statfs(vfs.root)
+    let (_, _, file) = try vfs.create(
+      vfs.root, "orphan", mode: 0o644, flags: O_RDWR | O_CREAT, cred: .root)
+    _ = try pattern(1, count: 100_000).withUnsafeBytes { try vfs.write(file, from: $0, at: 0) }
+    try vfs.unlink(vfs.root, "orphan")
+    let kept = try writeFile(vfs, vfs.root, "kept", [(0, Array("x".utf8))])
+    try vfs.syncfs(vfs.root)  // unpins every inode: later changes must still reach the disk
+    // An ACL set after the sync (the VFS keeps it in the Inode alone), chattr.
+    let acl = PosixAcl([
+      .init(.userObj, 6), .init(.user, 4, id: 42), .init(.groupObj, 4), .init(.mask, 4),
+      .init(.other, 4),
+    ])
+    try vfs.setxattr(kept, PosixAcl.accessXattr, acl.xattr, flags: [], cred: .root)
+    try vfs.setFlags(kept, .noDump, cred: .root)
+    // Unmounted with the orphan still open (the file is never released).
+    vfs.unmountAll()
+    try assertClean(image)
+    let again = try mount(image, options: "ro")
+    // The orphan's 100 KB came back; "kept" holds a data block and an xattr block.
+    XCTAssertEqual(again.statfs(again.root).blocksFree, free.blocksFree - 2)
+    XCTAssertEqual(again.statfs(again.root).filesFree, free.filesFree - 1)
+    let keptAgain = try lookup(again, "kept")
+    XCTAssertEqual(try again.getxattr(keptAgain, PosixAcl.accessXattr, cred: .root), acl.xattr)
+    XCTAssertEqual(keptAgain.flags, .noDump)
+    again.unmountAll()
+  }
+
   private func superBlockState(_ image: String) throws -> String {
     let (_, text) = try runTool("/usr/sbin/dumpe2fs", ["-h", image])
     let line = text.split(separator: "\n").first { $0.hasPrefix("Filesystem state:") }

@@ -427,18 +427,20 @@ final class Ext2FileSystemInfo: @unchecked Sendable {
     inode.lock.withLock { inode.blocks = Int64(blocks) }
   }
 
-  /// Writes every inode the table pins and lets them go (the sync of
-  /// write_inode() for each dirty inode). With `freeOrphans`, an inode that
-  /// has no links left (unlinked while open, never evicted) is freed first,
-  /// as at unmount.
+  /// Writes every inode the table holds, pinned or alive elsewhere, and
+  /// unpins them (the sync of write_inode() for each dirty inode: the VFS
+  /// changes some fields, an ACL or a killed setuid bit, without telling the
+  /// file system, so every live inode is compared with its disk copy; only
+  /// a changed one dirties its buffer). With `freeOrphans`, an inode that
+  /// has no links left (unlinked while open, never evicted) is freed, as at
+  /// unmount.
   func writeAllInodes(freeOrphans: Bool) throws(Errno) {
     let pinned = lock.withLock { () -> [Inode] in
       var list: [Inode] = []
       for (ino, slot) in inodes {
-        if let inode = slot.pinned {
-          list.append(inode)
-          inodes[ino] = InodeSlot(inode: inode, pinned: nil)
-        }
+        guard let inode = slot.pinned ?? slot.inode else { continue }
+        list.append(inode)
+        if slot.pinned != nil { inodes[ino] = InodeSlot(inode: inode, pinned: nil) }
       }
       return list
     }

@@ -14,6 +14,8 @@ struct Ext2InodeOperations: InodeOperations {
   static let userVisibleFlags: UInt32 = 0x0004_BFFF
   /// EXT2_FL_INHERITED: the flags a new inode takes from its directory.
   static let inheritedFlags: UInt32 = 0x0000_23FF & ~UInt32(0x1000)
+  /// EXT2_FL_USER_MODIFIABLE: the i_flags bits chattr may change.
+  static let userModifiableFlags: UInt32 = 0x0003_80FF
   /// EXT2_LINK_MAX: the most links an inode may have.
   static let linkMax: UInt32 = 32000
   let info: Ext2FileSystemInfo
@@ -371,6 +373,23 @@ struct Ext2InodeOperations: InodeOperations {
   func removexattr(_ inode: Inode, _ name: String) throws(Errno) {
     let (index, suffix) = try Ext2Xattr.split(name)
     try info.setXattr(inode, index: index, suffix: suffix, value: nil, flags: [])
+  }
+
+  /// Like ext2_fileattr_set(): the user-modifiable bits of i_flags
+  /// (EXT2_FL_USER_MODIFIABLE) from `flags`, the others kept; ctime moves.
+  func fileattrSet(_ inode: Inode, _ flags: InodeFlags) throws(Errno) {
+    let core = try info.core(of: inode)
+    let modifiable = Ext2InodeOperations.userModifiableFlags
+    let visible = core.lock.withLock { () -> UInt32 in
+      core.disk.flags = core.disk.flags & ~modifiable | flags.rawValue & modifiable
+      return core.disk.flags & Ext2InodeOperations.userVisibleFlags
+    }
+    inode.lock.withLock {
+      inode.attributeFlags = InodeFlags(rawValue: visible)
+      inode.ctime = .now
+    }
+    try info.writeInode(inode)
+    info.markDirty(inode)
   }
 
   /// Like ext2_fileattr_get(): i_flags & EXT2_FL_USER_VISIBLE.
