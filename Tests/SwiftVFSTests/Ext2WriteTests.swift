@@ -556,6 +556,16 @@ final class Ext2WriteTests: XCTestCase {
     vfs.unmountAll()
     XCTAssertEqual(try superBlockState(image), "clean")
     try assertClean(image)
+    // A read-write mount and unmount with no change in between touches the
+    // superblock's mount fields alone (bytes 1024..<2048).
+    let image2 = try makeImage(blockSize: 4096, name: "idle.img", size: "8M")
+    let idleBefore = Array(try XCTUnwrap(FileManager.default.contents(atPath: image2)))
+    try mount(image2).unmountAll()
+    let idleAfter = Array(try XCTUnwrap(FileManager.default.contents(atPath: image2)))
+    XCTAssertEqual(idleBefore.count, idleAfter.count)
+    let changed = idleBefore.indices.filter { idleBefore[$0] != idleAfter[$0] }
+    XCTAssertFalse(changed.isEmpty, "s_mnt_count and s_mtime moved")
+    XCTAssertTrue(changed.allSatisfy { (1024..<2048).contains($0) }, "changed: \(changed.prefix(20))")
     // A read-only mount writes nothing.
     let before = try XCTUnwrap(FileManager.default.contents(atPath: image))
     let ro = try mount(image, options: "ro")

@@ -46,7 +46,7 @@ public final class Ext2FileSystem: FileSystemType {
   public init() {}
 
   /// The page cache of one mount: made here, from `-o cache_size=` (default
-  /// ``PageCache/defaultCapacityBytes``), one per superblock. The one place
+  /// `PageCache.defaultCapacityBytes`), one per superblock. The one place
   /// ext2 gets its cache, so a shared per-VFS cache can replace it.
   public static func pageCache(for context: MountContext) throws(Errno) -> PageCache {
     var capacity = PageCache.defaultCapacityBytes
