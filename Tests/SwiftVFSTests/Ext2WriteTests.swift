@@ -477,6 +477,44 @@ final class Ext2WriteTests: XCTestCase {
     again.unmountAll()
   }
 
+  /// The blocks reserved for the superuser (s_r_blocks_count): another
+  /// user gets ENOSPC while they are left, root may still write.
+  func testReservedBlocksAreForRootAlone() throws {
+    let image = try makeImage(blockSize: 1024, size: "8M")
+    let vfs = try mount(image)
+    let open = try vfs.mkdir(vfs.root, "open", mode: 0o777, cred: .root)
+    let user = Cred(uid: 1000, gid: 1000)
+    let (_, fh, file) = try vfs.create(
+      open, "user", mode: 0o644, flags: O_RDWR | O_CREAT, cred: user)
+    let chunk = pattern(1, count: 64 * 1024)
+    var size: Int64 = 0
+    var failure: Errno?
+    while failure == nil, size < 16 << 20 {
+      do {
+        size += Int64(try chunk.withUnsafeBytes { try vfs.write(file, from: $0, at: size) })
+      } catch let error as Errno {
+        failure = error
+      }
+    }
+    vfs.release(fh)
+    XCTAssertEqual(failure, .ENOSPC)
+    let (_, text) = try runTool("/usr/sbin/dumpe2fs", ["-h", image])
+    let reservedLine = text.split(separator: "\n").first { $0.hasPrefix("Reserved block count:") }
+    let reserved = try XCTUnwrap(
+      reservedLine.flatMap {
+        UInt64($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces))
+      })
+    XCTAssertGreaterThan(reserved, 0)
+    let free = vfs.statfs(vfs.root)
+    XCTAssertEqual(free.blocksAvailable, 0)
+    XCTAssertGreaterThanOrEqual(free.blocksFree, reserved)
+    // Root writes into the reserve.
+    _ = try writeFile(vfs, vfs.root, "root", [(0, pattern(2, count: 100_000))])
+    XCTAssertLessThan(vfs.statfs(vfs.root).blocksFree, free.blocksFree)
+    vfs.unmountAll()
+    try assertClean(image)
+  }
+
   // MARK: - Lifecycle
 
   func testUnlinkedOpenFileIsFreedAtLastClose() throws {
@@ -565,7 +603,8 @@ final class Ext2WriteTests: XCTestCase {
     XCTAssertEqual(idleBefore.count, idleAfter.count)
     let changed = idleBefore.indices.filter { idleBefore[$0] != idleAfter[$0] }
     XCTAssertFalse(changed.isEmpty, "s_mnt_count and s_mtime moved")
-    XCTAssertTrue(changed.allSatisfy { (1024..<2048).contains($0) }, "changed: \(changed.prefix(20))")
+    XCTAssertTrue(
+      changed.allSatisfy { (1024..<2048).contains($0) }, "changed: \(changed.prefix(20))")
     // A read-only mount writes nothing.
     let before = try XCTUnwrap(FileManager.default.contents(atPath: image))
     let ro = try mount(image, options: "ro")

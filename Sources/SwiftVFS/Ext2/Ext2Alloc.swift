@@ -13,6 +13,13 @@ import SwiftVFSBlock
 import SwiftVFSCore
 
 extension Ext2FileSystemInfo {
+  /// Whether `cred` may take the blocks reserved for the superuser: root
+  /// (CAP_SYS_RESOURCE), s_def_resuid, or a member of s_def_resgid.
+  func mayUseReserved(_ cred: Cred) -> Bool {
+    cred.isRoot || cred.uid == UInt32(superBlock.defaultReservedUID)
+      || (superBlock.defaultReservedGID != 0 && cred.gid == UInt32(superBlock.defaultReservedGID))
+  }
+
   /// The blocks group `group` has (the last group may be shorter).
   func blocksInGroup(_ group: UInt32) -> Int {
     Int(superBlock.groupLastBlock(group) &- superBlock.groupFirstBlock(group) &+ 1)
@@ -34,12 +41,17 @@ extension Ext2FileSystemInfo {
   }
 
   /// Like ext2_new_blocks() for one block: a free block at or after `goal`
-  /// (its group first, then the next groups), marked used. ENOSPC if none.
-  func newBlock(goal: UInt32) throws(Errno) -> UInt32 {
+  /// (its group first, then the next groups), marked used. ENOSPC if none,
+  /// or if only the superuser's reserve is left and `mayUseReserved` is
+  /// false (ext2_has_free_blocks()).
+  func newBlock(goal: UInt32, mayUseReserved: Bool = true) throws(Errno) -> UInt32 {
     try allocLock.withLock { () throws(Errno) -> UInt32 in
       let sbd = superBlock
       let groups = UInt32(groupTable.count)
       guard freeBlocks > 0, groups > 0 else { throw .ENOSPC }
+      if !mayUseReserved, UInt64(freeBlocks) < UInt64(sbd.reservedBlocksCount) + 1 {
+        throw .ENOSPC
+      }
       var goalGroup: UInt32 = 0
       var goalBit = 0
       if goal >= sbd.firstDataBlock, goal < sbd.blocksCount {

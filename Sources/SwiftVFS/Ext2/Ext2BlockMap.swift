@@ -71,10 +71,13 @@ extension Ext2FileSystemInfo {
   /// Like ext2_get_blocks() with create: the physical block of `logical`,
   /// allocating it and the indirect blocks on its path if missing (each
   /// indirect block zeroed, i_blocks counting them all). Returns the block
-  /// and whether it is new. ENOSPC when the disk is full: what was allocated
+  /// and whether it is new. ENOSPC when the disk is full (or only the
+  /// reserve is left and `mayUseReserved` is false): what was allocated
   /// on the way stays attached (the file's i_blocks counts it). The caller
   /// serializes changes to this inode's map (its ioLock, or the namespace lock).
-  func getBlock(_ core: Ext2InodeCore, _ logical: UInt64) throws(Errno) -> (UInt32, Bool) {
+  func getBlock(_ core: Ext2InodeCore, _ logical: UInt64, mayUseReserved: Bool = true)
+    throws(Errno) -> (UInt32, Bool)
+  {
     guard let path = Ext2BlockMap.path(logical, blockSize: superBlock.blockSize) else {
       throw .EFBIG
     }
@@ -85,7 +88,7 @@ extension Ext2FileSystemInfo {
     var pointer = top
     var fresh = false
     if pointer == 0 {
-      pointer = try newBlock(goal: goal)
+      pointer = try newBlock(goal: goal, mayUseReserved: mayUseReserved)
       fresh = true
       if path.count > 1 { _ = try disk.zeroedBuffer(pointer) }
       core.lock.withLock {
@@ -104,7 +107,7 @@ extension Ext2FileSystemInfo {
         continue
       }
       goal = parent &+ 1
-      pointer = try newBlock(goal: goal)
+      pointer = try newBlock(goal: goal, mayUseReserved: mayUseReserved)
       fresh = true
       let isIndirect = level + 2 < path.count
       if isIndirect { _ = try disk.zeroedBuffer(pointer) }

@@ -57,9 +57,10 @@ extension Ext2FileSystemInfo {
   /// blocks the range reaches, copies into the pages, moves i_size. When the
   /// disk fills, the bytes whose blocks were found are written and their
   /// count returned; ENOSPC only if not one byte fits.
-  func write(_ inode: Inode, from buffer: UnsafeRawBufferPointer, at offset: Int64) throws(Errno)
-    -> Int
-  {
+  func write(
+    _ inode: Inode, from buffer: UnsafeRawBufferPointer, at offset: Int64, cred: Cred = .root
+  ) throws(Errno) -> Int {
+    let reserved = mayUseReserved(cred)
     guard offset >= 0 else { throw .EINVAL }
     guard buffer.count > 0 else { return 0 }
     let core = try core(of: inode)
@@ -76,7 +77,7 @@ extension Ext2FileSystemInfo {
       while logical * blockSize < end {
         let (physical, fresh): (UInt32, Bool)
         do throws(Errno) {
-          (physical, fresh) = try getBlock(core, logical)
+          (physical, fresh) = try getBlock(core, logical, mayUseReserved: reserved)
         } catch  where error == .ENOSPC {
           covered = max(start, logical * blockSize)
           break
@@ -226,7 +227,7 @@ struct Ext2FileOperations: FileOperations {
     -> Int
   {
     guard file.inode.type == .regular else { throw .EINVAL }
-    return try info.write(file.inode, from: buffer, at: offset)
+    return try info.write(file.inode, from: buffer, at: offset, cred: file.cred)
   }
 
   /// Like ext2_fsync() (generic_buffers_fsync()): the file's pages, then its

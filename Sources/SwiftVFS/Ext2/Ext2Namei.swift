@@ -13,7 +13,18 @@ struct Ext2InodeOperations: InodeOperations {
   /// EXT2_FL_USER_VISIBLE: the i_flags bits lsattr shows.
   static let userVisibleFlags: UInt32 = 0x0004_BFFF
   /// EXT2_FL_INHERITED: the flags a new inode takes from its directory.
-  static let inheritedFlags: UInt32 = 0x0000_23FF & ~UInt32(0x1000)
+  static let inheritedFlags: UInt32 = 0x0001_C6CF
+
+  /// ext2_mask_flags(): what of the inherited flags a new inode of `mode`
+  /// keeps (no DIRSYNC or TOPDIR but on directories; only NODUMP and
+  /// NOATIME on what is neither a directory nor a regular file).
+  static func maskFlags(_ mode: UInt32, _ flags: UInt32) -> UInt32 {
+    switch FileType(mode: mode) {
+    case .directory: flags
+    case .regular: flags & ~UInt32(0x0001_0000 | 0x0002_0000)
+    default: flags & UInt32(0x40 | 0x80)
+    }
+  }
   /// EXT2_FL_USER_MODIFIABLE: the i_flags bits chattr may change.
   static let userModifiableFlags: UInt32 = 0x0003_80FF
   /// EXT2_LINK_MAX: the most links an inode may have.
@@ -94,8 +105,8 @@ struct Ext2InodeOperations: InodeOperations {
     disk.ctime = now
     if inodeSize > Ext2SuperBlock.goodOldInodeSize { disk.crtime = now }
     disk.linksCount = 1
-    disk.flags = parent.snapshot.flags & Ext2InodeOperations.inheritedFlags
-    if !isDirectory { disk.flags &= ~UInt32(0x4000 | 0x10000) }  // DIRSYNC, TOPDIR: dirs only
+    disk.flags = Ext2InodeOperations.maskFlags(
+      mode, parent.snapshot.flags & Ext2InodeOperations.inheritedFlags)
     disk.generation = UInt32.random(in: 0...UInt32.max)
     setup(&disk)
     disk.encode(into: &raw)
