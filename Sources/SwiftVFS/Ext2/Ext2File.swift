@@ -69,7 +69,7 @@ extension Ext2FileSystemInfo {
     guard offset < maxSize else { throw .EFBIG }
     let count = Int(min(Int64(buffer.count), maxSize - offset))
     let blockSize = UInt64(superBlock.blockSize)
-    return try core.ioLock.withLock { () throws(Errno) -> Int in
+    return try core.ioLock.withWriteLock { () throws(Errno) -> Int in
       let start = UInt64(offset)
       let end = start + UInt64(count)
       var covered = end
@@ -124,7 +124,7 @@ extension Ext2FileSystemInfo {
   /// zeroed on the disk too (block_truncate_page()). Growing only moves i_size.
   func setSize(_ inode: Inode, _ size: Int64) throws(Errno) {
     let core = try core(of: inode)
-    try core.ioLock.withLock { () throws(Errno) in
+    try core.ioLock.withWriteLock { () throws(Errno) in
       try truncateLocked(inode, core, to: UInt64(max(0, size)))
     }
   }
@@ -205,11 +205,17 @@ struct Ext2FileOperations: FileOperations {
     let inode = file.inode
     guard inode.type == .regular else { throw inode.isDirectory ? .EISDIR : .EINVAL }
     guard offset >= 0 else { throw .EINVAL }
-    let size = inode.lock.withLock { inode.size }
-    guard offset < size, buffer.count > 0 else { return 0 }
-    let count = Int(min(Int64(buffer.count), size - offset))
-    try info.mapping(of: inode).read(
-      at: UInt64(offset), into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<count]))
+    let mapping = try info.mapping(of: inode)
+    let core = try info.core(of: inode)
+    let count = try core.ioLock.withReadLock { () throws(Errno) -> Int in
+      let size = inode.lock.withLock { inode.size }
+      guard offset < size, buffer.count > 0 else { return 0 }
+      let count = Int(min(Int64(buffer.count), size - offset))
+      try mapping.read(
+        at: UInt64(offset), into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<count]))
+      return count
+    }
+    guard count > 0 else { return 0 }
     // file_accessed(): atime as the mount's policy says, written at the next sync.
     if !info.readOnly {
       let moved = inode.lock.withLock { () -> Bool in

@@ -176,8 +176,10 @@ final class Ext2InodeCore: @unchecked Sendable {
   let ino: UInt32
   /// Guards `disk`, `raw`, `goal`, `freed` (a leaf lock).
   let lock = Lock()
-  /// i_rwsem: one write or truncate of this file at a time.
-  let ioLock = Lock()
+  /// i_rwsem with the invalidate lock: a write or truncate of this file
+  /// holds it exclusively, a read shares it, so no read maps a block that a
+  /// truncate is freeing (and caches another file's bytes in this file).
+  let ioLock = RWLock()
   /// One write_inode() of this inode at a time, so an older copy never
   /// lands after a newer one. Taken outside `lock`; page I/O never takes it.
   let writeLock = Lock()
