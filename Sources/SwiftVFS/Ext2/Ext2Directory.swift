@@ -92,13 +92,60 @@ extension Ext2FileSystemInfo {
     return entries
   }
 
+  /// Checks one directory block's records in place, as ext2_check_folio()
+  /// does (no copy), then hands each to `body` until it returns false.
+  func scanDirectoryBlock(
+    _ raw: UnsafeRawBufferPointer, _ body: (Ext2Record) -> Bool
+  ) throws(Errno) {
+    let blockSize = min(raw.count, superBlock.blockSize)
+    var offset = 0
+    var records = 0
+    // Each record is at least 12 bytes, so this ends within blockSize/12 steps.
+    while offset <= blockSize - Ext2DirEntry.minRecordLength {
+      let record = Ext2Record(raw, at: offset)
+      guard record.recordLength >= Ext2DirEntry.minRecordLength,  // Eshort
+        record.recordLength & 3 == 0,  // Ealign
+        record.recordLength >= Ext2DirEntry.recordLength(nameLength: record.nameLength),  // Enamelen
+        offset + record.recordLength <= blockSize,  // Espan
+        record.ino <= superBlock.inodesCount  // Einumber
+      else { throw EFSCORRUPTED }
+      offset += record.recordLength
+      records += 1
+    }
+    guard offset == blockSize else { throw EFSCORRUPTED }  // Eend
+    offset = 0
+    for _ in 0..<records {
+      let record = Ext2Record(raw, at: offset)
+      if !body(record) { return }
+      offset += record.recordLength
+    }
+  }
+
+  /// Runs `body` over the bytes of directory block `index` of `dir`
+  /// (EUCLEAN for a hole), its buffer pinned meanwhile.
+  func withDirectoryBlock<T>(
+    _ dir: Ext2Inode, _ index: UInt64, _ body: (BufferHead) throws(Errno) -> T
+  ) throws(Errno) -> T {
+    guard let physical = try lookupBlock(dir, index) else { throw EFSCORRUPTED }
+    let bh = try disk.buffer(physical)
+    defer { bh.release() }
+    return try body(bh)
+  }
+
   /// Like ext2_find_entry(): the inode number `name` names in `dir`, or nil.
   func findEntry(_ dir: Ext2Inode, _ name: [UInt8]) throws(Errno) -> UInt32? {
     for index in 0..<(try directoryBlockCount(dir)) {
-      for entry in try directoryBlock(dir, index)
-      where entry.ino != 0 && entry.name == name {
-        return entry.ino
+      let found = try withDirectoryBlock(dir, index) { (bh) throws(Errno) -> UInt32? in
+        try bh.withUnsafeBytes { (raw) throws(Errno) -> UInt32? in
+          var found: UInt32?
+          try scanDirectoryBlock(raw) { record in
+            if record.ino != 0, record.hasName(name, in: raw) { found = record.ino }
+            return found == nil
+          }
+          return found
+        }
       }
+      if let found { return found }
     }
     return nil
   }
@@ -177,27 +224,38 @@ extension Ext2FileSystemInfo {
     let fileType = diskFileType(type)
     let count = try directoryBlockCount(disk)
     for index in 0..<count {
-      guard let physical = try lookupBlock(disk, index) else { throw EFSCORRUPTED }
-      let bh = try self.disk.buffer(physical)
-      defer { bh.release() }
-      let entries = try parseDirectoryBlock(bh.bytes, index: index)
-      for entry in entries {
-        let offset = Int(entry.position % UInt64(blockSize))
-        let used = entry.ino == 0 ? 0 : Ext2DirEntry.recordLength(nameLength: entry.name.count)
-        guard entry.recordLength >= used + needed else { continue }
+      let placed = try withDirectoryBlock(disk, index) { (bh) throws(Errno) -> Bool in
+        // The first record with room: unused and long enough, or used with
+        // enough slack after its name.
+        let slot = try bh.withUnsafeBytes { (raw) throws(Errno) -> (Int, Int, Int)? in
+          var slot: (Int, Int, Int)?
+          try scanDirectoryBlock(raw) { record in
+            let used =
+              record.ino == 0 ? 0 : Ext2DirEntry.recordLength(nameLength: record.nameLength)
+            if record.recordLength >= used + needed {
+              slot = (record.offset, used, record.recordLength)
+            }
+            return slot == nil
+          }
+          return slot
+        }
+        guard let (offset, used, recordLength) = slot else { return false }
         bh.modify { bytes in
           if used == 0 {
             Ext2FileSystemInfo.putEntry(
-              bytes, at: offset, ino: ino, recordLength: entry.recordLength, name: name,
+              bytes, at: offset, ino: ino, recordLength: recordLength, name: name,
               fileType: fileType)
           } else {
             bytes.storeBytes(
               of: UInt16(used).littleEndian, toByteOffset: offset + 4, as: UInt16.self)
             Ext2FileSystemInfo.putEntry(
-              bytes, at: offset + used, ino: ino, recordLength: entry.recordLength - used,
+              bytes, at: offset + used, ino: ino, recordLength: recordLength - used,
               name: name, fileType: fileType)
           }
         }
+        return true
+      }
+      if placed {
         touchDirectory(dir)
         return
       }
@@ -228,18 +286,26 @@ extension Ext2FileSystemInfo {
 
   /// The block, offset and record of `name` in `dir`, or nil.
   private func locate(_ dir: Ext2Inode, _ name: [UInt8]) throws(Errno)
-    -> (block: UInt32, offset: Int, previous: Int?, entry: Ext2DirEntry)?
+    -> (block: UInt32, offset: Int, previous: Int?, recordLength: Int)?
   {
-    let blockSize = UInt64(superBlock.blockSize)
     for index in 0..<(try directoryBlockCount(dir)) {
-      guard let physical = try lookupBlock(dir, index) else { throw EFSCORRUPTED }
-      let entries = try parseDirectoryBlock(try disk.readBlock(physical), index: index)
-      var previous: Int?
-      for entry in entries {
-        let offset = Int(entry.position % blockSize)
-        if entry.ino != 0, entry.name == name { return (physical, offset, previous, entry) }
-        previous = offset
+      let found = try withDirectoryBlock(dir, index) {
+        (bh) throws(Errno) -> (block: UInt32, offset: Int, previous: Int?, recordLength: Int)? in
+        try bh.withUnsafeBytes { (raw) throws(Errno) -> (UInt32, Int, Int?, Int)? in
+          var previous: Int?
+          var found: (UInt32, Int, Int?, Int)?
+          try scanDirectoryBlock(raw) { record in
+            if record.ino != 0, record.hasName(name, in: raw) {
+              found = (UInt32(bh.block), record.offset, previous, record.recordLength)
+              return false
+            }
+            previous = record.offset
+            return true
+          }
+          return found
+        }
       }
+      if let found { return found }
     }
     return nil
   }
@@ -254,7 +320,7 @@ extension Ext2FileSystemInfo {
     defer { bh.release() }
     bh.modify { bytes in
       if let previous = found.previous {
-        let length = found.offset + found.entry.recordLength - previous
+        let length = found.offset + found.recordLength - previous
         bytes.storeBytes(
           of: UInt16(length).littleEndian, toByteOffset: previous + 4, as: UInt16.self)
       }
@@ -302,10 +368,49 @@ extension Ext2FileSystemInfo {
   /// Like ext2_empty_dir(): nothing but "." and "..".
   func isEmptyDirectory(_ dir: Ext2Inode) throws(Errno) -> Bool {
     for index in 0..<(try directoryBlockCount(dir)) {
-      for entry in try directoryBlock(dir, index) where entry.ino != 0 {
-        if entry.name != [0x2E] && entry.name != [0x2E, 0x2E] { return false }
+      let empty = try withDirectoryBlock(dir, index) { (bh) throws(Errno) -> Bool in
+        try bh.withUnsafeBytes { (raw) throws(Errno) -> Bool in
+          var empty = true
+          try scanDirectoryBlock(raw) { record in
+            if record.ino != 0, !record.hasName([0x2E], in: raw),
+              !record.hasName([0x2E, 0x2E], in: raw)
+            {
+              empty = false
+            }
+            return empty
+          }
+          return empty
+        }
       }
+      if !empty { return false }
     }
+    return true
+  }
+}
+
+/// One record's header read in place (struct ext2_dir_entry_2 without a copy).
+struct Ext2Record {
+  /// Its byte offset in the block.
+  let offset: Int
+  /// inode.
+  let ino: UInt32
+  /// rec_len.
+  let recordLength: Int
+  /// name_len.
+  let nameLength: Int
+
+  init(_ raw: UnsafeRawBufferPointer, at offset: Int) {
+    self.offset = offset
+    ino = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+    recordLength = Int(
+      UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: offset + 4, as: UInt16.self)))
+    nameLength = Int(raw[offset + 6])
+  }
+
+  /// Whether its name is `name` (ext2_match()); the record must be checked.
+  func hasName(_ name: [UInt8], in raw: UnsafeRawBufferPointer) -> Bool {
+    guard nameLength == name.count, offset + 8 + nameLength <= raw.count else { return false }
+    for i in 0..<nameLength where raw[offset + 8 + i] != name[i] { return false }
     return true
   }
 }

@@ -239,6 +239,8 @@ final class Ext2FileSystemInfo: @unchecked Sendable {
   private let lock = Lock()
   private var inodes: [UInt32: InodeSlot] = [:]
   private var insertionsSincePurge = 0
+  /// The slots with a strong reference (guarded by `lock`).
+  private var pinnedCount = 0
 
   init(
     superBlock: Ext2SuperBlock, groups: [Ext2GroupDescriptor], disk: Ext2Disk,
@@ -347,6 +349,7 @@ final class Ext2FileSystemInfo: @unchecked Sendable {
     return lock.withLock {
       // Another thread may have made it meanwhile: keep the first.
       if let raced = inodes[core.ino]?.inode { return raced }
+      if inodes[core.ino]?.pinned == nil, !readOnly { pinnedCount += 1 }
       inodes[core.ino] = InodeSlot(inode: inode, pinned: readOnly ? nil : inode)
       insertionsSincePurge += 1
       if insertionsSincePurge > 4096 {
@@ -361,16 +364,29 @@ final class Ext2FileSystemInfo: @unchecked Sendable {
   /// (the inode hash's remove_inode_hash() at eviction).
   func unhash(_ inode: Inode, ino: UInt32) {
     lock.withLock {
-      if let slot = inodes[ino], slot.inode === inode || slot.inode == nil { inodes[ino] = nil }
+      if let slot = inodes[ino], slot.inode === inode || slot.inode == nil {
+        if slot.pinned != nil { pinnedCount = max(0, pinnedCount - 1) }
+        inodes[ino] = nil
+      }
     }
   }
 
   /// Pins `inode` in the table until the next sync writes it (mark_inode_dirty()).
   func markDirty(_ inode: Inode) {
     guard let ino = diskNumber(of: inode) else { return }
-    lock.withLock { inodes[ino] = InodeSlot(inode: inode, pinned: inode) }
+    let many = lock.withLock { () -> Bool in
+      if inodes[ino]?.pinned == nil { pinnedCount += 1 }
+      inodes[ino] = InodeSlot(inode: inode, pinned: inode)
+      return pinnedCount > Ext2FileSystemInfo.maxPinnedInodes
+    }
     disk.cache.startFlusher()
+    // Bounded memory: past the bound, the pinned inodes are written into
+    // their buffers (which writeback then takes) and let go.
+    if many { try? writeAllInodes(freeOrphans: false, everyLive: false) }
   }
+
+  /// The most inodes pinned between syncs before they are written and let go.
+  static let maxPinnedInodes = 4096
 
   /// Like ext2_write_inode(): the VFS inode's attributes into the disk
   /// inode, and its bytes into the inode table's buffer. An inode freed by
@@ -436,14 +452,15 @@ final class Ext2FileSystemInfo: @unchecked Sendable {
   /// a changed one dirties its buffer). With `freeOrphans`, an inode that
   /// has no links left (unlinked while open, never evicted) is freed, as at
   /// unmount.
-  func writeAllInodes(freeOrphans: Bool) throws(Errno) {
+  func writeAllInodes(freeOrphans: Bool, everyLive: Bool = true) throws(Errno) {
     let pinned = lock.withLock { () -> [Inode] in
       var list: [Inode] = []
       for (ino, slot) in inodes {
-        guard let inode = slot.pinned ?? slot.inode else { continue }
+        guard let inode = slot.pinned ?? (everyLive ? slot.inode : nil) else { continue }
         list.append(inode)
         if slot.pinned != nil { inodes[ino] = InodeSlot(inode: inode, pinned: nil) }
       }
+      pinnedCount = 0
       return list
     }
     var failure: Errno?
@@ -519,7 +536,10 @@ final class Ext2FileSystemInfo: @unchecked Sendable {
       }
     }
     try? disk.cache.shutdown()
-    lock.withLock { inodes = [:] }
+    lock.withLock {
+      inodes = [:]
+      pinnedCount = 0
+    }
   }
 }
 
