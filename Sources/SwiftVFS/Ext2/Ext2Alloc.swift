@@ -63,18 +63,35 @@ extension Ext2FileSystemInfo {
         guard groupTable[Int(group)].freeBlocksCount > 0 else { continue }
         let count = blocksInGroup(group)
         let bh = BufferHeadBits(try disk.buffer(groupTable[Int(group)].blockBitmap))
+        guard validBlockBitmap(bh, group: group) else { continue }  // "Invalid block bitmap"
         let start = step == 0 ? min(goalBit, count) : 0
         guard
           let bit = bh.firstClear(from: start, count: count) ?? bh.firstClear(from: 0, count: count)
         else { continue }
         bh.set(bit)
-        groupTable[Int(group)].freeBlocksCount -= 1
-        freeBlocks -= 1
+        groupTable[Int(group)].freeBlocksCount &-= 1
+        freeBlocks &-= 1
         try writeDescriptorLocked(group)
         return sbd.groupFirstBlock(group) &+ UInt32(bit)
       }
       throw .ENOSPC
     }
+  }
+
+  /// Like ext2_valid_block_bitmap(): the group's own bitmaps and inode
+  /// table must be marked in use, else the bitmap is damaged and the group
+  /// is not allocated from (allocLock held).
+  private func validBlockBitmap(_ bits: BufferHeadBits, group: UInt32) -> Bool {
+    if validatedGroups.contains(group) { return true }
+    let d = groupTable[Int(group)]
+    let first = superBlock.groupFirstBlock(group)
+    let table = UInt64(d.inodeTable)
+    let end = table + UInt64(superBlock.inodeTableBlocksPerGroup)
+    for block in [UInt64(d.blockBitmap), UInt64(d.inodeBitmap)] + Array(table..<end) {
+      guard block >= UInt64(first), bits.test(Int(block - UInt64(first))) else { return false }
+    }
+    validatedGroups.insert(group)  // those bits are never cleared here
+    return true
   }
 
   /// Like ext2_free_blocks(): clears the blocks' bits and counts them free;
@@ -97,8 +114,8 @@ extension Ext2FileSystemInfo {
         let bits = BufferHeadBits(bh)
         guard bits.test(bit) else { continue }  // "bit already cleared"
         bits.clear(bit)
-        groupTable[Int(group)].freeBlocksCount += 1
-        freeBlocks += 1
+        groupTable[Int(group)].freeBlocksCount &+= 1
+        freeBlocks &+= 1
         try? writeDescriptorLocked(group)
       }
     }
@@ -133,9 +150,9 @@ extension Ext2FileSystemInfo {
           continue
         }
         bh.set(bit)
-        groupTable[Int(group)].freeInodesCount -= 1
-        if isDirectory { groupTable[Int(group)].usedDirsCount += 1 }
-        freeInodes -= 1
+        groupTable[Int(group)].freeInodesCount &-= 1
+        if isDirectory { groupTable[Int(group)].usedDirsCount &+= 1 }
+        freeInodes &-= 1
         try writeDescriptorLocked(group)
         return group * sbd.inodesPerGroup + UInt32(bit) + 1
       }
@@ -156,11 +173,11 @@ extension Ext2FileSystemInfo {
       let bits = BufferHeadBits(bh)
       guard bits.test(bit) else { return }
       bits.clear(bit)
-      groupTable[Int(group)].freeInodesCount += 1
+      groupTable[Int(group)].freeInodesCount &+= 1
       if isDirectory, groupTable[Int(group)].usedDirsCount > 0 {
         groupTable[Int(group)].usedDirsCount -= 1
       }
-      freeInodes += 1
+      freeInodes &+= 1
       try? writeDescriptorLocked(group)
     }
   }

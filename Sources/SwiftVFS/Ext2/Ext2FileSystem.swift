@@ -235,6 +235,8 @@ final class Ext2FileSystemInfo: @unchecked Sendable {
   var freeInodes: UInt32
   var state: UInt16
   var unmounted = false
+  /// Groups whose block bitmap passed ext2_valid_block_bitmap().
+  var validatedGroups: Set<UInt32> = []
 
   private let lock = Lock()
   private var inodes: [UInt32: InodeSlot] = [:]
