@@ -48,7 +48,7 @@ final class Ext2Disk: Sendable {
   func zeroedBuffer(_ number: UInt32) throws(Errno) -> BufferHead {
     guard number < blockCount else { throw EFSCORRUPTED }
     let bh = try buffers.get(block: UInt64(number))
-    bh.modify { bytes in bytes.initializeMemory(as: UInt8.self, repeating: 0) }
+    bh.modify { bytes in _ = bytes.initializeMemory(as: UInt8.self, repeating: 0) }
     return bh
   }
 

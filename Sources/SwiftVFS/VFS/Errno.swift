@@ -107,5 +107,6 @@ public struct Errno: Error, Hashable, Sendable, CustomStringConvertible {
     Glibc.ERANGE: "ERANGE", Glibc.ENAMETOOLONG: "ENAMETOOLONG", Glibc.ENOSYS: "ENOSYS",
     Glibc.ENOTEMPTY: "ENOTEMPTY", Glibc.ELOOP: "ELOOP", Glibc.ENODATA: "ENODATA",
     Glibc.EOVERFLOW: "EOVERFLOW", Glibc.EOPNOTSUPP: "EOPNOTSUPP", Glibc.EINTR: "EINTR",
+    Glibc.EUCLEAN: "EUCLEAN", Glibc.ESTALE: "ESTALE",
   ]
 }
