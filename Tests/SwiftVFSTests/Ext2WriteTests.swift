@@ -336,6 +336,24 @@ final class Ext2WriteTests: XCTestCase {
   func testTreeOnOneKiBBlocks() throws { try checkTree(blockSize: 1024) }
   func testTreeOnFourKiBBlocks() throws { try checkTree(blockSize: 4096) }
 
+  // MARK: - ".." of directories found by lookup
+
+  /// A directory ext2 makes on lookup learns its parent (the VFS connects
+  /// it, as d_splice_alias() does), so ".." works after a remount.
+  func testDotDotOfDirectoriesFoundByLookup() throws {
+    let image = try makeImage(blockSize: 1024, size: "4M")
+    let vfs = try mount(image)
+    let a = try vfs.mkdir(vfs.root, "a", mode: 0o755, cred: .root)
+    _ = try vfs.mkdir(a, "b", mode: 0o755, cred: .root)
+    vfs.unmountAll()
+    let again = try mount(image, options: "ro")
+    let b = try lookup(again, "a/b")
+    let up = try again.lookup(b, "..")
+    XCTAssertTrue(up === (try lookup(again, "a")))
+    XCTAssertTrue(try again.lookup(up, "..") === again.root)
+    again.unmountAll()
+  }
+
   // MARK: - An indexed directory
 
   func testChangingAnIndexedDirectoryKeepsItConsistent() throws {
