@@ -57,6 +57,11 @@ public final class Ext2FileSystem: FileSystemType {
     return PageCache(capacityBytes: capacity)
   }
 
+  /// Whether ``pageCache(for:)`` hands out a cache that other mounts share:
+  /// then an unmount writes back and drops its own buffers instead of
+  /// shutting the cache down. Change it together with that function.
+  static let pageCacheIsShared = false
+
   /// "64M", "512k", "1048576" as bytes; nil if not a size.
   static func parseSize(_ text: String) -> Int? {
     var digits = Substring(text)
@@ -537,7 +542,14 @@ final class Ext2FileSystemInfo: @unchecked Sendable {
         try? writeSuper()
       }
     }
-    try? disk.cache.shutdown()
+    if Ext2FileSystem.pageCacheIsShared {
+      // kill_block_super() on a shared cache: write back (done above) and
+      // drop this device's clean buffers; other mounts keep the cache.
+      try? disk.cache.syncAll()
+      disk.buffers.invalidate()
+    } else {
+      try? disk.cache.shutdown()  // this mount's own cache: flusher stopped, emptied
+    }
     lock.withLock {
       inodes = [:]
       pinnedCount = 0
