@@ -106,6 +106,13 @@ final class Ext2WriteMountTests: XCTestCase {
     XCTAssertEqual(r.status, 0, "e2fsck -fn: \(r.stdout)\(r.stderr)", file: file, line: line)
   }
 
+  /// "Filesystem state:" of `dumpe2fs -h`.
+  private func state(_ image: String) -> String {
+    let r = runCommand("dumpe2fs", ["-h", image])
+    let line = r.stdout.split(separator: "\n").first { $0.hasPrefix("Filesystem state:") } ?? ""
+    return line.dropFirst("Filesystem state:".count).trimmingCharacters(in: .whitespaces)
+  }
+
   private func mountKernel(_ image: String) throws -> String {
     let dir = try makeTempDir("ext2kernel")
     let r = runCommand("mount", ["-o", "loop", "-t", "ext2", image, dir], timeout: 30)
@@ -144,6 +151,7 @@ final class Ext2WriteMountTests: XCTestCase {
     // The workload on vfsmount.
     let m = try VfsMount(options: ["bare", "allow_other"], arguments: ["-t", "ext2", image])
     ours = m
+    XCTAssertTrue(state(image).hasPrefix("not clean"), "s_state while mounted: \(state(image))")
     let copy = sh("cp -a \(shq(src)) \(shq(m.path))/tree && sync")
     XCTAssertTrue(copy.ok, "cp -a: \(copy)")
     if which("git") != nil {
@@ -160,6 +168,18 @@ final class Ext2WriteMountTests: XCTestCase {
     }
     let rm = sh("rm -rf \(shq(m.path))/tree/doomed \(shq(m.path))/tree/many/entry-1*")
     XCTAssertTrue(rm.ok, "rm -rf: \(rm)")
+    // An unlinked file kept open lives until the last close.
+    let orphan = sh(
+      """
+      set -e
+      cd \(shq(m.path))
+      exec 3<>orphan
+      rm orphan
+      head -c 200000 /dev/urandom >&3
+      test ! -e orphan
+      exec 3>&-
+      """)
+    XCTAssertTrue(orphan.ok, "\(orphan)")
     let ourList = listing(m.path)
     let ourContents = contents(m.path)
     let ourXattrs = xattrs(m.path)
@@ -169,6 +189,7 @@ final class Ext2WriteMountTests: XCTestCase {
     XCTAssertTrue(ourXattrs.contains("user.color=0x626c7565"), ourXattrs)
     XCTAssertTrue(ourXattrs.contains("system.posix_acl_access"), ourXattrs)
     unmountOurs()
+    XCTAssertEqual(state(image), "clean")
     assertClean(image)
 
     // The kernel sees the same tree.
