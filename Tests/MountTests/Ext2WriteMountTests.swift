@@ -76,10 +76,11 @@ final class Ext2WriteMountTests: XCTestCase {
     return src
   }
 
-  /// One line per path: name, type, mode, owner, links, size, mtime.
+  /// One line per path: name, type, mode, owner, links, size, 512-byte
+  /// blocks (i_blocks), mtime, symlink target.
   private func listing(_ root: String) -> String {
     let r = sh(
-      "cd \(shq(root)) && find . -path ./lost+found -prune -o -printf '%p %y %m %U %G %n %s %T@ %l\\n' | sort"
+      "cd \(shq(root)) && find . -path ./lost+found -prune -o -printf '%p %y %m %U %G %n %s %b %T@ %l\\n' | sort"
     )
     XCTAssertTrue(r.ok, "\(r)")
     return r.stdout

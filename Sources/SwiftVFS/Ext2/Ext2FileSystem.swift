@@ -428,7 +428,7 @@ final class Ext2FileSystemInfo: @unchecked Sendable {
 
   /// Like ext2_set_acl(): the ACLs the VFS set on `inode` (it keeps them in
   /// the Inode) into the xattr block, when they differ from the disk's.
-  private func syncAcls(_ inode: Inode, _ core: Ext2InodeCore) throws(Errno) {
+  func syncAcls(_ inode: Inode, _ core: Ext2InodeCore) throws(Errno) {
     let (acl, defaultAcl) = inode.lock.withLock { (inode.acl, inode.defaultAcl) }
     let (oldAcl, oldDefault, freed) = core.lock.withLock { (core.acl, core.defaultAcl, core.freed) }
     guard !freed, acl != oldAcl || defaultAcl != oldDefault else { return }

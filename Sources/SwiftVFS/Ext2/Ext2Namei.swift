@@ -50,10 +50,17 @@ struct Ext2InodeOperations: InodeOperations {
   }
 
   /// Like ext2_getattr(): the inode's fields, with the disk's inode number
-  /// as st_ino (what the kernel shows). 128-byte inodes keep whole seconds,
+  /// as st_ino (what the kernel shows), after writing ACLs the VFS changed.
+  /// 128-byte inodes keep whole seconds,
   /// so their times are shown truncated (timestamp_truncate() with an
   /// s_time_gran of one second), as they will read after a remount.
   func getattr(_ inode: Inode) throws(Errno) -> Stat {
+    // The VFS sets ACLs in the Inode without calling ext2 (PosixAcl.set);
+    // the kernel's ext2_set_acl() writes them at once, i_blocks included.
+    // getattr follows every setxattr and chmod, so they reach the disk here.
+    if info.posixAcl, !info.readOnly, let core = try? info.core(of: inode) {
+      try? info.syncAcls(inode, core)
+    }
     var st = Simple.getattr(inode)
     if let ino = info.diskNumber(of: inode) { st.ino = UInt64(ino) }
     if info.superBlock.inodeSize <= Ext2SuperBlock.goodOldInodeSize {
