@@ -651,6 +651,35 @@ final class Ext2WriteTests: XCTestCase {
     try assertClean(image)
   }
 
+  /// No free inode left: create and mkdir are ENOSPC, nothing else changes.
+  func testNoFreeInodeGivesENOSPC() throws {
+    let image = directory + "/few.img"
+    let (status, output) = try runTool(
+      "/usr/sbin/mke2fs", ["-q", "-F", "-t", "ext2", "-N", "32", image, "4M"])
+    XCTAssertEqual(status, 0, output)
+    let vfs = try mount(image)
+    var made = 0
+    var failure: Errno?
+    while failure == nil, made < 1000 {
+      do {
+        _ = try writeFile(vfs, vfs.root, "f\(made)", [(0, [1])])
+        made += 1
+      } catch let error as Errno {
+        failure = error
+      }
+    }
+    XCTAssertEqual(failure, .ENOSPC)
+    XCTAssertEqual(vfs.statfs(vfs.root).filesFree, 0)
+    XCTAssertEqual(errnoOf { _ = try vfs.mkdir(vfs.root, "d", mode: 0o755, cred: .root) }, .ENOSPC)
+    try vfs.unlink(vfs.root, "f0")
+    _ = try vfs.mkdir(vfs.root, "d", mode: 0o755, cred: .root)  // the freed number serves again
+    vfs.unmountAll()
+    try assertClean(image)
+    let again = try mount(image, options: "ro")
+    XCTAssertEqual(try listing(again, again.root).count, made - 1 + 2)  // + d and lost+found
+    again.unmountAll()
+  }
+
   // MARK: - Lifecycle
 
   func testUnlinkedOpenFileIsFreedAtLastClose() throws {
