@@ -261,6 +261,39 @@ final class Ext2WriteMountTests: XCTestCase {
     if inodeSize == 128 { XCTAssertTrue(sharing, "the kernel shared the xattr block") }
   }
 
+  /// ext2 has no journal: after `kill -9` of the daemon during writes the
+  /// image may be inconsistent (what was only in the page cache is lost),
+  /// and `e2fsck -fy` brings it back to a state that checks clean and that
+  /// the kernel mounts.
+  func testKillDuringWritesIsRepairedByE2fsck() throws {
+    let src = makeSource()
+    let image = work + "/kill.img"
+    let mkfs = runCommand("mke2fs", ["-q", "-F", "-t", "ext2", "-b", "1024", image, "64M"])
+    XCTAssertTrue(mkfs.ok, "\(mkfs)")
+    let m = try VfsMount(options: ["bare", "allow_other"], arguments: ["-t", "ext2", image])
+    ours = m
+    let copy = sh("cp -a \(shq(src)) \(shq(m.path))/tree")
+    XCTAssertTrue(copy.ok, "\(copy)")
+    // Part of it on the disk (fsync), the rest only in the cache.
+    let synced = sh(
+      "cd \(shq(m.path)) && head -c 100000 /dev/urandom > kept && sync kept && md5sum < kept")
+    XCTAssertTrue(synced.ok, "\(synced)")
+    kill(m.pid, SIGKILL)
+    XCTAssertNotNil(m.waitForExit(timeout: 30))
+    m.unmount()
+    ours = nil
+    XCTAssertTrue(state(image).hasPrefix("not clean"))
+    let repair = runCommand("e2fsck", ["-fy", image], timeout: 120)
+    XCTAssertLessThan(repair.status, 4, "e2fsck -fy repaired it: \(repair.stdout)")
+    assertClean(image)
+    // What fsync wrote survives: data, inode and name.
+    let k = try mountKernel(image)
+    let kept = sh("md5sum < \(shq(k))/kept")
+    XCTAssertTrue(kept.ok, "\(kept)")
+    XCTAssertEqual(kept.stdout, synced.stdout)
+    unmountKernel()
+  }
+
   func testOneKiBBlocksWithTheKernel() throws { try check(blockSize: 1024, inodeSize: 128) }
   func testFourKiBBlocksWithTheKernel() throws { try check(blockSize: 4096, inodeSize: 256) }
 }
