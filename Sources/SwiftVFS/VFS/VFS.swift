@@ -273,9 +273,12 @@ public final class VFS: @unchecked Sendable {
     guard let found else { throw .ENOENT }
     // Like d_splice_alias() connecting a directory's dentry: a directory a
     // disk file system made on lookup learns its parent here, so ".." and
-    // file handles work. One that has a parent (memfs's) keeps it.
-    if found.isDirectory, found.parentDirectory == nil, found !== found.sb.root {
-      found.parentDirectory = dir
+    // file handles work. One that has a parent (memfs's) keeps it. Lookups
+    // share the namespace lock, so the inode's lock orders their stores.
+    if found.isDirectory, found !== found.sb.root {
+      found.lock.withLock {
+        if found.parentDirectory == nil { found.parentDirectory = dir }
+      }
     }
     return crossMount(found)
   }
