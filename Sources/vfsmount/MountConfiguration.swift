@@ -26,7 +26,9 @@ struct MountConfiguration {
   /// engine=libfuse (the default) or engine=native (Sources/SwiftVFS/Fuse/Engine).
   var engine = FuseSession.Engine.libfuse
 
-  static let fileSystemKeys: Set = ["size", "nr_inodes", "mode", "uid", "gid", "dcache_max"]
+  static let fileSystemKeys: Set = [
+    "size", "nr_inodes", "mode", "uid", "gid", "dcache_max", "cache_size",
+  ]
 
   /// `source` is the SOURCE argument (memfs ignores it; an image file for a
   /// disk file system).
@@ -68,6 +70,11 @@ struct MountConfiguration {
       guard value != nil, (try? single.size(key, percentOf: 100)) != nil else { throw bad() }
     case "nr_inodes", "dcache_max":
       guard value != nil, (try? single.count(key)) != nil else { throw bad() }
+    case "cache_size":
+      // The page cache's bound of a disk file system: N, Nk, Nm or Ng bytes.
+      guard var text = value?.lowercased(), !text.isEmpty else { throw bad() }
+      if let last = text.last, "kmg".contains(last) { text.removeLast() }
+      guard !text.isEmpty, text.allSatisfy(\.isNumber), text.count <= 15 else { throw bad() }
     case "mode":
       guard value != nil, let m = try? single.octal(key), m <= 0o7777 else { throw bad() }
     case "uid", "gid":

@@ -44,8 +44,10 @@ struct VfsMount: ParsableCommand {
         default_permissions always on: the kernel checks modes, as on tmpfs
 
       With -t ext2, SOURCE is an ext2 image (made by mke2fs -t ext2), mounted
-      read-only (give -o ro), with /dev and /proc shown at its root unless
-      -o bare; nothing is written to the image.
+      read-write (-o ro: read-only), with /dev and /proc shown at its root
+      unless -o bare (no directory is made in the image for them);
+      cache_size=N[k|m|g] bounds its page cache (default 64m). What is
+      written reaches the image by writeback, on fsync, and at unmount.
 
       SOURCE is the source df and findmnt show (memfs ignores it otherwise);
       mount(8) passes one (`mount -t fuse.vfsmount none DIR -o size=1g`, or an
@@ -162,18 +164,18 @@ struct VfsMount: ParsableCommand {
       loop: loop, engine: parsed.engine, maxThreads: parsed.maxThreads,
       maxIdleThreads: parsed.maxIdleThreads)
     session.close()
+    // No request can come any more: each file system writes back what it
+    // holds (ext2 marks its image clean) before the process exits.
+    vfs.unmountAll()
     if result != 0 { throw ExitCode(1) }
   }
 }
 
 extension VfsMount {
-  /// ext2 at `/` from the image `source`, read-only, with /dev and /proc
+  /// ext2 at `/` from the image `source` (read-write unless -o ro), with /dev and /proc
   /// over it (synthesized: no directory is made in the image) unless bare.
   static func ext2(_ parsed: MountConfiguration, source: String?) throws -> VFS {
     guard let source else { throw MountFailure("ext2 needs an image: vfsmount -t ext2 IMAGE DIR") }
-    guard parsed.generic.readOnly else {
-      throw MountFailure("ext2 mounts read-only in this version: give -o ro")
-    }
     let options = parsed.fileSystemOptions
     let vfs = VFS(
       dcacheCapacity: (try? options.count("dcache_max")).flatMap { $0.map { Int($0) } }

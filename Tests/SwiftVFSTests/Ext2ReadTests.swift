@@ -173,7 +173,8 @@ final class Ext2ReadTests: XCTestCase {
   private func mount(_ image: String, options: String = "") throws -> VFS {
     let vfs = VFS()
     try vfs.filesystems.register(Ext2FileSystem())
-    let text = options.isEmpty ? "source=\(image)" : "source=\(image),\(options)"
+    // Read-only: these tests check what was read; Ext2WriteTests writes.
+    let text = options.isEmpty ? "source=\(image),ro" : "source=\(image),ro,\(options)"
     try vfs.mount("ext2", at: "/", options: MountOptions(parsing: text))
     return vfs
   }

@@ -1,21 +1,17 @@
-// The block map of an ext2 inode, like ext2_block_to_path() and
-// ext2_get_branch() in fs/ext2/inode.c: i_block[0..11] point at data,
-// i_block[12] at a block of pointers, i_block[13] at a block of blocks of
-// pointers, i_block[14] one level deeper. A 0 pointer is a hole (it reads as
-// zeros). A pointer outside the data blocks is a damaged image: EUCLEAN. The
-// walk is at most four reads deep, so no pointer cycle can loop it.
+// The block map of an ext2 inode, like ext2_block_to_path(),
+// ext2_get_branch(), ext2_get_blocks() and __ext2_truncate_blocks() in
+// fs/ext2/inode.c: i_block[0..11] point at data, i_block[12] at a block of
+// pointers, i_block[13] at a block of blocks of pointers, i_block[14] one
+// level deeper. A 0 pointer is a hole (it reads as zeros). A pointer outside
+// the data blocks is a damaged image: EUCLEAN. A walk is at most four reads
+// deep, so no pointer cycle can loop it. Indirect blocks are metadata: they
+// live in the buffer cache.
 
+import SwiftVFSBlock
 import SwiftVFSCore
 
-/// Where a file's logical block lives (the path of ext2_block_to_path()).
-struct Ext2BlockMap {
-  /// The indirect blocks read last, one per level, so a sequential read does
-  /// not read each of them again for every data block.
-  private var cached: [(block: UInt32, data: [UInt8])?] = [nil, nil, nil]
-  let info: Ext2FileSystemInfo
-
-  init(_ info: Ext2FileSystemInfo) { self.info = info }
-
+/// Where a file's logical blocks live (the path of ext2_block_to_path()).
+enum Ext2BlockMap {
   /// ext2_block_to_path(): the indices to follow from i_block, or nil past
   /// what triple indirection reaches ("block > big": EIO in the kernel).
   static func path(_ logical: UInt64, blockSize: Int) -> [Int]? {
@@ -34,78 +30,203 @@ struct Ext2BlockMap {
     }
     return nil
   }
+}
+
+extension Ext2FileSystemInfo {
+  /// Like ext2_data_block_valid(): a pointer must name a block past the
+  /// superblock and inside the file system, else the image is damaged.
+  func checkPointer(_ pointer: UInt32) throws(Errno) {
+    guard pointer > superBlock.superBlockBlock, pointer < superBlock.blocksCount else {
+      throw EFSCORRUPTED
+    }
+  }
+
+  /// Pointer `index` of indirect block `block`.
+  func pointer(in block: UInt32, at index: Int) throws(Errno) -> UInt32 {
+    try checkPointer(block)
+    let bh = try disk.buffer(block)
+    defer { bh.release() }
+    return bh.withUnsafeBytes { bytes in
+      index * 4 + 4 <= bytes.count
+        ? bytes.loadUnaligned(fromByteOffset: index * 4, as: UInt32.self).littleEndian : 0
+    }
+  }
 
   /// The physical block of logical block `logical` of `inode`, nil for a hole.
-  mutating func lookup(_ inode: Ext2Inode, _ logical: UInt64) throws(Errno) -> UInt32? {
-    guard let path = Ext2BlockMap.path(logical, blockSize: info.superBlock.blockSize) else {
+  func lookupBlock(_ inode: Ext2Inode, _ logical: UInt64) throws(Errno) -> UInt32? {
+    guard let path = Ext2BlockMap.path(logical, blockSize: superBlock.blockSize) else {
       throw .EIO
     }
     guard path[0] < inode.block.count else { throw EFSCORRUPTED }
     var pointer = inode.block[path[0]]
-    for (level, index) in path.dropFirst().enumerated() {
+    for index in path.dropFirst() {
       if pointer == 0 { return nil }
-      try check(pointer)
-      let data: [UInt8]
-      if let hit = cached[level], hit.block == pointer {
-        data = hit.data
-      } else {
-        data = try info.disk.readBlock(pointer)
-        cached[level] = (pointer, data)
-      }
-      pointer = Ext2Bytes(data).u32(index * 4)
+      pointer = try self.pointer(in: pointer, at: index)
     }
     if pointer == 0 { return nil }
-    try check(pointer)
+    try checkPointer(pointer)
     return pointer
   }
 
-  /// Like ext2_data_block_valid(): a pointer must name a block past the
-  /// superblock and inside the file system, else the image is damaged.
-  private func check(_ pointer: UInt32) throws(Errno) {
-    let sbd = info.superBlock
-    guard pointer > sbd.superBlockBlock, pointer < sbd.blocksCount else { throw EFSCORRUPTED }
+  /// Like ext2_get_blocks() with create: the physical block of `logical`,
+  /// allocating it and the indirect blocks on its path if missing (each
+  /// indirect block zeroed, i_blocks counting them all). Returns the block
+  /// and whether it is new. ENOSPC when the disk is full (or only the
+  /// reserve is left and `mayUseReserved` is false): what was allocated
+  /// on the way stays attached (the file's i_blocks counts it). The caller
+  /// serializes changes to this inode's map (its ioLock, or the namespace lock).
+  func getBlock(_ core: Ext2InodeCore, _ logical: UInt64, mayUseReserved: Bool = true)
+    throws(Errno) -> (UInt32, Bool)
+  {
+    guard let path = Ext2BlockMap.path(logical, blockSize: superBlock.blockSize) else {
+      throw .EFBIG
+    }
+    let sectors = UInt32(superBlock.blockSize / 512)
+    let (top, goalHint) = core.lock.withLock { (core.disk.block[path[0]], core.goal) }
+    let group = (core.ino - 1) / superBlock.inodesPerGroup
+    var goal = goalHint != 0 ? goalHint : superBlock.groupFirstBlock(group)
+    var pointer = top
+    var fresh = false
+    if pointer == 0 {
+      pointer = try newBlock(goal: goal, mayUseReserved: mayUseReserved)
+      fresh = true
+      if path.count > 1 { _ = try disk.zeroedBuffer(pointer) }
+      core.lock.withLock {
+        core.disk.setPointer(path[0], pointer)
+        core.disk.blocks &+= sectors
+      }
+    } else {
+      try checkPointer(pointer)
+    }
+    for (level, index) in path.dropFirst().enumerated() {
+      let parent = pointer
+      pointer = try self.pointer(in: parent, at: index)
+      if pointer != 0 {
+        try checkPointer(pointer)
+        fresh = false
+        continue
+      }
+      goal = parent &+ 1
+      pointer = try newBlock(goal: goal, mayUseReserved: mayUseReserved)
+      fresh = true
+      let isIndirect = level + 2 < path.count
+      if isIndirect { _ = try disk.zeroedBuffer(pointer) }
+      let bh = try disk.buffer(parent)
+      let value = pointer
+      bh.modify { bytes in
+        bytes.storeBytes(of: value.littleEndian, toByteOffset: index * 4, as: UInt32.self)
+      }
+      bh.release()
+      core.lock.withLock { core.disk.blocks &+= sectors }
+    }
+    core.lock.withLock { core.goal = pointer &+ 1 }
+    return (pointer, fresh)
   }
-}
 
-extension Ext2FileSystemInfo {
-  /// The most blocks one bio of `readData` reads.
-  static let maxRunBlocks = 256
+  /// Like __ext2_truncate_blocks(): frees every block that maps logical
+  /// blocks at or past `first`, and the indirect blocks left empty, and
+  /// clears their pointers. i_blocks goes down by what was freed.
+  func truncateBlocks(_ core: Ext2InodeCore, from first: UInt64) throws(Errno) {
+    let perBlock = UInt64(superBlock.blockSize / 4)
+    var freed: [UInt32] = []
+    var block = core.snapshot.block
+    let direct = UInt64(Ext2Inode.directBlocks)
+    for i in 0..<Ext2Inode.directBlocks where UInt64(i) >= first && block[i] != 0 {
+      freed.append(block[i])
+      block[i] = 0
+    }
+    var start = direct
+    var span = perBlock
+    for depth in 1...3 {
+      let slot = Ext2Inode.directBlocks + depth - 1
+      if block[slot] != 0 {
+        block[slot] = try trim(block[slot], depth: depth, start: start, first: first, freed: &freed)
+      }
+      start += span
+      span *= perBlock
+    }
+    let sectors = UInt32(superBlock.blockSize / 512)
+    core.lock.withLock {
+      for (i, pointer) in block.enumerated() { core.disk.setPointer(i, pointer) }
+      core.disk.blocks &-= min(core.disk.blocks, UInt32(freed.count) &* sectors)
+      core.goal = 0
+    }
+    freeBlocks(freed)
+  }
 
-  /// Reads `count` bytes of `inode`'s data at `offset` into `buffer`,
-  /// stopping at i_size; holes read as zeros. Blocks that lie one after
-  /// another on the disk are read in one bio (as mpage_readahead() builds
-  /// one bio per contiguous run). Returns the bytes read.
+  /// One subtree of `truncateBlocks`: `pointer` is an indirect block of
+  /// `depth` levels whose first logical block is `start`. Returns the
+  /// pointer to keep (0 when the whole subtree went).
+  private func trim(
+    _ pointer: UInt32, depth: Int, start: UInt64, first: UInt64, freed: inout [UInt32]
+  ) throws(Errno) -> UInt32 {
+    let perBlock = UInt64(superBlock.blockSize / 4)
+    var span: UInt64 = 1
+    for _ in 1..<depth { span *= perBlock }
+    if start + span * perBlock <= first { return pointer }  // wholly kept
+    guard (try? checkPointer(pointer)) != nil else { return 0 }  // damaged: drop it
+    let bh = try disk.buffer(pointer)
+    defer { bh.release() }
+    var children = bh.withUnsafeBytes { bytes in
+      (0..<Int(perBlock)).map {
+        bytes.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self).littleEndian
+      }
+    }
+    var changed = false
+    for j in 0..<Int(perBlock) where children[j] != 0 {
+      let childStart = start + UInt64(j) * span
+      if childStart + span <= first { continue }
+      let kept: UInt32
+      if depth == 1 {
+        kept = childStart >= first ? 0 : children[j]
+        if kept == 0, (try? checkPointer(children[j])) != nil { freed.append(children[j]) }
+      } else {
+        kept = try trim(
+          children[j], depth: depth - 1, start: childStart, first: first, freed: &freed)
+      }
+      if kept != children[j] {
+        children[j] = kept
+        changed = true
+      }
+    }
+    if start >= first {
+      freed.append(pointer)
+      return 0
+    }
+    if changed {
+      bh.modify { bytes in
+        for (j, value) in children.enumerated() {
+          bytes.storeBytes(of: value.littleEndian, toByteOffset: j * 4, as: UInt32.self)
+        }
+      }
+    }
+    return pointer
+  }
+
+  /// Reads `count` bytes of a directory's or symlink's data at `offset`
+  /// through the buffer cache, stopping at i_size; holes read as zeros.
   func readData(
     _ inode: Ext2Inode, at offset: UInt64, into buffer: UnsafeMutableRawBufferPointer
   ) throws(Errno) -> Int {
     guard offset < inode.size, buffer.count > 0 else { return 0 }
     let total = Int(min(UInt64(buffer.count), inode.size - offset))
     let blockSize = superBlock.blockSize
-    var map = Ext2BlockMap(self)
     var done = 0
     while done < total {
       let position = offset + UInt64(done)
       let logical = position / UInt64(blockSize)
       let within = Int(position % UInt64(blockSize))
-      var end = done + min(total - done, blockSize - within)
-      guard let physical = try map.lookup(inode, logical) else {
-        UnsafeMutableRawBufferPointer(rebasing: buffer[done..<end])
-          .initializeMemory(as: UInt8.self, repeating: 0)
-        done = end
-        continue
-      }
-      var run = 1
-      while end < total, run < Ext2FileSystemInfo.maxRunBlocks,
-        try map.lookup(inode, logical + UInt64(run)) == physical &+ UInt32(run)
-      {
-        run += 1
-        end = min(total, end + blockSize)
-      }
-      let data = try disk.readBlocks(physical, count: run)
-      data.withUnsafeBytes { source in
-        UnsafeMutableRawBufferPointer(rebasing: buffer[done..<end]).copyMemory(
-          from: UnsafeRawBufferPointer(rebasing: source[within..<within + (end - done)])
-        )
+      let end = done + min(total - done, blockSize - within)
+      let target = UnsafeMutableRawBufferPointer(rebasing: buffer[done..<end])
+      if let physical = try lookupBlock(inode, logical) {
+        let bh = try disk.buffer(physical)
+        bh.withUnsafeBytes { source in
+          target.copyMemory(
+            from: UnsafeRawBufferPointer(rebasing: source[within..<within + target.count]))
+        }
+        bh.release()
+      } else {
+        target.initializeMemory(as: UInt8.self, repeating: 0)
       }
       done = end
     }

@@ -7,6 +7,7 @@
 // index hides in a ".." record that spans its block and in empty records.
 // readdir cookies are byte offsets into the directory (ctx->pos).
 
+import SwiftVFSBlock
 import SwiftVFSCore
 
 /// One directory record (struct ext2_dir_entry_2).
@@ -56,12 +57,14 @@ extension Ext2FileSystemInfo {
   }
 
   /// The records of directory block `index`, checked like ext2_check_folio().
-  func directoryBlock(_ dir: Ext2Inode, _ index: UInt64, map: inout Ext2BlockMap)
-    throws(Errno) -> [Ext2DirEntry]
-  {
+  func directoryBlock(_ dir: Ext2Inode, _ index: UInt64) throws(Errno) -> [Ext2DirEntry] {
     // A hole reads as zeros, whose rec_len 0 fails the check: EUCLEAN.
-    guard let physical = try map.lookup(dir, index) else { throw EFSCORRUPTED }
-    let data = try disk.readBlock(physical)
+    guard let physical = try lookupBlock(dir, index) else { throw EFSCORRUPTED }
+    return try parseDirectoryBlock(try disk.readBlock(physical), index: index)
+  }
+
+  /// The records of one directory block's bytes, checked like ext2_check_folio().
+  func parseDirectoryBlock(_ data: [UInt8], index: UInt64) throws(Errno) -> [Ext2DirEntry] {
     let b = Ext2Bytes(data)
     let blockSize = superBlock.blockSize
     let hasFileType = superBlock.has(incompat: Ext2Features.fileType)
@@ -89,14 +92,60 @@ extension Ext2FileSystemInfo {
     return entries
   }
 
+  /// Checks one directory block's records in place, as ext2_check_folio()
+  /// does (no copy), then hands each to `body` until it returns false.
+  func scanDirectoryBlock(
+    _ raw: UnsafeRawBufferPointer, _ body: (Ext2Record) -> Bool
+  ) throws(Errno) {
+    let blockSize = min(raw.count, superBlock.blockSize)
+    var offset = 0
+    var records = 0
+    // Each record is at least 12 bytes, so this ends within blockSize/12 steps.
+    while offset <= blockSize - Ext2DirEntry.minRecordLength {
+      let record = Ext2Record(raw, at: offset)
+      guard record.recordLength >= Ext2DirEntry.minRecordLength,  // Eshort
+        record.recordLength & 3 == 0,  // Ealign
+        record.recordLength >= Ext2DirEntry.recordLength(nameLength: record.nameLength),  // Enamelen
+        offset + record.recordLength <= blockSize,  // Espan
+        record.ino <= superBlock.inodesCount  // Einumber
+      else { throw EFSCORRUPTED }
+      offset += record.recordLength
+      records += 1
+    }
+    guard offset == blockSize else { throw EFSCORRUPTED }  // Eend
+    offset = 0
+    for _ in 0..<records {
+      let record = Ext2Record(raw, at: offset)
+      if !body(record) { return }
+      offset += record.recordLength
+    }
+  }
+
+  /// Runs `body` over the bytes of directory block `index` of `dir`
+  /// (EUCLEAN for a hole), its buffer pinned meanwhile.
+  func withDirectoryBlock<T>(
+    _ dir: Ext2Inode, _ index: UInt64, _ body: (BufferHead) throws(Errno) -> T
+  ) throws(Errno) -> T {
+    guard let physical = try lookupBlock(dir, index) else { throw EFSCORRUPTED }
+    let bh = try disk.buffer(physical)
+    defer { bh.release() }
+    return try body(bh)
+  }
+
   /// Like ext2_find_entry(): the inode number `name` names in `dir`, or nil.
   func findEntry(_ dir: Ext2Inode, _ name: [UInt8]) throws(Errno) -> UInt32? {
-    var map = Ext2BlockMap(self)
     for index in 0..<(try directoryBlockCount(dir)) {
-      for entry in try directoryBlock(dir, index, map: &map)
-      where entry.ino != 0 && entry.name == name {
-        return entry.ino
+      let found = try withDirectoryBlock(dir, index) { (bh) throws(Errno) -> UInt32? in
+        try bh.withUnsafeBytes { (raw) throws(Errno) -> UInt32? in
+          var found: UInt32?
+          try scanDirectoryBlock(raw) { record in
+            if record.ino != 0, record.hasName(name, in: raw) { found = record.ino }
+            return found == nil
+          }
+          return found
+        }
       }
+      if let found { return found }
     }
     return nil
   }
@@ -109,14 +158,259 @@ extension Ext2FileSystemInfo {
   ) throws(Errno) {
     let blockSize = UInt64(superBlock.blockSize)
     let count = try directoryBlockCount(dir)
-    var map = Ext2BlockMap(self)
     var index = offset / blockSize
     while index < count {
-      for entry in try directoryBlock(dir, index, map: &map)
+      for entry in try directoryBlock(dir, index)
       where entry.position >= offset && entry.ino != 0 {
         if try !emit(entry) { return }
       }
       index += 1
     }
+  }
+}
+
+// Changes to directories, like ext2_add_link(), ext2_delete_entry(),
+// ext2_set_link(), ext2_make_empty() and ext2_empty_dir() in fs/ext2/dir.c.
+// The caller holds the namespace lock. A directory with EXT2_INDEX_FL loses
+// the flag at its first change: fs/ext2 never updates an htree index, so
+// once the records change the index would be stale; without the flag e2fsck
+// checks the directory as a linear one, and the old index blocks are valid
+// linear records (empty ones, or the ".." record that spans dx_root).
+extension Ext2FileSystemInfo {
+  /// EXT2_INDEX_FL (EXT2_BTREE_FL).
+  static let indexFlag: UInt32 = 0x1000
+
+  /// EXT2_FT_* of a file type (ext2_set_de_type()); 0 without FILETYPE.
+  func diskFileType(_ type: FileType) -> UInt8 {
+    guard superBlock.has(incompat: Ext2Features.fileType) else { return 0 }
+    switch type {
+    case .regular: return 1
+    case .directory: return 2
+    case .characterDevice: return 3
+    case .blockDevice: return 4
+    case .fifo: return 5
+    case .socket: return 6
+    case .symlink: return 7
+    }
+  }
+
+  /// Writes a record header and name at `offset` of a block's bytes.
+  static func putEntry(
+    _ bytes: UnsafeMutableRawBufferPointer, at offset: Int, ino: UInt32, recordLength: Int,
+    name: [UInt8], fileType: UInt8
+  ) {
+    bytes.storeBytes(of: ino.littleEndian, toByteOffset: offset, as: UInt32.self)
+    bytes.storeBytes(
+      of: UInt16(recordLength).littleEndian, toByteOffset: offset + 4, as: UInt16.self)
+    bytes[offset + 6] = UInt8(name.count)
+    bytes[offset + 7] = fileType
+    for (i, byte) in name.enumerated() { bytes[offset + 8 + i] = byte }
+  }
+
+  /// Clears EXT2_INDEX_FL of a directory about to change.
+  private func dropIndex(_ core: Ext2InodeCore) {
+    core.lock.withLock { core.disk.flags &= ~Ext2FileSystemInfo.indexFlag }
+  }
+
+  /// Like ext2_add_link(): a record for `name` → `ino` in `dir`, in the
+  /// first unused record or the slack of a used one big enough (its rec_len
+  /// split), else in a new block at the end (i_size grows by a block).
+  func addLink(_ dir: Inode, _ name: [UInt8], ino: UInt32, type: FileType) throws(Errno) {
+    let core = try core(of: dir)
+    dropIndex(core)
+    let disk = core.snapshot
+    let blockSize = superBlock.blockSize
+    let needed = Ext2DirEntry.recordLength(nameLength: name.count)
+    let fileType = diskFileType(type)
+    let count = try directoryBlockCount(disk)
+    for index in 0..<count {
+      let placed = try withDirectoryBlock(disk, index) { (bh) throws(Errno) -> Bool in
+        // The first record with room: unused and long enough, or used with
+        // enough slack after its name.
+        let slot = try bh.withUnsafeBytes { (raw) throws(Errno) -> (Int, Int, Int)? in
+          var slot: (Int, Int, Int)?
+          try scanDirectoryBlock(raw) { record in
+            let used =
+              record.ino == 0 ? 0 : Ext2DirEntry.recordLength(nameLength: record.nameLength)
+            if record.recordLength >= used + needed {
+              slot = (record.offset, used, record.recordLength)
+            }
+            return slot == nil
+          }
+          return slot
+        }
+        guard let (offset, used, recordLength) = slot else { return false }
+        bh.modify { bytes in
+          if used == 0 {
+            Ext2FileSystemInfo.putEntry(
+              bytes, at: offset, ino: ino, recordLength: recordLength, name: name,
+              fileType: fileType)
+          } else {
+            bytes.storeBytes(
+              of: UInt16(used).littleEndian, toByteOffset: offset + 4, as: UInt16.self)
+            Ext2FileSystemInfo.putEntry(
+              bytes, at: offset + used, ino: ino, recordLength: recordLength - used,
+              name: name, fileType: fileType)
+          }
+        }
+        return true
+      }
+      if placed {
+        touchDirectory(dir)
+        return
+      }
+    }
+    // No room: a new block (ext2_add_link()'s "extend the directory").
+    let (physical, _) = try getBlock(core, count)
+    let bh = try self.disk.zeroedBuffer(physical)
+    bh.modify { bytes in
+      Ext2FileSystemInfo.putEntry(
+        bytes, at: 0, ino: ino, recordLength: blockSize, name: name, fileType: fileType)
+    }
+    bh.release()
+    dir.lock.withLock { dir.size += Int64(blockSize) }
+    syncBlocks(dir, core)
+    touchDirectory(dir)
+  }
+
+  /// mtime and ctime of a changed directory, written.
+  func touchDirectory(_ dir: Inode) {
+    let now = Timestamp.now
+    dir.lock.withLock {
+      dir.mtime = now
+      dir.ctime = now
+    }
+    try? writeInode(dir)
+    markDirty(dir)
+  }
+
+  /// The block, offset and record of `name` in `dir`, or nil.
+  private func locate(_ dir: Ext2Inode, _ name: [UInt8]) throws(Errno)
+    -> (block: UInt32, offset: Int, previous: Int?, recordLength: Int)?
+  {
+    for index in 0..<(try directoryBlockCount(dir)) {
+      let found = try withDirectoryBlock(dir, index) {
+        (bh) throws(Errno) -> (block: UInt32, offset: Int, previous: Int?, recordLength: Int)? in
+        try bh.withUnsafeBytes { (raw) throws(Errno) -> (UInt32, Int, Int?, Int)? in
+          var previous: Int?
+          var found: (UInt32, Int, Int?, Int)?
+          try scanDirectoryBlock(raw) { record in
+            if record.ino != 0, record.hasName(name, in: raw) {
+              found = (UInt32(bh.block), record.offset, previous, record.recordLength)
+              return false
+            }
+            previous = record.offset
+            return true
+          }
+          return found
+        }
+      }
+      if let found { return found }
+    }
+    return nil
+  }
+
+  /// Like ext2_delete_entry(): the record of `name` joins the one before it
+  /// in its block (its rec_len grows), or, first in its block, gets inode 0.
+  func deleteEntry(_ dir: Inode, _ name: [UInt8]) throws(Errno) {
+    let core = try core(of: dir)
+    dropIndex(core)
+    guard let found = try locate(core.snapshot, name) else { throw .ENOENT }
+    let bh = try disk.buffer(found.block)
+    defer { bh.release() }
+    bh.modify { bytes in
+      if let previous = found.previous {
+        let length = found.offset + found.recordLength - previous
+        bytes.storeBytes(
+          of: UInt16(length).littleEndian, toByteOffset: previous + 4, as: UInt16.self)
+      }
+      bytes.storeBytes(of: UInt32(0), toByteOffset: found.offset, as: UInt32.self)
+    }
+    touchDirectory(dir)
+  }
+
+  /// Like ext2_set_link(): the record of `name` now names `ino`.
+  func setLink(_ dir: Inode, _ name: [UInt8], ino: UInt32, type: FileType, touch: Bool = true)
+    throws(Errno)
+  {
+    let core = try core(of: dir)
+    dropIndex(core)
+    guard let found = try locate(core.snapshot, name) else { throw .ENOENT }
+    let bh = try disk.buffer(found.block)
+    defer { bh.release() }
+    let fileType = diskFileType(type)
+    bh.modify { bytes in
+      bytes.storeBytes(of: ino.littleEndian, toByteOffset: found.offset, as: UInt32.self)
+      bytes[found.offset + 7] = fileType
+    }
+    if touch { touchDirectory(dir) } else { try? writeInode(dir) }
+  }
+
+  /// Like ext2_make_empty(): the first block of a new directory, with "."
+  /// and "..".
+  func makeEmpty(_ dir: Inode, _ core: Ext2InodeCore, parent: UInt32) throws(Errno) {
+    let blockSize = superBlock.blockSize
+    let (physical, _) = try getBlock(core, 0)
+    let bh = try disk.zeroedBuffer(physical)
+    let type = diskFileType(.directory)
+    bh.modify { bytes in
+      Ext2FileSystemInfo.putEntry(
+        bytes, at: 0, ino: core.ino, recordLength: 12, name: [0x2E], fileType: type)
+      Ext2FileSystemInfo.putEntry(
+        bytes, at: 12, ino: parent, recordLength: blockSize - 12, name: [0x2E, 0x2E], fileType: type
+      )
+    }
+    bh.release()
+    dir.lock.withLock { dir.size = Int64(blockSize) }
+    syncBlocks(dir, core)
+  }
+
+  /// Like ext2_empty_dir(): nothing but "." and "..".
+  func isEmptyDirectory(_ dir: Ext2Inode) throws(Errno) -> Bool {
+    for index in 0..<(try directoryBlockCount(dir)) {
+      let empty = try withDirectoryBlock(dir, index) { (bh) throws(Errno) -> Bool in
+        try bh.withUnsafeBytes { (raw) throws(Errno) -> Bool in
+          var empty = true
+          try scanDirectoryBlock(raw) { record in
+            if record.ino != 0, !record.hasName([0x2E], in: raw),
+              !record.hasName([0x2E, 0x2E], in: raw)
+            {
+              empty = false
+            }
+            return empty
+          }
+          return empty
+        }
+      }
+      if !empty { return false }
+    }
+    return true
+  }
+}
+
+/// One record's header read in place (struct ext2_dir_entry_2 without a copy).
+struct Ext2Record {
+  /// Its byte offset in the block.
+  let offset: Int
+  /// inode.
+  let ino: UInt32
+  /// rec_len.
+  let recordLength: Int
+  /// name_len.
+  let nameLength: Int
+
+  init(_ raw: UnsafeRawBufferPointer, at offset: Int) {
+    self.offset = offset
+    ino = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+    recordLength = Int(
+      UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: offset + 4, as: UInt16.self)))
+    nameLength = Int(raw[offset + 6])
+  }
+
+  /// Whether its name is `name` (ext2_match()); the record must be checked.
+  func hasName(_ name: [UInt8], in raw: UnsafeRawBufferPointer) -> Bool {
+    guard nameLength == name.count, offset + 8 + nameLength <= raw.count else { return false }
+    for i in 0..<nameLength where raw[offset + 8 + i] != name[i] { return false }
+    return true
   }
 }

@@ -1,52 +1,66 @@
-// The one place ext2 reads its disk: whole file-system blocks from a
-// BlockDevice, like sb_bread() in fs/ext2. Every block number is checked
-// against s_blocks_count first, so a pointer read from a damaged image turns
-// into EUCLEAN (the kernel's EFSCORRUPTED) instead of a read past the end.
-// When the buffer cache lands, `readBlock` is where it goes in.
+// The one place ext2 reaches its disk's metadata: whole file-system blocks
+// through the buffer cache, like sb_bread() / sb_getblk() in fs/ext2. Every
+// block number is checked against s_blocks_count first, so a pointer read
+// from a damaged image turns into EUCLEAN (the kernel's EFSCORRUPTED)
+// instead of a read past the end. File data goes through each inode's
+// AddressSpace instead (Ext2File.swift), never through here, so no block is
+// cached both ways.
 //
-// Locking: none; BlockDevice.submitBio is safe from any thread.
+// Locking: none of its own; the buffer cache is safe from any thread.
 
 import SwiftVFSBlock
 import SwiftVFSCore
 
 /// EFSCORRUPTED, the errno of "EXT2-fs error" (include/linux/jbd2.h: EUCLEAN, 117).
-let EFSCORRUPTED = Errno(117)
-/// ESTALE (116): ext2_iget()'s answer for a deleted inode; Errno has no name for it.
-let ESTALE_ = Errno(116)
+let EFSCORRUPTED = Errno.EUCLEAN
+/// ESTALE (116): ext2_iget()'s answer for a deleted inode.
+let ESTALE_ = Errno.ESTALE
 
-/// Whole-block reads of an ext2 image (sb_bread()).
+/// Whole-block metadata I/O of an ext2 image (sb_bread(), sb_getblk()).
 final class Ext2Disk: Sendable {
   let device: BlockDevice
+  /// The buffer cache of the device in the file system's block size.
+  let buffers: BufferCache
   /// The file-system block size, set once the superblock is read.
   let blockSize: Int
   /// s_blocks_count: blocks at or past it are not part of the file system.
   let blockCount: UInt32
 
-  init(device: BlockDevice, blockSize: Int, blockCount: UInt32) {
+  init(device: BlockDevice, buffers: BufferCache, blockSize: Int, blockCount: UInt32) {
     self.device = device
+    self.buffers = buffers
     self.blockSize = blockSize
     self.blockCount = blockCount
   }
 
-  /// Block `number` of the file system, checked against s_blocks_count
-  /// (EUCLEAN) and against the device's end (EIO, bio_check_eod()).
-  func readBlock(_ number: UInt32) throws(Errno) -> [UInt8] {
+  /// The page cache the buffers (and the files' pages) live in.
+  var cache: PageCache { buffers.cache }
+
+  /// The buffer of block `number` (sb_bread()), checked against
+  /// s_blocks_count (EUCLEAN).
+  func buffer(_ number: UInt32) throws(Errno) -> BufferHead {
     guard number < blockCount else { throw EFSCORRUPTED }
-    return try Ext2Disk.readBytes(
-      device, at: UInt64(number) * UInt64(blockSize), count: blockSize)
+    return try buffers.read(block: UInt64(number))
   }
 
-  /// `count` consecutive blocks from `first`, in one bio (a run of a file's
-  /// data that lies contiguous on the disk), checked as `readBlock` is.
-  func readBlocks(_ first: UInt32, count: Int) throws(Errno) -> [UInt8] {
-    guard count > 0, UInt64(first) + UInt64(count) <= UInt64(blockCount) else {
-      throw EFSCORRUPTED
-    }
-    return try Ext2Disk.readBytes(
-      device, at: UInt64(first) * UInt64(blockSize), count: count * blockSize)
+  /// The buffer of a block about to be overwritten whole (sb_getblk()),
+  /// zero-filled and dirty: a newly allocated indirect or directory block.
+  func zeroedBuffer(_ number: UInt32) throws(Errno) -> BufferHead {
+    guard number < blockCount else { throw EFSCORRUPTED }
+    let bh = try buffers.get(block: UInt64(number))
+    bh.modify { bytes in _ = bytes.initializeMemory(as: UInt8.self, repeating: 0) }
+    return bh
   }
 
-  /// `count` bytes at byte `offset` of the device, in whole 512-byte sectors.
+  /// A copy of block `number`'s bytes.
+  func readBlock(_ number: UInt32) throws(Errno) -> [UInt8] {
+    let bh = try buffer(number)
+    defer { bh.release() }
+    return bh.bytes
+  }
+
+  /// `count` bytes at byte `offset` of the device, in whole 512-byte sectors,
+  /// bypassing the cache (the superblock, before the block size is known).
   static func readBytes(_ device: BlockDevice, at offset: UInt64, count: Int) throws(Errno)
     -> [UInt8]
   {
@@ -85,6 +99,20 @@ struct Ext2Bytes {
 
   func u32(_ offset: Int) -> UInt32 {
     UInt32(u16(offset)) | UInt32(u16(offset + 2)) << 16
+  }
+
+  /// Stores a little-endian 16-bit value at `offset` of `bytes` (ignored
+  /// past the end).
+  static func put16(_ bytes: inout [UInt8], _ offset: Int, _ value: UInt16) {
+    guard offset >= 0, offset + 2 <= bytes.count else { return }
+    bytes[offset] = UInt8(value & 0xFF)
+    bytes[offset + 1] = UInt8(value >> 8)
+  }
+
+  /// Stores a little-endian 32-bit value at `offset` of `bytes`.
+  static func put32(_ bytes: inout [UInt8], _ offset: Int, _ value: UInt32) {
+    put16(&bytes, offset, UInt16(value & 0xFFFF))
+    put16(&bytes, offset + 2, UInt16(value >> 16))
   }
 
   /// `count` bytes at `offset`, clipped to what exists.

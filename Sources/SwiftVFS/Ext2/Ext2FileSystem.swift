@@ -1,45 +1,91 @@
 // ext2 as a FileSystemType (fs/ext2/super.c, inode.c, namei.c, dir.c,
 // file.c), written against SwiftVFS's public API only, as an outside file
-// system author would write it. This step reads: the type is read-only.
+// system author would write it. It reads and writes: metadata through a
+// BufferCache, file data through one AddressSpace per inode, both in one
+// PageCache per superblock, written back by its flusher, on fsync, syncfs
+// and at unmount (put_super).
 //
 // Invariant: one VFS `Inode` per disk inode while anything holds it
 // (`Ext2FileSystemInfo.inodes`, the kernel's inode hash under iget_locked()),
-// so hard links share attributes and the dcache sees one object. Inodes are
-// made on demand and dropped when the VFS lets go (weak entries); the
-// superblock does not index them (`indexesInodes: false`).
+// so hard links share attributes and the dcache sees one object. On a
+// read-write mount the table also holds each inode strongly until the next
+// sync has written it (the VFS changes times and modes in the Inode without
+// telling the file system: write_inode() catches them then).
 //
-// Locking: `Ext2FileSystemInfo.lock` guards the inode table only; disk reads
-// run outside it. On-disk metadata read at mount (superblock, group
-// descriptors) never changes in this read-only step.
+// Locking, outermost first: the VFS's namespace lock (every directory
+// change), an inode's `ioLock` (write and truncate of one file, i_rwsem),
+// `allocLock` (bitmaps, group descriptors, free counts, like s_lock and the
+// group locks), then leaf locks: an inode core's `lock`, the inode table's
+// `lock`, the caches' own. Page reads and writeback (Ext2AddressSpace) take
+// only leaf locks, so a writer that pushes the cache into writeback never
+// waits for itself.
 
 import SwiftVFSBlock
 import SwiftVFSCore
 
+#if canImport(Glibc)
+  import Glibc
+#endif
+
 /// ext2 (file_system_type "ext2"): mounts an image given as `source=PATH`.
 ///
-/// Options: `source=` (the image), `acl` / `noacl` (POSIX ACLs; the default
-/// comes from the superblock's s_default_mount_opts, as in ext2_fill_super()),
-/// `minixdf` (statfs counts every block, like ext2's option).
+/// Options: `source=` (the image), `ro` (read-only; read-write is the
+/// default), `cache_size=` (the page cache's bound in bytes, K/M/G allowed),
+/// `acl` / `noacl` (POSIX ACLs; the default comes from the superblock's
+/// s_default_mount_opts, as in ext2_fill_super()), `minixdf` (statfs counts
+/// every block, like ext2's option).
 public final class Ext2FileSystem: FileSystemType {
   /// "ext2".
   public let name = "ext2"
-  /// This step only reads: every change is EROFS.
-  public let readOnly = true
+  /// ext2 writes: a mount is read-write unless `ro` is given.
+  public let readOnly = false
   /// EXT2_SUPER_MAGIC, as statfs reports f_type.
   public static let magic: UInt64 = 0xEF53
 
   /// The ext2 type, to register with `VFS.filesystems`.
   public init() {}
 
+  /// The page cache of one mount: made here, from `-o cache_size=` (default
+  /// `PageCache.defaultCapacityBytes`), one per superblock. The one place
+  /// ext2 gets its cache, so a shared per-VFS cache can replace it.
+  public static func pageCache(for context: MountContext) throws(Errno) -> PageCache {
+    var capacity = PageCache.defaultCapacityBytes
+    if let text = context.options.value("cache_size") {
+      guard let parsed = parseSize(text) else { throw .EINVAL }
+      capacity = parsed
+    }
+    return PageCache(capacityBytes: capacity)
+  }
+
+  /// Whether ``pageCache(for:)`` hands out a cache that other mounts share:
+  /// then an unmount writes back and drops its own buffers instead of
+  /// shutting the cache down. Change it together with that function.
+  static let pageCacheIsShared = false
+
+  /// "64M", "512k", "1048576" as bytes; nil if not a size.
+  static func parseSize(_ text: String) -> Int? {
+    var digits = Substring(text)
+    var shift = 0
+    if let last = digits.last, let unit = ["k": 10, "m": 20, "g": 30][String(last).lowercased()] {
+      shift = unit
+      digits = digits.dropLast()
+    }
+    guard let value = Int(digits), value >= 0, value <= (Int.max >> shift) else { return nil }
+    return value << shift
+  }
+
   /// Like ext2_fill_super(): reads and checks the superblock and group
   /// descriptors, then the root inode. A missing `source=` or an image that
   /// is not a valid ext2 is EINVAL; the image's own open errors pass through.
+  /// A read-write mount clears EXT2_VALID_FS on the disk at once
+  /// (ext2_setup_super()).
   public func mount(_ context: MountContext) throws(Errno) -> SuperBlock {
     guard let source = context.source, !source.isEmpty else { throw .EINVAL }
-    let image = try ImageFile(path: source, readOnly: true)
+    let readOnlyMount = context.options.flag("ro")
+    let image = try ImageFile(path: source, readOnly: readOnlyMount)
     let device = try BlockDevice(
       name: "ext2-image", dev: try DevT(major: BlockDeviceRegistry.loopMajor, minor: 0),
-      driver: image, readOnly: true)
+      driver: image, readOnly: readOnlyMount)
     let raw: [UInt8]
     do {
       raw = try Ext2Disk.readBytes(
@@ -49,11 +95,15 @@ public final class Ext2FileSystem: FileSystemType {
     try disk.validate(deviceBytes: device.sizeInBytes)
     let decision = try disk.featureDecision()
     // A read-write mount with unknown RO_COMPAT features is refused, as
-    // ext2_fill_super() refuses it; this type only mounts read-only.
-    if case .readOnlyOnly = decision, !readOnly, !context.options.flag("ro") {
-      throw .EINVAL
-    }
-    let blocks = Ext2Disk(device: device, blockSize: disk.blockSize, blockCount: disk.blocksCount)
+    // ext2_fill_super() refuses it ("couldn't mount RDWR").
+    if case .readOnlyOnly = decision, !readOnlyMount { throw .EINVAL }
+    let cache = try Ext2FileSystem.pageCache(for: context)
+    let buffers: BufferCache
+    do {
+      buffers = try BufferCache(cache: cache, device: device, blockSize: disk.blockSize)
+    } catch { throw .EINVAL }
+    let blocks = Ext2Disk(
+      device: device, buffers: buffers, blockSize: disk.blockSize, blockCount: disk.blocksCount)
     let groups = try disk.readGroupDescriptors(blocks)
 
     var posixAcl = disk.defaultMountOptions & Ext2Features.defaultMountACL != 0
@@ -61,7 +111,7 @@ public final class Ext2FileSystem: FileSystemType {
     if context.options.flag("noacl") { posixAcl = false }
     let info = Ext2FileSystemInfo(
       superBlock: disk, groups: groups, disk: blocks, featureDecision: decision,
-      posixAcl: posixAcl, minixDF: context.options.flag("minixdf"))
+      posixAcl: posixAcl, minixDF: context.options.flag("minixdf"), readOnly: readOnlyMount)
     let sb = SuperBlock(
       fsType: self, ops: Ext2SuperOperations(info: info), context: context,
       magic: Ext2FileSystem.magic, blockSize: disk.blockSize,
@@ -78,6 +128,9 @@ public final class Ext2FileSystem: FileSystemType {
     let rootDisk = try info.diskInode(of: root)
     guard root.isDirectory, rootDisk.blocks != 0, rootDisk.size != 0 else { throw .EINVAL }
     sb.setRoot(root)
+    // The flusher starts at the first change (markDirty), in the process
+    // that serves: vfsmount forks into the background after mounting.
+    if !readOnlyMount { try info.setupSuper() }
     return sb
   }
 
@@ -115,53 +168,122 @@ public final class Ext2FileSystem: FileSystemType {
   }
 }
 
-/// A weak reference, for the inode table.
-private struct WeakInode {
+/// An entry of the inode table: weak, and strong until written (read-write).
+private struct InodeSlot {
   weak var inode: Inode?
+  var pinned: Inode?
 }
 
-/// The per-inode data ext2 keeps (struct ext2_inode_info): the disk inode.
-final class Ext2InodeInfo: Sendable {
+/// The state of one disk inode that ext2 changes (struct ext2_inode_info):
+/// the disk inode as last written, its raw bytes, the allocation goal.
+/// Shared by the VFS inode and its address space.
+final class Ext2InodeCore: @unchecked Sendable {
   let ino: UInt32
-  let disk: Ext2Inode
+  /// Guards `disk`, `raw`, `goal`, `freed` (a leaf lock).
+  let lock = Lock()
+  /// i_rwsem with the invalidate lock: a write or truncate of this file
+  /// holds it exclusively, a read shares it, so no read maps a block that a
+  /// truncate is freeing (and caches another file's bytes in this file).
+  let ioLock = RWLock()
+  /// One write_inode() of this inode at a time, so an older copy never
+  /// lands after a newer one. Taken outside `lock`; page I/O never takes it.
+  let writeLock = Lock()
+  var disk: Ext2Inode
+  var raw: [UInt8]
+  /// i_next_alloc_goal: the block after the last one allocated.
+  var goal: UInt32 = 0
+  /// Whether eviction gave the inode back to the bitmap.
+  var freed = false
+  /// The ACLs as the disk holds them (to notice the VFS's changes).
+  var acl: PosixAcl?
+  var defaultAcl: PosixAcl?
 
-  init(ino: UInt32, disk: Ext2Inode) {
+  init(ino: UInt32, disk: Ext2Inode, raw: [UInt8]) {
     self.ino = ino
     self.disk = disk
+    self.raw = raw
+  }
+
+  /// A copy of the disk inode.
+  var snapshot: Ext2Inode { lock.withLock { disk } }
+}
+
+/// What a VFS inode of ext2 carries (its privateData): the core and, for a
+/// regular file, its pages.
+final class Ext2InodeInfo: Sendable {
+  let core: Ext2InodeCore
+  let mapping: AddressSpace?
+  var ino: UInt32 { core.ino }
+
+  init(core: Ext2InodeCore, mapping: AddressSpace?) {
+    self.core = core
+    self.mapping = mapping
   }
 }
 
 /// A mounted ext2's own state (struct ext2_sb_info).
 final class Ext2FileSystemInfo: @unchecked Sendable {
+  /// The superblock as read at mount (geometry; the counts below are live).
   let superBlock: Ext2SuperBlock
-  let groups: [Ext2GroupDescriptor]
   let disk: Ext2Disk
   let featureDecision: Ext2SuperBlock.FeatureDecision
   let posixAcl: Bool
   let minixDF: Bool
+  let readOnly: Bool
   /// The VFS superblock, set once at mount (it owns this object).
   weak var superBlockRef: SuperBlock?
 
+  /// Guards the group table and the superblock's live fields.
+  let allocLock = Lock()
+  var groupTable: [Ext2GroupDescriptor]
+  var freeBlocks: UInt32
+  var freeInodes: UInt32
+  var state: UInt16
+  var unmounted = false
+  /// Groups whose block bitmap passed ext2_valid_block_bitmap().
+  var validatedGroups: Set<UInt32> = []
+
   private let lock = Lock()
-  private var inodes: [UInt32: WeakInode] = [:]
+  private var inodes: [UInt32: InodeSlot] = [:]
   private var insertionsSincePurge = 0
+  /// The slots with a strong reference (guarded by `lock`).
+  private var pinnedCount = 0
 
   init(
     superBlock: Ext2SuperBlock, groups: [Ext2GroupDescriptor], disk: Ext2Disk,
-    featureDecision: Ext2SuperBlock.FeatureDecision, posixAcl: Bool, minixDF: Bool
+    featureDecision: Ext2SuperBlock.FeatureDecision, posixAcl: Bool, minixDF: Bool,
+    readOnly: Bool
   ) {
     self.superBlock = superBlock
-    self.groups = groups
+    self.groupTable = groups
     self.disk = disk
     self.featureDecision = featureDecision
     self.posixAcl = posixAcl
     self.minixDF = minixDF
+    self.readOnly = readOnly
+    // Like ext2_count_free_blocks(): the sums over the descriptors are the truth.
+    freeBlocks = groups.reduce(0) { $0 &+ UInt32($1.freeBlocksCount) }
+    freeInodes = groups.reduce(0) { $0 &+ UInt32($1.freeInodesCount) }
+    state = superBlock.state
   }
 
-  /// The disk inode behind a VFS inode of this file system.
-  func diskInode(of inode: Inode) throws(Errno) -> Ext2Inode {
+  /// The group descriptors now.
+  var groups: [Ext2GroupDescriptor] { allocLock.withLock { groupTable } }
+
+  /// The first block of group `group`'s inode table, nil past the groups.
+  func inodeTableBlock(group: UInt32) -> UInt32? {
+    allocLock.withLock { Int(group) < groupTable.count ? groupTable[Int(group)].inodeTable : nil }
+  }
+
+  /// The core behind a VFS inode of this file system.
+  func core(of inode: Inode) throws(Errno) -> Ext2InodeCore {
     guard let info = inode.privateData as? Ext2InodeInfo else { throw .EIO }
-    return info.disk
+    return info.core
+  }
+
+  /// The disk inode behind a VFS inode of this file system (a copy).
+  func diskInode(of inode: Inode) throws(Errno) -> Ext2Inode {
+    try core(of: inode).snapshot
   }
 
   /// The disk inode number behind a VFS inode (what st_ino shows).
@@ -174,9 +296,18 @@ final class Ext2FileSystemInfo: @unchecked Sendable {
   /// mode) is ESTALE; an unknown file type is EUCLEAN.
   func iget(_ ino: UInt32) throws(Errno) -> Inode {
     if let cached = lock.withLock({ inodes[ino]?.inode }) { return cached }
-    guard let sb = superBlockRef else { throw .EIO }
-    let disk = try readDiskInode(ino)
+    let raw = try readRawInode(ino)
+    let disk = try Ext2Inode(parsing: raw, inodeSize: superBlock.inodeSize)
     if disk.linksCount == 0 && (disk.mode == 0 || disk.dtime != 0) { throw ESTALE_ }
+    guard disk.fileType != nil else { throw EFSCORRUPTED }
+    return try instantiate(Ext2InodeCore(ino: ino, disk: disk, raw: raw))
+  }
+
+  /// Makes the VFS inode of `core` and enters it in the table (the first
+  /// made wins a race).
+  func instantiate(_ core: Ext2InodeCore) throws(Errno) -> Inode {
+    guard let sb = superBlockRef else { throw .EIO }
+    let disk = core.snapshot
     guard let type = disk.fileType else { throw EFSCORRUPTED }
     var rdev = DevT.zero
     if type == .characterDevice || type == .blockDevice {
@@ -200,6 +331,12 @@ final class Ext2FileSystemInfo: @unchecked Sendable {
     let inode = try sb.newInode(
       mode: UInt32(disk.mode), cred: Cred(uid: disk.uid, gid: disk.gid), rdev: rdev, ops: ops,
       fileOps: Ext2FileOperations(info: self))
+    var mapping: AddressSpace?
+    if type == .regular {
+      mapping = AddressSpace(
+        cache: self.disk.cache, ino: UInt64(core.ino),
+        operations: Ext2AddressSpace(info: self, core: core), device: self.disk.device)
+    }
     inode.lock.withLock {
       inode.nlink = UInt32(disk.linksCount)
       inode.size = Int64(clamping: disk.size)
@@ -210,12 +347,17 @@ final class Ext2FileSystemInfo: @unchecked Sendable {
       inode.attributeFlags = InodeFlags(rawValue: disk.flags & Ext2InodeOperations.userVisibleFlags)
       inode.acl = acl
       inode.defaultAcl = defaultAcl
-      inode.privateData = Ext2InodeInfo(ino: ino, disk: disk)
+      inode.privateData = Ext2InodeInfo(core: core, mapping: mapping)
+    }
+    core.lock.withLock {
+      core.acl = acl
+      core.defaultAcl = defaultAcl
     }
     return lock.withLock {
       // Another thread may have made it meanwhile: keep the first.
-      if let raced = inodes[ino]?.inode { return raced }
-      inodes[ino] = WeakInode(inode: inode)
+      if let raced = inodes[core.ino]?.inode { return raced }
+      if inodes[core.ino]?.pinned == nil, !readOnly { pinnedCount += 1 }
+      inodes[core.ino] = InodeSlot(inode: inode, pinned: readOnly ? nil : inode)
       insertionsSincePurge += 1
       if insertionsSincePurge > 4096 {
         inodes = inodes.filter { $0.value.inode != nil }
@@ -224,14 +366,208 @@ final class Ext2FileSystemInfo: @unchecked Sendable {
       return inode
     }
   }
+
+  /// Drops a freed inode from the table, so its number can name a new one
+  /// (the inode hash's remove_inode_hash() at eviction).
+  func unhash(_ inode: Inode, ino: UInt32) {
+    lock.withLock {
+      if let slot = inodes[ino], slot.inode === inode || slot.inode == nil {
+        if slot.pinned != nil { pinnedCount = max(0, pinnedCount - 1) }
+        inodes[ino] = nil
+      }
+    }
+  }
+
+  /// Pins `inode` in the table until the next sync writes it (mark_inode_dirty()).
+  func markDirty(_ inode: Inode) {
+    guard let ino = diskNumber(of: inode) else { return }
+    let many = lock.withLock { () -> Bool in
+      if inodes[ino]?.pinned == nil { pinnedCount += 1 }
+      inodes[ino] = InodeSlot(inode: inode, pinned: inode)
+      return pinnedCount > Ext2FileSystemInfo.maxPinnedInodes
+    }
+    disk.cache.startFlusher()
+    // Bounded memory: past the bound, the pinned inodes are written into
+    // their buffers (which writeback then takes) and let go.
+    if many { try? writeAllInodes(freeOrphans: false, everyLive: false) }
+  }
+
+  /// The most inodes pinned between syncs before they are written and let go.
+  static let maxPinnedInodes = 4096
+
+  /// Like ext2_write_inode(): the VFS inode's attributes into the disk
+  /// inode, and its bytes into the inode table's buffer. An inode freed by
+  /// eviction is not written again.
+  func writeInode(_ inode: Inode) throws(Errno) {
+    let core = try core(of: inode)
+    if posixAcl, !readOnly { try syncAcls(inode, core) }
+    try core.writeLock.withLock { () throws(Errno) in
+      let (mode, uid, gid, nlink, size, atime, mtime, ctime) = inode.lock.withLock {
+        (
+          inode.mode, inode.uid, inode.gid, inode.nlink, inode.size, inode.atime, inode.mtime,
+          inode.ctime
+        )
+      }
+      let raw = core.lock.withLock { () -> [UInt8]? in
+        guard !core.freed else { return nil }
+        core.disk.mode = UInt16(truncatingIfNeeded: mode)
+        core.disk.uid = uid
+        core.disk.gid = gid
+        core.disk.linksCount = UInt16(clamping: nlink)
+        core.disk.size = UInt64(max(0, size))
+        core.disk.atime = atime
+        core.disk.mtime = mtime
+        core.disk.ctime = ctime
+        core.disk.encode(into: &core.raw)
+        return core.raw
+      }
+      guard let raw else { return }
+      try writeRawInode(core.ino, raw)
+    }
+  }
+
+  /// Like ext2_set_acl(): the ACLs the VFS set on `inode` (it keeps them in
+  /// the Inode) into the xattr block, when they differ from the disk's.
+  func syncAcls(_ inode: Inode, _ core: Ext2InodeCore) throws(Errno) {
+    let (acl, defaultAcl) = inode.lock.withLock { (inode.acl, inode.defaultAcl) }
+    let (oldAcl, oldDefault, freed) = core.lock.withLock { (core.acl, core.defaultAcl, core.freed) }
+    guard !freed, acl != oldAcl || defaultAcl != oldDefault else { return }
+    core.lock.withLock {
+      core.acl = acl
+      core.defaultAcl = defaultAcl
+    }
+    for (index, new, old) in [
+      (Ext2Xattr.aclAccessIndex, acl, oldAcl), (Ext2Xattr.aclDefaultIndex, defaultAcl, oldDefault),
+    ] where new != old {
+      do {
+        try setXattr(
+          inode, index: index, suffix: [], value: new.map(Ext2Xattr.aclToDisk), flags: [])
+      } catch  where error == .ENODATA {}
+    }
+  }
+
+  /// The VFS inode's i_blocks from the core's (after an allocation or a free).
+  func syncBlocks(_ inode: Inode, _ core: Ext2InodeCore) {
+    let blocks = core.lock.withLock { core.disk.blocks }
+    inode.lock.withLock { inode.blocks = Int64(blocks) }
+  }
+
+  /// Writes every inode the table holds, pinned or alive elsewhere, and
+  /// unpins them (the sync of write_inode() for each dirty inode: the VFS
+  /// changes some fields, an ACL or a killed setuid bit, without telling the
+  /// file system, so every live inode is compared with its disk copy; only
+  /// a changed one dirties its buffer). With `freeOrphans`, an inode that
+  /// has no links left (unlinked while open, never evicted) is freed, as at
+  /// unmount.
+  func writeAllInodes(freeOrphans: Bool, everyLive: Bool = true) throws(Errno) {
+    let pinned = lock.withLock { () -> [Inode] in
+      var list: [Inode] = []
+      for (ino, slot) in inodes {
+        guard let inode = slot.pinned ?? (everyLive ? slot.inode : nil) else { continue }
+        list.append(inode)
+        if slot.pinned != nil { inodes[ino] = InodeSlot(inode: inode, pinned: nil) }
+      }
+      pinnedCount = 0
+      return list
+    }
+    var failure: Errno?
+    for inode in pinned {
+      do {
+        if freeOrphans, inode.lock.withLock({ inode.nlink == 0 }) {
+          try deleteInode(inode)
+        } else {
+          try writeInode(inode)
+        }
+      } catch { failure = error }
+    }
+    if let failure { throw failure }
+  }
+
+  /// Like ext2_sync_fs(): every inode, then every dirty page and buffer.
+  func syncAll() throws(Errno) {
+    guard !readOnly else { return }
+    try writeAllInodes(freeOrphans: false)
+    try writeSuper()
+    try disk.cache.syncAll()
+  }
+
+  // MARK: - The superblock on the disk
+
+  /// Patches the live fields into the superblock's buffer (ext2_sync_super()):
+  /// free counts, state, times, mount count.
+  func writeSuper(mountTime: UInt32? = nil, mountCount: UInt16? = nil) throws(Errno) {
+    let blockNumber = superBlock.superBlockBlock
+    let within = Ext2SuperBlock.offset % superBlock.blockSize
+    let (blocks, inodes, state) = allocLock.withLock { (freeBlocks, freeInodes, self.state) }
+    let now = UInt32(truncatingIfNeeded: max(0, Timestamp.now.sec))
+    let bh = try disk.buffer(blockNumber)
+    defer { bh.release() }
+    bh.modify { bytes in
+      var sb = Array(bytes[within..<within + Ext2SuperBlock.size])
+      Ext2Bytes.put32(&sb, 12, blocks)
+      Ext2Bytes.put32(&sb, 16, inodes)
+      if let mountTime { Ext2Bytes.put32(&sb, 44, mountTime) }
+      Ext2Bytes.put32(&sb, 48, now)  // s_wtime
+      if let mountCount { Ext2Bytes.put16(&sb, 52, mountCount) }
+      Ext2Bytes.put16(&sb, 58, state)
+      for (i, byte) in sb.enumerated() { bytes[within + i] = byte }
+    }
+  }
+
+  /// Like ext2_setup_super() + ext2_sync_super(wait) at a read-write mount:
+  /// s_state loses EXT2_VALID_FS (so e2fsck knows to check after a crash),
+  /// s_mnt_count goes up, s_mtime is now; written and flushed at once.
+  func setupSuper() throws(Errno) {
+    allocLock.withLock { state &= ~Ext2SuperBlock.validFS }
+    let now = UInt32(truncatingIfNeeded: max(0, Timestamp.now.sec))
+    try writeSuper(mountTime: now, mountCount: superBlock.mountCount &+ 1)
+    try disk.buffers.sync()
+  }
+
+  /// Like ext2_put_super(): writes everything back, marks the file system
+  /// clean again (EXT2_VALID_FS, unless it was not clean at mount), and
+  /// stops the cache. Once.
+  func putSuper() {
+    let first = allocLock.withLock { () -> Bool in
+      defer { unmounted = true }
+      return !unmounted
+    }
+    guard first else { return }
+    if !readOnly {
+      var failed = false
+      do { try writeAllInodes(freeOrphans: true) } catch { failed = true }
+      do { try disk.cache.syncAll() } catch { failed = true }
+      if !failed {
+        allocLock.withLock { state = superBlock.state }
+        try? writeSuper()
+      }
+    }
+    if Ext2FileSystem.pageCacheIsShared {
+      // kill_block_super() on a shared cache: write back (done above) and
+      // drop this device's clean buffers; other mounts keep the cache.
+      try? disk.cache.syncAll()
+      disk.buffers.invalidate()
+    } else {
+      try? disk.cache.shutdown()  // this mount's own cache: flusher stopped, emptied
+    }
+    lock.withLock {
+      inodes = [:]
+      pinnedCount = 0
+    }
+  }
 }
 
-/// The superblock operations (ext2_sops): statfs from the group descriptors.
+extension Ext2SuperBlock {
+  /// EXT2_VALID_FS: s_state's "cleanly unmounted" bit.
+  static let validFS: UInt16 = 1
+}
+
+/// The superblock operations (ext2_sops).
 struct Ext2SuperOperations: SuperOperations {
   let info: Ext2FileSystemInfo
 
   /// Like ext2_statfs(): f_blocks less the metadata overhead (unless
-  /// minixdf), free counts summed over the group descriptors (as
+  /// minixdf), free counts from the group descriptors (as
   /// ext2_count_free_blocks() sums them), f_bavail less the reserved blocks.
   func statfs(_ sb: SuperBlock) -> StatFS {
     let d = info.superBlock
@@ -246,116 +582,32 @@ struct Ext2SuperOperations: SuperOperations {
       }
       overhead += UInt64(d.groupCount) * (2 + UInt64(d.inodeTableBlocksPerGroup))
     }
-    let free = info.groups.reduce(UInt64(0)) { $0 + UInt64($1.freeBlocksCount) }
-    let freeInodes = info.groups.reduce(UInt64(0)) { $0 + UInt64($1.freeInodesCount) }
+    let groups = info.groups
+    let free = groups.reduce(UInt64(0)) { $0 + UInt64($1.freeBlocksCount) }
+    let freeInodes = groups.reduce(UInt64(0)) { $0 + UInt64($1.freeInodesCount) }
     let total = UInt64(d.blocksCount)
     let reserved = UInt64(d.reservedBlocksCount)
-    // StatFS has no public initializer: start from Simple's and set every field.
-    var st = Simple.statfs(sb)
-    st.blockSize = UInt64(d.blockSize)
-    st.blocks = total > overhead ? total - overhead : 0
-    st.blocksFree = free
-    st.blocksAvailable = free > reserved ? free - reserved : 0
-    st.files = UInt64(d.inodesCount)
-    st.filesFree = freeInodes
-    st.nameMax = 255  // EXT2_NAME_LEN
-    return st
+    return StatFS(
+      blockSize: UInt64(d.blockSize), blocks: total > overhead ? total - overhead : 0,
+      blocksFree: free, blocksAvailable: free > reserved ? free - reserved : 0,
+      files: UInt64(d.inodesCount), filesFree: freeInodes, nameMax: 255)  // EXT2_NAME_LEN
   }
-}
 
-/// The inode operations (ext2_dir_inode_operations, ext2_file_inode_operations,
-/// ext2_symlink_inode_operations, ext2_special_inode_operations in one):
-/// lookup, readlink, getattr and xattrs. Every change is EROFS before it gets here.
-struct Ext2InodeOperations: InodeOperations {
-  /// EXT2_FL_USER_VISIBLE: the i_flags bits lsattr shows.
-  static let userVisibleFlags: UInt32 = 0x0004_BFFF
-  let info: Ext2FileSystemInfo
-
-  /// Like ext2_lookup(): the entry's inode; an entry naming a deleted inode
-  /// is EIO ("deleted inode referenced"), as the kernel answers.
-  func lookup(_ dir: Inode, _ name: FileName) throws(Errno) -> Inode? {
-    let disk = try info.diskInode(of: dir)
-    guard let ino = try info.findEntry(disk, name.bytes) else { return nil }
-    do {
-      return try info.iget(ino)
-    } catch  where error == ESTALE_ {
-      throw .EIO
+  /// Like ext2_evict_inode(): an inode with no links left gives back its
+  /// blocks and its number (dtime set); any other is written.
+  func evictInode(_ inode: Inode) {
+    inode.sb.releaseInode()
+    guard !info.readOnly else { return }
+    if inode.lock.withLock({ inode.nlink == 0 }) {
+      try? info.deleteInode(inode)
+    } else {
+      try? info.writeInode(inode)
     }
   }
 
-  /// A symlink's target (ext2_get_link / page_get_link).
-  func readlink(_ inode: Inode) throws(Errno) -> [UInt8] {
-    guard inode.type == .symlink else { throw .EINVAL }
-    return try info.symlinkTarget(try info.diskInode(of: inode))
-  }
+  /// Like ext2_sync_fs().
+  func syncFS(_ sb: SuperBlock) throws(Errno) { try info.syncAll() }
 
-  /// Like ext2_getattr(): the inode's fields, with the disk's inode number
-  /// as st_ino (what the kernel shows).
-  func getattr(_ inode: Inode) throws(Errno) -> Stat {
-    var st = Simple.getattr(inode)
-    if let ino = info.diskNumber(of: inode) { st.ino = UInt64(ino) }
-    return st
-  }
-
-  /// Like ext2_xattr_get(): the value of `name` (ENODATA if absent). ACLs
-  /// are the VFS's (from `Inode.acl`), never asked here.
-  func getxattr(_ inode: Inode, _ name: String) throws(Errno) -> [UInt8] {
-    guard !name.isEmpty, name.utf8.count <= 255 else { throw .ERANGE }
-    guard ["user.", "trusted.", "security."].contains(where: { name.hasPrefix($0) }) else {
-      throw .EOPNOTSUPP
-    }
-    let attributes = try info.readXattrs(try info.diskInode(of: inode))
-    guard let found = attributes.first(where: { $0.name == name }) else { throw .ENODATA }
-    return found.value
-  }
-
-  /// Like ext2_listxattr(): the names held, ACLs left to the VFS.
-  func listxattr(_ inode: Inode) throws(Errno) -> [String] {
-    try info.readXattrs(try info.diskInode(of: inode))
-      .filter { $0.index != Ext2Xattr.aclAccessIndex && $0.index != Ext2Xattr.aclDefaultIndex }
-      .map(\.name)
-  }
-
-  /// Like ext2_fileattr_get(): i_flags & EXT2_FL_USER_VISIBLE.
-  func fileattrGet(_ inode: Inode) throws(Errno) -> InodeFlags {
-    inode.lock.withLock { inode.attributeFlags }
-  }
-}
-
-/// The file operations (ext2_file_operations, ext2_dir_operations): read
-/// for regular files, iterate for directories.
-struct Ext2FileOperations: FileOperations {
-  let info: Ext2FileSystemInfo
-
-  /// Like generic_file_read_iter() over ext2_get_block(): holes are zeros.
-  func read(_ file: File, into buffer: UnsafeMutableRawBufferPointer, at offset: Int64)
-    throws(Errno) -> Int
-  {
-    guard file.inode.type == .regular else {
-      throw file.inode.isDirectory ? .EISDIR : .EINVAL
-    }
-    return try info.readData(
-      try info.diskInode(of: file.inode), at: UInt64(offset), into: buffer)
-  }
-
-  /// Like ext2_readdir(): every used record from cookie `offset` on, "."
-  /// and ".." included as the disk holds them; a cookie is the byte offset
-  /// of the next record. Each entry carries its inode (for readdirplus)
-  /// unless that inode cannot be read.
-  func iterate(_ file: File, from offset: Int64, _ emit: (DirEntry) -> Bool) throws(Errno) {
-    guard file.inode.isDirectory else { throw .ENOTDIR }
-    let disk = try info.diskInode(of: file.inode)
-    try info.readDirectory(disk, from: UInt64(offset)) { entry throws(Errno) in
-      guard let name = try? FileName(entry.name) else { return true }  // unshowable: skip
-      let next = Int64(entry.position) + Int64(entry.recordLength)
-      if name.isDotOrDotDot {
-        return emit(
-          DirEntry(name: name, ino: UInt64(entry.ino), type: .directory, offset: next, inode: nil))
-      }
-      let inode = try? info.iget(entry.ino)
-      let type = Ext2DirEntry.type(fromDisk: entry.fileType) ?? inode?.type ?? .regular
-      return emit(
-        DirEntry(name: name, ino: UInt64(entry.ino), type: type, offset: next, inode: inode))
-    }
-  }
+  /// Like ext2_put_super().
+  func putSuper(_ sb: SuperBlock) { info.putSuper() }
 }

@@ -5,6 +5,7 @@
 // with the ext4 driver, which shows nanoseconds and crtime; fs/ext2 itself
 // keeps whole seconds).
 
+import SwiftVFSBlock
 import SwiftVFSCore
 
 /// One inode as stored on the disk (struct ext2_inode + the large-inode tail).
@@ -108,19 +109,107 @@ extension Ext2FileSystemInfo {
   /// A number outside 1...s_inodes_count, or a reserved one other than the
   /// root, is EINVAL ("bad inode number"), as the kernel answers.
   func readDiskInode(_ ino: UInt32) throws(Errno) -> Ext2Inode {
+    try Ext2Inode(parsing: try readRawInode(ino), inodeSize: superBlock.inodeSize)
+  }
+
+  /// Where inode `ino` lives: its inode-table block and byte offset there.
+  /// EINVAL for a number outside 1...s_inodes_count or a reserved one other
+  /// than the root, as ext2_get_inode() answers.
+  func inodeLocation(_ ino: UInt32) throws(Errno) -> (block: UInt32, offset: Int) {
     let sbd = superBlock
     guard ino == Ext2SuperBlock.rootIno || ino >= sbd.firstIno, ino >= 1,
       ino <= sbd.inodesCount
     else { throw .EINVAL }
     let group = (ino - 1) / sbd.inodesPerGroup
-    guard Int(group) < groups.count else { throw EFSCORRUPTED }
+    guard let table = inodeTableBlock(group: group) else { throw EFSCORRUPTED }
     let index = Int((ino - 1) % sbd.inodesPerGroup)
-    let inodeSize = sbd.inodeSize
-    let byteOffset = index * inodeSize
-    let block = groups[Int(group)].inodeTable &+ UInt32(byteOffset / sbd.blockSize)
-    let data = try disk.readBlock(block)
-    let start = byteOffset % sbd.blockSize
-    guard start + inodeSize <= data.count else { throw EFSCORRUPTED }
-    return try Ext2Inode(parsing: Array(data[start..<start + inodeSize]), inodeSize: inodeSize)
+    let byteOffset = index * sbd.inodeSize
+    return (table &+ UInt32(byteOffset / sbd.blockSize), byteOffset % sbd.blockSize)
+  }
+
+  /// The raw bytes of inode `ino` (s_inode_size of them).
+  func readRawInode(_ ino: UInt32) throws(Errno) -> [UInt8] {
+    let (block, start) = try inodeLocation(ino)
+    let inodeSize = superBlock.inodeSize
+    let bh = try disk.buffer(block)
+    defer { bh.release() }
+    return try bh.withUnsafeBytes { (bytes) throws(Errno) -> [UInt8] in
+      guard start + inodeSize <= bytes.count else { throw EFSCORRUPTED }
+      return Array(bytes[start..<start + inodeSize])
+    }
+  }
+
+  /// Like __ext2_write_inode(): copies `raw` into the inode table's buffer
+  /// (marked dirty only if something changed; writeback does the rest).
+  func writeRawInode(_ ino: UInt32, _ raw: [UInt8]) throws(Errno) {
+    let (block, start) = try inodeLocation(ino)
+    let bh = try disk.buffer(block)
+    defer { bh.release() }
+    let changed = bh.withUnsafeBytes { bytes in
+      start + raw.count <= bytes.count && !raw.elementsEqual(bytes[start..<start + raw.count])
+    }
+    if changed { try bh.replace(at: start, with: raw) }
+  }
+}
+
+extension Ext2Inode {
+  /// ext4_encode_extra_time(): the extra field of `time` (epoch bits and
+  /// nanoseconds).
+  static func extraTime(_ time: Timestamp) -> UInt32 {
+    let epoch =
+      UInt32(truncatingIfNeeded: (time.sec - Int64(Int32(truncatingIfNeeded: time.sec))) >> 32) & 3
+    return epoch | UInt32(max(0, time.nsec)) << 2
+  }
+
+  /// Like ext2_write_inode()'s copy into the raw inode: writes every field
+  /// this type keeps into `raw` (128 bytes or more), leaving the bytes it
+  /// does not know (osd fields, in-inode xattrs) as they are.
+  func encode(into raw: inout [UInt8]) {
+    let isRegular = UInt32(mode) & FileType.mask == FileType.regular.rawValue
+    Ext2Bytes.put16(&raw, 0, mode)
+    Ext2Bytes.put16(&raw, 2, UInt16(uid & 0xFFFF))
+    Ext2Bytes.put32(&raw, 4, UInt32(truncatingIfNeeded: size))
+    Ext2Bytes.put32(&raw, 8, UInt32(truncatingIfNeeded: atime.sec))
+    Ext2Bytes.put32(&raw, 12, UInt32(truncatingIfNeeded: ctime.sec))
+    Ext2Bytes.put32(&raw, 16, UInt32(truncatingIfNeeded: mtime.sec))
+    Ext2Bytes.put32(&raw, 20, dtime)
+    Ext2Bytes.put16(&raw, 24, UInt16(gid & 0xFFFF))
+    Ext2Bytes.put16(&raw, 26, linksCount)
+    Ext2Bytes.put32(&raw, 28, blocks)
+    Ext2Bytes.put32(&raw, 32, flags)
+    for (i, pointer) in block.prefix(Ext2Inode.blockPointers).enumerated() {
+      Ext2Bytes.put32(&raw, 40 + 4 * i, pointer)
+    }
+    Ext2Bytes.put32(&raw, 100, generation)
+    Ext2Bytes.put32(&raw, 104, fileACL)
+    Ext2Bytes.put32(&raw, 108, isRegular ? UInt32(truncatingIfNeeded: size >> 32) : 0)
+    Ext2Bytes.put16(&raw, 120, UInt16(uid >> 16))
+    Ext2Bytes.put16(&raw, 122, UInt16(gid >> 16))
+    guard raw.count > Ext2SuperBlock.goodOldInodeSize else { return }
+    Ext2Bytes.put16(&raw, 128, extraSize)
+    let end = 128 + Int(extraSize)
+    if 136 <= end { Ext2Bytes.put32(&raw, 132, Ext2Inode.extraTime(ctime)) }
+    if 140 <= end { Ext2Bytes.put32(&raw, 136, Ext2Inode.extraTime(mtime)) }
+    if 144 <= end { Ext2Bytes.put32(&raw, 140, Ext2Inode.extraTime(atime)) }
+    if let crtime, 152 <= end {
+      Ext2Bytes.put32(&raw, 144, UInt32(truncatingIfNeeded: crtime.sec))
+      Ext2Bytes.put32(&raw, 148, Ext2Inode.extraTime(crtime))
+    }
+  }
+
+  /// Sets i_block from 60 raw bytes (a fast symlink's target).
+  mutating func setBlockBytes(_ bytes: [UInt8]) {
+    var padded = Array(bytes.prefix(60))
+    padded += [UInt8](repeating: 0, count: 60 - padded.count)
+    blockBytes = padded
+    let b = Ext2Bytes(padded)
+    block = (0..<Ext2Inode.blockPointers).map { b.u32(4 * $0) }
+  }
+
+  /// Sets one i_block pointer, keeping `blockBytes` in step.
+  mutating func setPointer(_ index: Int, _ value: UInt32) {
+    guard index >= 0, index < block.count else { return }
+    block[index] = value
+    Ext2Bytes.put32(&blockBytes, 4 * index, value)
   }
 }

@@ -32,8 +32,10 @@ extension Ext2FileSystemInfo {
     }
     if d.defaultMountOptions & Ext2Features.defaultMountACL != 0 { defaults.append("acl") }
     add("Default mount options", defaults.isEmpty ? "(none)" : defaults.joined(separator: " "))
-    var state = d.state & 1 != 0 ? "clean" : "not clean"
-    if d.state & 2 != 0 { state += " with errors" }
+    // The live state: a read-write mount has cleared EXT2_VALID_FS.
+    let live = allocLock.withLock { self.state }
+    var state = live & 1 != 0 ? "clean" : "not clean"
+    if live & 2 != 0 { state += " with errors" }
     add("Filesystem state", state)
     let errors = [1: "Continue", 2: "Remount read-only", 3: "Panic"]
     add("Errors behavior", errors[Int(d.errors)] ?? "Unknown (continue)")

@@ -5,6 +5,7 @@
 // number in i_block[0] (old 8:8 encoding) or, when that is 0, in i_block[1]
 // (the new 12:20 encoding); fifos and sockets hold nothing.
 
+import SwiftVFSBlock
 import SwiftVFSCore
 
 extension Ext2FileSystemInfo {

@@ -90,6 +90,11 @@ public struct Errno: Error, Hashable, Sendable, CustomStringConvertible {
   public static let EOPNOTSUPP = Errno(Glibc.EOPNOTSUPP)
   /// Interrupted system call (EINTR): a sleep ended by FUSE_INTERRUPT or teardown.
   public static let EINTR = Errno(Glibc.EINTR)
+  /// Structure needs cleaning (EUCLEAN): a disk file system found its
+  /// metadata damaged (the kernel's EFSCORRUPTED, "EXT2-fs error").
+  public static let EUCLEAN = Errno(Glibc.EUCLEAN)
+  /// Stale file handle (ESTALE): the inode a handle or an entry names is gone.
+  public static let ESTALE = Errno(Glibc.ESTALE)
 
   static let names: [Int32: String] = [
     Glibc.EPERM: "EPERM", Glibc.ENOENT: "ENOENT", Glibc.EIO: "EIO", Glibc.ENXIO: "ENXIO",
@@ -102,5 +107,6 @@ public struct Errno: Error, Hashable, Sendable, CustomStringConvertible {
     Glibc.ERANGE: "ERANGE", Glibc.ENAMETOOLONG: "ENAMETOOLONG", Glibc.ENOSYS: "ENOSYS",
     Glibc.ENOTEMPTY: "ENOTEMPTY", Glibc.ELOOP: "ELOOP", Glibc.ENODATA: "ENODATA",
     Glibc.EOVERFLOW: "EOVERFLOW", Glibc.EOPNOTSUPP: "EOPNOTSUPP", Glibc.EINTR: "EINTR",
+    Glibc.EUCLEAN: "EUCLEAN", Glibc.ESTALE: "ESTALE",
   ]
 }

@@ -265,6 +265,21 @@ public struct StatFS: Sendable, Equatable {
   public var filesFree: UInt64
   /// The longest name (f_namelen).
   public var nameMax: UInt64
+
+  /// Statistics with every field given (a disk file system fills them from
+  /// its superblock, as ext2_statfs() does).
+  public init(
+    blockSize: UInt64, blocks: UInt64, blocksFree: UInt64, blocksAvailable: UInt64,
+    files: UInt64, filesFree: UInt64, nameMax: UInt64
+  ) {
+    self.blockSize = blockSize
+    self.blocks = blocks
+    self.blocksFree = blocksFree
+    self.blocksAvailable = blocksAvailable
+    self.files = files
+    self.filesFree = filesFree
+    self.nameMax = nameMax
+  }
 }
 
 /// One directory entry as readdir produces it. `offset` is the cookie that

@@ -279,6 +279,15 @@ public final class VFS: @unchecked Sendable {
     let found = try dir.ops.lookup(dir, name)
     dcache.add(parentIno: dir.ino, name: name, inode: found)
     guard let found else { throw .ENOENT }
+    // Like d_splice_alias() connecting a directory's dentry: a directory a
+    // disk file system made on lookup learns its parent here, so ".." and
+    // file handles work. One that has a parent (memfs's) keeps it. Lookups
+    // share the namespace lock, so the inode's lock orders their stores.
+    if found.isDirectory, found !== found.sb.root {
+      found.lock.withLock {
+        if found.parentDirectory == nil { found.parentDirectory = dir }
+      }
+    }
     return crossMount(found)
   }
 
@@ -774,6 +783,22 @@ public final class VFS: @unchecked Sendable {
   /// Like vfs_fsync_range(): the file's ->fsync.
   public func fsync(_ file: File, dataOnly: Bool) throws(Errno) {
     try file.fileOps.fsync(file, dataOnly: dataOnly)
+  }
+
+  /// Like syncfs(2) (sync_filesystem()): the superblock of `inode` writes
+  /// back everything it holds dirty. EIO if a write failed.
+  public func syncfs(_ inode: Inode) throws(Errno) {
+    try inode.sb.ops.syncFS(inode.sb)
+  }
+
+  /// Like the end of a mount's life (deactivate_super() → kill_sb →
+  /// ->put_super) for every superblock, the last mounted first: each writes
+  /// back what it holds and lets its storage go. Call it once, after the FUSE
+  /// session has ended (no request can come any more); the VFS must not be
+  /// used afterwards.
+  public func unmountAll() {
+    let all = mountLock.withLock { mounts }
+    for mount in all.reversed() { mount.superBlock.ops.putSuper(mount.superBlock) }
   }
 
   /// Like filp_close()'s flush: the file's ->flush, on each close(2).

@@ -1,0 +1,227 @@
+// Block and inode allocation, like fs/ext2/balloc.c and ialloc.c: one bit
+// per block (per inode) in each group's bitmap, the free counts in the group
+// descriptors and the superblock kept in step. Blocks are sought from a goal
+// (the block after the inode's last one, or the start of its group) onwards,
+// group after group; a file's inode goes in its parent's group (or the next
+// with room, find_group_other()), a directory's in a group with more free
+// inodes than average and the most free blocks (find_group_dir()).
+//
+// Locking: `allocLock` around every bitmap and descriptor change; the
+// bitmaps' bytes change under their buffer's own lock inside it.
+
+import SwiftVFSBlock
+import SwiftVFSCore
+
+extension Ext2FileSystemInfo {
+  /// Whether `cred` may take the blocks reserved for the superuser: root
+  /// (CAP_SYS_RESOURCE), s_def_resuid, or a member of s_def_resgid.
+  func mayUseReserved(_ cred: Cred) -> Bool {
+    cred.isRoot || cred.uid == UInt32(superBlock.defaultReservedUID)
+      || (superBlock.defaultReservedGID != 0 && cred.gid == UInt32(superBlock.defaultReservedGID))
+  }
+
+  /// The blocks group `group` has (the last group may be shorter).
+  func blocksInGroup(_ group: UInt32) -> Int {
+    Int(superBlock.groupLastBlock(group) &- superBlock.groupFirstBlock(group) &+ 1)
+  }
+
+  /// Writes descriptor `group` into its descriptor block (allocLock held).
+  private func writeDescriptorLocked(_ group: UInt32) throws(Errno) {
+    let perBlock = UInt32(superBlock.descriptorsPerBlock)
+    let block = superBlock.descriptorBlock(group / perBlock)
+    let offset = Int(group % perBlock) * Ext2GroupDescriptor.size
+    let d = groupTable[Int(group)]
+    var bytes = [UInt8](repeating: 0, count: 6)
+    Ext2Bytes.put16(&bytes, 0, d.freeBlocksCount)
+    Ext2Bytes.put16(&bytes, 2, d.freeInodesCount)
+    Ext2Bytes.put16(&bytes, 4, d.usedDirsCount)
+    let bh = try disk.buffer(block)
+    defer { bh.release() }
+    try bh.replace(at: offset + 12, with: bytes)
+  }
+
+  /// Like ext2_new_blocks() for one block: a free block at or after `goal`
+  /// (its group first, then the next groups), marked used. ENOSPC if none,
+  /// or if only the superuser's reserve is left and `mayUseReserved` is
+  /// false (ext2_has_free_blocks()).
+  func newBlock(goal: UInt32, mayUseReserved: Bool = true) throws(Errno) -> UInt32 {
+    try allocLock.withLock { () throws(Errno) -> UInt32 in
+      let sbd = superBlock
+      let groups = UInt32(groupTable.count)
+      guard freeBlocks > 0, groups > 0 else { throw .ENOSPC }
+      if !mayUseReserved, UInt64(freeBlocks) < UInt64(sbd.reservedBlocksCount) + 1 {
+        throw .ENOSPC
+      }
+      var goalGroup: UInt32 = 0
+      var goalBit = 0
+      if goal >= sbd.firstDataBlock, goal < sbd.blocksCount {
+        goalGroup = (goal - sbd.firstDataBlock) / sbd.blocksPerGroup
+        goalBit = Int((goal - sbd.firstDataBlock) % sbd.blocksPerGroup)
+      }
+      for step in 0...groups {
+        let group = (goalGroup + step) % groups
+        guard groupTable[Int(group)].freeBlocksCount > 0 else { continue }
+        let count = blocksInGroup(group)
+        let bh = BufferHeadBits(try disk.buffer(groupTable[Int(group)].blockBitmap))
+        guard validBlockBitmap(bh, group: group) else { continue }  // "Invalid block bitmap"
+        let start = step == 0 ? min(goalBit, count) : 0
+        guard
+          let bit = bh.firstClear(from: start, count: count) ?? bh.firstClear(from: 0, count: count)
+        else { continue }
+        bh.set(bit)
+        groupTable[Int(group)].freeBlocksCount &-= 1
+        freeBlocks &-= 1
+        try writeDescriptorLocked(group)
+        return sbd.groupFirstBlock(group) &+ UInt32(bit)
+      }
+      throw .ENOSPC
+    }
+  }
+
+  /// Like ext2_valid_block_bitmap(): the group's own bitmaps and inode
+  /// table must be marked in use, else the bitmap is damaged and the group
+  /// is not allocated from (allocLock held).
+  private func validBlockBitmap(_ bits: BufferHeadBits, group: UInt32) -> Bool {
+    if validatedGroups.contains(group) { return true }
+    let d = groupTable[Int(group)]
+    let first = superBlock.groupFirstBlock(group)
+    let table = UInt64(d.inodeTable)
+    let end = table + UInt64(superBlock.inodeTableBlocksPerGroup)
+    for block in [UInt64(d.blockBitmap), UInt64(d.inodeBitmap)] + Array(table..<end) {
+      guard block >= UInt64(first), bits.test(Int(block - UInt64(first))) else { return false }
+    }
+    validatedGroups.insert(group)  // those bits are never cleared here
+    return true
+  }
+
+  /// Like ext2_free_blocks(): clears the blocks' bits and counts them free;
+  /// their buffers are forgotten (bforget()), so a stale copy never reaches
+  /// the disk. A block outside the data area is skipped ("freeing blocks
+  /// not in datazone").
+  func freeBlocks(_ blocks: [UInt32]) {
+    guard !blocks.isEmpty else { return }
+    for block in blocks { disk.buffers.forget(block: UInt64(block)) }
+    allocLock.withLock {
+      let sbd = superBlock
+      for block in blocks {
+        guard block >= sbd.firstDataBlock, block < sbd.blocksCount, block > sbd.superBlockBlock
+        else { continue }
+        let group = (block - sbd.firstDataBlock) / sbd.blocksPerGroup
+        let bit = Int((block - sbd.firstDataBlock) % sbd.blocksPerGroup)
+        guard Int(group) < groupTable.count,
+          let bh = try? disk.buffer(groupTable[Int(group)].blockBitmap)
+        else { continue }
+        let bits = BufferHeadBits(bh)
+        guard bits.test(bit) else { continue }  // "bit already cleared"
+        bits.clear(bit)
+        groupTable[Int(group)].freeBlocksCount &+= 1
+        freeBlocks &+= 1
+        try? writeDescriptorLocked(group)
+      }
+    }
+  }
+
+  /// Like ext2_new_inode()'s choice and bitmap work: a free inode number,
+  /// marked used, for a directory (find_group_dir()) or anything else in
+  /// `parentIno`'s group (find_group_other()). ENOSPC if none is free.
+  func newInodeNumber(parentIno: UInt32, isDirectory: Bool) throws(Errno) -> UInt32 {
+    try allocLock.withLock { () throws(Errno) -> UInt32 in
+      let sbd = superBlock
+      let groups = UInt32(groupTable.count)
+      guard freeInodes > 0, groups > 0 else { throw .ENOSPC }
+      var order: [UInt32] = []
+      let parentGroup = (parentIno - 1) / sbd.inodesPerGroup % groups
+      if isDirectory {
+        let average = freeInodes / groups
+        var best: UInt32?
+        for g in 0..<groups {
+          let d = groupTable[Int(g)]
+          guard UInt32(d.freeInodesCount) >= max(average, 1) else { continue }
+          if let b = best, groupTable[Int(b)].freeBlocksCount >= d.freeBlocksCount { continue }
+          best = g
+        }
+        if let best { order.append(best) }
+      }
+      order += (0..<groups).map { (parentGroup + $0) % groups }
+      for group in order where groupTable[Int(group)].freeInodesCount > 0 {
+        let bh = BufferHeadBits(try disk.buffer(groupTable[Int(group)].inodeBitmap))
+        let first = group == 0 ? Int(sbd.firstIno) - 1 : 0
+        guard let bit = bh.firstClear(from: first, count: Int(sbd.inodesPerGroup)) else {
+          continue
+        }
+        bh.set(bit)
+        groupTable[Int(group)].freeInodesCount &-= 1
+        if isDirectory { groupTable[Int(group)].usedDirsCount &+= 1 }
+        freeInodes &-= 1
+        try writeDescriptorLocked(group)
+        return group * sbd.inodesPerGroup + UInt32(bit) + 1
+      }
+      throw .ENOSPC
+    }
+  }
+
+  /// Like ext2_free_inode(): clears the inode's bit and counts it free.
+  func freeInodeNumber(_ ino: UInt32, isDirectory: Bool) {
+    allocLock.withLock {
+      let sbd = superBlock
+      guard ino >= sbd.firstIno, ino <= sbd.inodesCount else { return }
+      let group = (ino - 1) / sbd.inodesPerGroup
+      let bit = Int((ino - 1) % sbd.inodesPerGroup)
+      guard Int(group) < groupTable.count,
+        let bh = try? disk.buffer(groupTable[Int(group)].inodeBitmap)
+      else { return }
+      let bits = BufferHeadBits(bh)
+      guard bits.test(bit) else { return }
+      bits.clear(bit)
+      groupTable[Int(group)].freeInodesCount &+= 1
+      if isDirectory, groupTable[Int(group)].usedDirsCount > 0 {
+        groupTable[Int(group)].usedDirsCount -= 1
+      }
+      freeInodes &+= 1
+      try? writeDescriptorLocked(group)
+    }
+  }
+}
+
+/// Bit operations on a bitmap block (ext2_set_bit, ext2_test_bit,
+/// ext2_find_next_zero_bit: little-endian bit order).
+struct BufferHeadBits {
+  let bh: BufferHead
+
+  init(_ bh: BufferHead) { self.bh = bh }
+
+  func test(_ bit: Int) -> Bool {
+    bh.withUnsafeBytes { bytes in
+      bit / 8 < bytes.count && bytes[bit / 8] & (1 << UInt8(bit % 8)) != 0
+    }
+  }
+
+  func set(_ bit: Int) {
+    bh.modify { bytes in
+      if bit / 8 < bytes.count { bytes[bit / 8] |= 1 << UInt8(bit % 8) }
+    }
+  }
+
+  func clear(_ bit: Int) {
+    bh.modify { bytes in
+      if bit / 8 < bytes.count { bytes[bit / 8] &= ~(1 << UInt8(bit % 8)) }
+    }
+  }
+
+  /// The first clear bit in `from..<count` (count capped at the block's bits).
+  func firstClear(from: Int, count: Int) -> Int? {
+    bh.withUnsafeBytes { bytes -> Int? in
+      let limit = min(count, bytes.count * 8)
+      var bit = max(0, from)
+      while bit < limit {
+        if bit % 8 == 0, bytes[bit / 8] == 0xFF {
+          bit += 8
+          continue
+        }
+        if bytes[bit / 8] & (1 << UInt8(bit % 8)) == 0 { return bit }
+        bit += 1
+      }
+      return nil
+    }
+  }
+}

@@ -1,0 +1,268 @@
+// Regular files' data, like fs/ext2/file.c and the address_space_operations
+// of fs/ext2/inode.c (ext2_read_folio, ext2_writepages over ext2_get_block):
+// a file's pages live in its AddressSpace; a page maps to blocks through the
+// block map; holes read as zeros. Blocks are allocated when a write reaches
+// them (ext2_write_begin → ext2_get_block with create), before the page is
+// dirtied, so writeback only maps, never allocates. A new block that the
+// write covers only in part is zeroed on the disk first (as the kernel
+// zeroes the new buffer's unwritten parts), so its stale bytes never show.
+
+import SwiftVFSBlock
+import SwiftVFSCore
+
+/// How a file's pages reach its blocks (ext2_aops).
+struct Ext2AddressSpace: AddressSpaceOperations {
+  let info: Ext2FileSystemInfo
+  let core: Ext2InodeCore
+
+  /// The blocks of page `index`: one per block-size part, nil for a hole.
+  private func blocks(ofPage index: UInt64) throws(Errno) -> [UInt64?] {
+    let perPage = PageCache.pageSize / info.superBlock.blockSize
+    let disk = core.snapshot
+    var blocks: [UInt64?] = []
+    for i in 0..<perPage {
+      let logical = index * UInt64(perPage) + UInt64(i)
+      blocks.append(try info.lookupBlock(disk, logical).map { UInt64($0) })
+    }
+    return blocks
+  }
+
+  /// Like ext2_read_folio() (mpage_read_folio()).
+  func readFolio(_ mapping: AddressSpace, index: UInt64, into page: UnsafeMutableRawBufferPointer)
+    throws(Errno)
+  {
+    try mapping.cache.readBlocks(
+      try blocks(ofPage: index), blockSize: info.superBlock.blockSize, from: info.disk.device,
+      into: page)
+  }
+
+  /// Like ext2_writepages() for one page: the mapped parts go to their blocks.
+  func writepage(_ mapping: AddressSpace, index: UInt64, from page: UnsafeRawBufferPointer)
+    throws(Errno)
+  {
+    try mapping.cache.writeBlocks(
+      try blocks(ofPage: index), blockSize: info.superBlock.blockSize, to: info.disk.device,
+      from: page)
+  }
+}
+
+extension Ext2FileSystemInfo {
+  /// The pages of a regular file's inode.
+  func mapping(of inode: Inode) throws(Errno) -> AddressSpace {
+    guard let mapping = (inode.privateData as? Ext2InodeInfo)?.mapping else { throw .EINVAL }
+    return mapping
+  }
+
+  /// Like ext2_file_write_iter() (generic_perform_write()): allocates the
+  /// blocks the range reaches, copies into the pages, moves i_size. When the
+  /// disk fills, the bytes whose blocks were found are written and their
+  /// count returned; ENOSPC only if not one byte fits.
+  func write(
+    _ inode: Inode, from buffer: UnsafeRawBufferPointer, at offset: Int64, cred: Cred = .root
+  ) throws(Errno) -> Int {
+    let reserved = mayUseReserved(cred)
+    guard offset >= 0 else { throw .EINVAL }
+    guard buffer.count > 0 else { return 0 }
+    let core = try core(of: inode)
+    let mapping = try mapping(of: inode)
+    let maxSize = inode.sb.maxFileSize
+    guard offset < maxSize else { throw .EFBIG }
+    let count = Int(min(Int64(buffer.count), maxSize - offset))
+    let blockSize = UInt64(superBlock.blockSize)
+    return try core.ioLock.withWriteLock { () throws(Errno) -> Int in
+      let start = UInt64(offset)
+      let end = start + UInt64(count)
+      var covered = end
+      var logical = start / blockSize
+      while logical * blockSize < end {
+        let (physical, fresh): (UInt32, Bool)
+        do throws(Errno) {
+          (physical, fresh) = try getBlock(core, logical, mayUseReserved: reserved)
+        } catch  where error == .ENOSPC {
+          covered = max(start, logical * blockSize)
+          break
+        }
+        let blockStart = logical * blockSize
+        if fresh && (start > blockStart || end < blockStart + blockSize) {
+          try zeroBlock(physical)
+        }
+        logical += 1
+      }
+      syncBlocks(inode, core)
+      guard covered > start else {
+        try writeInode(inode)
+        throw .ENOSPC
+      }
+      let written = Int(covered - start)
+      try mapping.write(
+        at: start, from: UnsafeRawBufferPointer(rebasing: buffer[0..<written]))
+      let now = Timestamp.now
+      inode.lock.withLock {
+        if Int64(covered) > inode.size { inode.size = Int64(covered) }
+        inode.mtime = now
+        inode.ctime = now
+      }
+      try writeInode(inode)
+      markDirty(inode)
+      return written
+    }
+  }
+
+  /// Writes a block of zeros to the disk at once (a new block's unwritten parts).
+  func zeroBlock(_ block: UInt32) throws(Errno) {
+    let zeros = [UInt8](repeating: 0, count: superBlock.blockSize)
+    let sector = UInt64(block) * UInt64(superBlock.blockSize / 512)
+    try ext2Typed {
+      try zeros.withUnsafeBytes { raw in
+        _ = try disk.cache.submitBio(.write(sector: sector, from: raw), to: disk.device)
+      }
+    }
+  }
+
+  /// Like ext2_setsize(): the pages past `size` go (the partial one zeroed
+  /// past it), then the blocks past it; the tail of the last block is
+  /// zeroed on the disk too (block_truncate_page()). Growing only moves i_size.
+  func setSize(_ inode: Inode, _ size: Int64) throws(Errno) {
+    let core = try core(of: inode)
+    try core.ioLock.withWriteLock { () throws(Errno) in
+      try truncateLocked(inode, core, to: UInt64(max(0, size)))
+    }
+  }
+
+  /// `setSize` with the inode's ioLock held.
+  func truncateLocked(_ inode: Inode, _ core: Ext2InodeCore, to size: UInt64) throws(Errno) {
+    let blockSize = UInt64(superBlock.blockSize)
+    let oldSize = UInt64(max(0, inode.lock.withLock { inode.size }))
+    if let mapping = (inode.privateData as? Ext2InodeInfo)?.mapping {
+      mapping.truncate(from: size)
+      if size < oldSize, size % blockSize != 0,
+        let block = try lookupBlock(core.snapshot, size / blockSize)
+      {
+        // block_truncate_page(): the rest of the last block reads as zeros.
+        let length = Int(blockSize - size % blockSize)
+        let zeros = [UInt8](repeating: 0, count: length)
+        _ = block
+        try ext2Typed {
+          try zeros.withUnsafeBytes { raw in try mapping.write(at: size, from: raw) }
+        }
+      }
+    }
+    if size < oldSize || inode.type != .regular {
+      try truncateBlocks(core, from: (size + blockSize - 1) / blockSize)
+    }
+    let now = Timestamp.now
+    inode.lock.withLock {
+      inode.size = Int64(size)
+      if size != oldSize {
+        inode.mtime = now
+        inode.ctime = now
+      }
+    }
+    syncBlocks(inode, core)
+    try writeInode(inode)
+  }
+
+  /// Like ext2_evict_inode() for an inode with no links: frees its blocks,
+  /// its xattr block's reference, then its number, with i_dtime set.
+  func deleteInode(_ inode: Inode) throws(Errno) {
+    let core = try core(of: inode)
+    if core.lock.withLock({ core.freed }) { return }
+    let disk = core.snapshot
+    let isFastSymlink = isFastSymlink(disk)
+    let hasBlocks =
+      inode.type == .regular || inode.type == .directory
+      || (inode.type == .symlink && !isFastSymlink)
+    if let mapping = (inode.privateData as? Ext2InodeInfo)?.mapping { mapping.truncate(from: 0) }
+    if hasBlocks { try truncateBlocks(core, from: 0) }
+    if disk.fileACL != 0 { releaseXattrBlock(core) }
+    let now = UInt32(truncatingIfNeeded: max(0, Timestamp.now.sec))
+    inode.lock.withLock { inode.size = 0 }
+    try writeInode(inode)
+    try core.writeLock.withLock { () throws(Errno) in
+      let raw = core.lock.withLock { () -> [UInt8] in
+        core.disk.dtime = now
+        core.disk.linksCount = 0
+        core.disk.size = 0
+        core.disk.encode(into: &core.raw)
+        core.freed = true
+        return core.raw
+      }
+      try writeRawInode(core.ino, raw)
+    }
+    unhash(inode, ino: core.ino)
+    freeInodeNumber(core.ino, isDirectory: inode.type == .directory)
+  }
+}
+
+/// The file operations (ext2_file_operations, ext2_dir_operations).
+struct Ext2FileOperations: FileOperations {
+  let info: Ext2FileSystemInfo
+
+  /// Like generic_file_read_iter(): the pages of the file, clipped at i_size.
+  func read(_ file: File, into buffer: UnsafeMutableRawBufferPointer, at offset: Int64)
+    throws(Errno) -> Int
+  {
+    let inode = file.inode
+    guard inode.type == .regular else { throw inode.isDirectory ? .EISDIR : .EINVAL }
+    guard offset >= 0 else { throw .EINVAL }
+    let mapping = try info.mapping(of: inode)
+    let core = try info.core(of: inode)
+    let count = try core.ioLock.withReadLock { () throws(Errno) -> Int in
+      let size = inode.lock.withLock { inode.size }
+      guard offset < size, buffer.count > 0 else { return 0 }
+      let count = Int(min(Int64(buffer.count), size - offset))
+      try mapping.read(
+        at: UInt64(offset), into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<count]))
+      return count
+    }
+    guard count > 0 else { return 0 }
+    // file_accessed(): atime as the mount's policy says, written at the next sync.
+    if !info.readOnly {
+      let moved = inode.lock.withLock { () -> Bool in
+        let before = inode.atime
+        inode.touchAtimeLocked()
+        return inode.atime != before
+      }
+      if moved { info.markDirty(inode) }
+    }
+    return count
+  }
+
+  /// Like ext2_file_write_iter().
+  func write(_ file: File, from buffer: UnsafeRawBufferPointer, at offset: Int64) throws(Errno)
+    -> Int
+  {
+    guard file.inode.type == .regular else { throw .EINVAL }
+    return try info.write(file.inode, from: buffer, at: offset, cred: file.cred)
+  }
+
+  /// Like ext2_fsync() (generic_buffers_fsync()): the file's pages, then its
+  /// inode and the metadata buffers, then a device flush.
+  func fsync(_ file: File, dataOnly: Bool) throws(Errno) {
+    guard !info.readOnly else { return }
+    if let mapping = try? info.mapping(of: file.inode) { try mapping.sync() }
+    try info.writeInode(file.inode)
+    try info.disk.buffers.sync()
+  }
+
+  /// Like ext2_readdir(): every used record from cookie `offset` on, "."
+  /// and ".." included as the disk holds them; a cookie is the byte offset
+  /// of the next record. Each entry carries its inode (for readdirplus)
+  /// unless that inode cannot be read.
+  func iterate(_ file: File, from offset: Int64, _ emit: (DirEntry) -> Bool) throws(Errno) {
+    guard file.inode.isDirectory else { throw .ENOTDIR }
+    let disk = try info.diskInode(of: file.inode)
+    try info.readDirectory(disk, from: UInt64(offset)) { entry throws(Errno) in
+      guard let name = try? FileName(entry.name) else { return true }  // unshowable: skip
+      let next = Int64(entry.position) + Int64(entry.recordLength)
+      if name.isDotOrDotDot {
+        return emit(
+          DirEntry(name: name, ino: UInt64(entry.ino), type: .directory, offset: next, inode: nil))
+      }
+      let inode = try? info.iget(entry.ino)
+      let type = Ext2DirEntry.type(fromDisk: entry.fileType) ?? inode?.type ?? .regular
+      return emit(
+        DirEntry(name: name, ino: UInt64(entry.ino), type: type, offset: next, inode: inode))
+    }
+  }
+}
