@@ -406,17 +406,43 @@ final class BlockVisibilityTests: XCTestCase {
     XCTAssertTrue(vfs.subsystem(Other.self) { Other() } === other)
   }
 
-  func testNodeRequestsWithoutAHandlerAreDropped() throws {
+  /// Creates asked for before a handler exists are kept (a delete drops
+  /// its create) and made once, in name order, after the handler comes.
+  func testNodeRequestsBeforeAHandlerAreReplayedOnce() throws {
     let requests = DeviceNodeRequests()
     XCTAssertFalse(requests.hasHandler)
+    let x = DeviceNodeRequests.Request.create(
+      name: "x", dev: try DevT(major: 7, minor: 0), type: .blockDevice, mode: 0o600)
+    let w = DeviceNodeRequests.Request.create(
+      name: "w", dev: try DevT(major: 7, minor: 2), type: .blockDevice, mode: 0o600)
+    try requests.submit(x)
     try requests.submit(
-      .create(name: "x", dev: DevT(major: 7, minor: 0), type: .blockDevice, mode: 0o600))
+      .create(name: "y", dev: try DevT(major: 7, minor: 1), type: .blockDevice, mode: 0o600))
+    try requests.submit(.delete(name: "y", dev: try DevT(major: 7, minor: 1), type: .blockDevice))
+    try requests.submit(w)
     let seen = Mutex<[DeviceNodeRequests.Request]>([])
     requests.install { request in seen.withLock { $0.append(request) } }
-    try requests.submit(.delete(name: "x", dev: DevT(major: 7, minor: 0), type: .blockDevice))
-    XCTAssertEqual(
-      seen.withLock { $0 },
-      [.delete(name: "x", dev: try DevT(major: 7, minor: 0), type: .blockDevice)])
+    XCTAssertEqual(seen.withLock { $0 }, [])
+    requests.replayAfterInstall()
+    XCTAssertEqual(seen.withLock { $0 }, [w, x])
+    requests.replayAfterInstall()  // once only
+    XCTAssertEqual(seen.withLock { $0 }.count, 2)
+    let deleteX = DeviceNodeRequests.Request.delete(
+      name: "x", dev: try DevT(major: 7, minor: 0), type: .blockDevice)
+    try requests.submit(deleteX)
+    XCTAssertEqual(seen.withLock { $0 }, [w, x, deleteX])
+  }
+
+  /// A disk added before /dev is mounted (ext2's image, added before /dev
+  /// goes over it) gets its node when devtmpfs is mounted.
+  func testDiskAddedBeforeDevtmpfsGetsItsNodeAtMount() throws {
+    let h = try ProcHarness(options: try MountOptions(parsing: "bare"))
+    let ram = try BlockDeviceRegistry.of(h.vfs).addRamDisk(sizeInBytes: 1 << 16)
+    XCTAssertThrowsError(try h.inode("dev/ram0"))
+    try h.vfs.mountDevAndProc()
+    let node = try stat(h, "dev/ram0")
+    XCTAssertEqual(node.mode & FileType.mask, FileType.blockDevice.rawValue)
+    XCTAssertEqual(node.rdev, ram.dev)
   }
 
   // MARK: - cache_size=

@@ -198,6 +198,19 @@ extension Ext2FileSystemInfo {
 struct Ext2FileOperations: FileOperations {
   let info: Ext2FileSystemInfo
 
+  /// Every change to the image goes through this mount (no one else may
+  /// write it while mounted, as with the kernel's own ext2), so the kernel
+  /// may keep the pages it read and the listings it got; a close needs no
+  /// FLUSH (nothing is written at close).
+  func open(_ inode: Inode, _ file: File) throws(Errno) {
+    if inode.isDirectory {
+      file.cacheDirectory = true
+    } else {
+      file.keepCache = true
+      file.noFlush = true
+    }
+  }
+
   /// Like generic_file_read_iter(): the pages of the file, clipped at i_size.
   func read(_ file: File, into buffer: UnsafeMutableRawBufferPointer, at offset: Int64)
     throws(Errno) -> Int

@@ -45,33 +45,17 @@ public final class Ext2FileSystem: FileSystemType {
   /// The ext2 type, to register with `VFS.filesystems`.
   public init() {}
 
-  /// The page cache of one mount: made here, from `-o cache_size=` (default
-  /// `PageCache.defaultCapacityBytes`), one per superblock. The one place
-  /// ext2 gets its cache, so a shared per-VFS cache can replace it.
+  /// The page cache a mount uses: the VFS's one (`PageCache.of(vfs)`, whose
+  /// counters /proc/meminfo and /proc/vmstat show, and which drop_caches
+  /// shrinks), bounded by `-o cache_size=` when given (the last mount to
+  /// give one sets it for the whole VFS; default
+  /// `PageCache.defaultCapacityBytes`). A bad size is EINVAL.
   public static func pageCache(for context: MountContext) throws(Errno) -> PageCache {
-    var capacity = PageCache.defaultCapacityBytes
+    let cache = PageCache.of(context.vfs)
     if let text = context.options.value("cache_size") {
-      guard let parsed = parseSize(text) else { throw .EINVAL }
-      capacity = parsed
+      cache.capacityBytes = try PageCache.parseCacheSize(text)
     }
-    return PageCache(capacityBytes: capacity)
-  }
-
-  /// Whether ``pageCache(for:)`` hands out a cache that other mounts share:
-  /// then an unmount writes back and drops its own buffers instead of
-  /// shutting the cache down. Change it together with that function.
-  static let pageCacheIsShared = false
-
-  /// "64M", "512k", "1048576" as bytes; nil if not a size.
-  static func parseSize(_ text: String) -> Int? {
-    var digits = Substring(text)
-    var shift = 0
-    if let last = digits.last, let unit = ["k": 10, "m": 20, "g": 30][String(last).lowercased()] {
-      shift = unit
-      digits = digits.dropLast()
-    }
-    guard let value = Int(digits), value >= 0, value <= (Int.max >> shift) else { return nil }
-    return value << shift
+    return cache
   }
 
   /// Like ext2_fill_super(): reads and checks the superblock and group
@@ -82,10 +66,13 @@ public final class Ext2FileSystem: FileSystemType {
   public func mount(_ context: MountContext) throws(Errno) -> SuperBlock {
     guard let source = context.source, !source.isEmpty else { throw .EINVAL }
     let readOnlyMount = context.options.flag("ro")
-    let image = try ImageFile(path: source, readOnly: readOnlyMount)
-    let device = try BlockDevice(
-      name: "ext2-image", dev: try DevT(major: BlockDeviceRegistry.loopMajor, minor: 0),
-      driver: image, readOnly: readOnlyMount)
+    let cache = try Ext2FileSystem.pageCache(for: context)
+    // The image becomes a loop device of this VFS, as `mount -o loop` makes
+    // one: loopN in /proc/partitions and /dev, until the unmount.
+    let registry = BlockDeviceRegistry.of(context.vfs)
+    let device = try registry.addImageFile(path: source, readOnly: readOnlyMount)
+    var mounted = false
+    defer { if !mounted { _ = try? registry.deleteDisk(device.dev) } }
     let raw: [UInt8]
     do {
       raw = try Ext2Disk.readBytes(
@@ -97,7 +84,6 @@ public final class Ext2FileSystem: FileSystemType {
     // A read-write mount with unknown RO_COMPAT features is refused, as
     // ext2_fill_super() refuses it ("couldn't mount RDWR").
     if case .readOnlyOnly = decision, !readOnlyMount { throw .EINVAL }
-    let cache = try Ext2FileSystem.pageCache(for: context)
     let buffers: BufferCache
     do {
       buffers = try BufferCache(cache: cache, device: device, blockSize: disk.blockSize)
@@ -120,6 +106,7 @@ public final class Ext2FileSystem: FileSystemType {
     sb.posixAcl = posixAcl
     sb.privateData = info
     info.superBlockRef = sb
+    info.blockDevices = registry
     let root: Inode
     do {
       root = try info.iget(Ext2SuperBlock.rootIno)
@@ -131,6 +118,10 @@ public final class Ext2FileSystem: FileSystemType {
     // The flusher starts at the first change (markDirty), in the process
     // that serves: vfsmount forks into the background after mounting.
     if !readOnlyMount { try info.setupSuper() }
+    // Its st_ino are the disk's numbers, 1 to s_inodes_count: the inodes of
+    // /dev and /proc in the same tree take theirs above.
+    context.inodeNumbers.reserve(through: UInt64(disk.inodesCount))
+    mounted = true
     return sb
   }
 
@@ -232,6 +223,8 @@ final class Ext2FileSystemInfo: @unchecked Sendable {
   let readOnly: Bool
   /// The VFS superblock, set once at mount (it owns this object).
   weak var superBlockRef: SuperBlock?
+  /// Where the image is added as a loop device; it leaves at put_super.
+  var blockDevices: BlockDeviceRegistry?
 
   /// Guards the group table and the superblock's live fields.
   let allocLock = Lock()
@@ -542,14 +535,11 @@ final class Ext2FileSystemInfo: @unchecked Sendable {
         try? writeSuper()
       }
     }
-    if Ext2FileSystem.pageCacheIsShared {
-      // kill_block_super() on a shared cache: write back (done above) and
-      // drop this device's clean buffers; other mounts keep the cache.
-      try? disk.cache.syncAll()
-      disk.buffers.invalidate()
-    } else {
-      try? disk.cache.shutdown()  // this mount's own cache: flusher stopped, emptied
-    }
+    // kill_block_super(): everything is on the disk now. The cache is the
+    // VFS's: the unmount writes back all of it (other mounts' dirty pages
+    // too, harmless) and empties it, so no page keeps this mount's inodes.
+    try? disk.cache.shutdown()
+    if let blockDevices { _ = try? blockDevices.deleteDisk(disk.device.dev) }
     lock.withLock {
       inodes = [:]
       pinnedCount = 0

@@ -10,8 +10,13 @@
 // import devtmpfs without a cycle. The core carries the request; devtmpfs
 // installs the handler when it is mounted.
 //
-// Locking: `lock` guards the handler only; it runs without the lock (it
-// takes the devtmpfs superblock's namespace lock).
+// The nodes asked for and not yet removed are kept, so that a devtmpfs
+// mounted after the devices (ext2's loop0 is added before /dev is mounted
+// over it) makes them all, as the kernel's devtmpfs shows every device
+// added since boot.
+//
+// Locking: `lock` guards the handler and the live requests; the handler
+// runs without the lock (it takes the devtmpfs superblock's namespace lock).
 
 /// Requests for /dev nodes from layers below the file systems (``VFS/deviceNodeRequests``).
 public final class DeviceNodeRequests: @unchecked Sendable {
@@ -30,24 +35,52 @@ public final class DeviceNodeRequests: @unchecked Sendable {
 
   private let lock = Lock()
   private var handler: Handler?
+  private var live: [String: Request] = [:]  // creates not deleted since, by name
+  private var replayPending = false
 
-  /// No handler: requests are dropped.
+  /// No handler: requests are kept for one installed later.
   public init() {}
 
   /// Installs the handler that makes and removes the nodes (nil removes it).
-  /// devtmpfs installs one when it is mounted.
+  /// devtmpfs installs one when it is mounted; once the mount is attached,
+  /// the VFS replays the nodes asked for before (`replayAfterInstall`).
   public func install(_ handler: Handler?) {
-    lock.withLock { self.handler = handler }
+    lock.withLock {
+      self.handler = handler
+      replayPending = handler != nil
+    }
+  }
+
+  /// Makes, once after each `install`, every node asked for and not removed
+  /// since, in name order; errors are ignored, as the driver core ignores
+  /// devtmpfs's. The VFS calls it when a mount is attached.
+  package func replayAfterInstall() {
+    let (installed, requests) = lock.withLock { () -> (Handler?, [Request]) in
+      guard replayPending else { return (nil, []) }
+      replayPending = false
+      return (handler, live.keys.sorted().compactMap { live[$0] })
+    }
+    guard let installed else { return }
+    for request in requests { try? installed(request) }
   }
 
   /// Whether a handler is installed (a /dev will get the nodes).
   public var hasHandler: Bool { lock.withLock { handler != nil } }
 
   /// Passes `request` to the handler, and its error back. Without a handler
-  /// it does nothing and succeeds, as devtmpfs_create_node() returns 0 in a
+  /// it only keeps a create for a later one, and succeeds, as devtmpfs_create_node() returns 0 in a
   /// kernel with no devtmpfs mounted: the device works, it has no node.
   public func submit(_ request: Request) throws(Errno) {
-    guard let handler = lock.withLock({ handler }) else { return }
-    try handler(request)
+    let installed = lock.withLock { () -> Handler? in
+      switch request {
+      case .create(let name, _, _, _):
+        live[name] = request
+      case .delete(let name, let dev, let type):
+        if case .create(_, dev, type, _)? = live[name] { live[name] = nil }
+      }
+      return handler
+    }
+    guard let installed else { return }
+    try installed(request)
   }
 }

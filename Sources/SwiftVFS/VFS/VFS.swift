@@ -94,6 +94,18 @@ public final class VFS: @unchecked Sendable {
     createMountPoint: Bool = false, mountPointMode: UInt32 = 0o755,
     synthesizeMountPoint: Bool = false
   ) throws(Errno) -> SuperBlock {
+    let sb = try attach(
+      typeName, at: path, options: options, cred: cred, createMountPoint: createMountPoint,
+      mountPointMode: mountPointMode, synthesizeMountPoint: synthesizeMountPoint)
+    // A devtmpfs mounted now makes the nodes of devices added before it.
+    deviceNodeRequests.replayAfterInstall()
+    return sb
+  }
+
+  private func attach(
+    _ typeName: String, at path: String, options: MountOptions, cred: Cred,
+    createMountPoint: Bool, mountPointMode: UInt32, synthesizeMountPoint: Bool
+  ) throws(Errno) -> SuperBlock {
     let type = try filesystems.type(named: typeName)
     let id = mountLock.withLock {
       defer { nextSuperBlockID += 1 }
