@@ -493,12 +493,24 @@ public final class PageCache: @unchecked Sendable {
   /// bound (shrink_inactive_list(), without the second chance of an active list).
   func evictCleanLocked() {
     var entry = lruCold
-    while usedBytesLocked > counters.capacityBytes, let current = entry {
+    var skipped = 0
+    while usedBytesLocked > counters.capacityBytes, skipped < PageCache.reclaimScanLimit,
+      let current = entry
+    {
       entry = current.lruPrev
       if current.isReclaimable {
         detachLocked(current)
         counters.evictions += 1
+      } else {
+        skipped += 1
       }
     }
   }
+
+  /// How many entries in use (dirty, under I/O, held) eviction passes over
+  /// at the cold end before it stops, like the kernel's bounded LRU scan.
+  /// A cache full of dirty pages then costs each writer a short walk, not
+  /// the whole list: `balance()` writes the coldest dirty entries back, and
+  /// they are dropped from the cold end next.
+  static let reclaimScanLimit = 64
 }
