@@ -409,6 +409,41 @@ final class Ext2ReadTests: XCTestCase {
     }
   }
 
+  /// The report is what /proc/vfs/superblocks shows while mounted, under a
+  /// line naming the loop device; the image is loop0 in /proc/partitions
+  /// and /dev until the unmount.
+  func testReportAndLoopDeviceInProc() throws {
+    let image = try makeImage(try makeSource(), blockSize: 4096, inodeSize: 256, name: "p.img")
+    let vfs = try mount(image)
+    try vfs.mountDevAndProc()
+    func read(_ path: String) throws -> String {
+      let inode = try lookup(vfs, path)
+      defer { vfs.forget(inode.ino, count: 1) }
+      let (fh, file) = try vfs.open(inode, flags: O_RDONLY, cred: .root)
+      defer { vfs.release(fh) }
+      var text: [UInt8] = []
+      var buffer = [UInt8](repeating: 0, count: 65536)
+      while true {
+        let n = try buffer.withUnsafeMutableBytes {
+          try vfs.read(file, into: $0, at: Int64(text.count))
+        }
+        if n == 0 { break }
+        text += buffer[0..<n]
+      }
+      return String(decoding: text, as: UTF8.self)
+    }
+    let shown = try read("proc/vfs/superblocks")
+    let report = try XCTUnwrap(Ext2FileSystem.report(vfs.rootSuperBlock))
+    XCTAssertEqual(shown, "ext2 on loop0 (\(image))\n" + report + "\n")
+    XCTAssertTrue(try read("proc/partitions").hasSuffix("   7        0      16384 loop0\n"))
+    let node = try lookup(vfs, "dev/loop0")
+    defer { vfs.forget(node.ino, count: 1) }
+    XCTAssertEqual(node.type, .blockDevice)
+    vfs.unmountAll()
+    XCTAssertEqual(try read("proc/vfs/superblocks"), "no disk file system mounted\n")
+    XCTAssertEqual(try read("proc/partitions"), "major minor  #blocks  name\n\n")
+  }
+
   // MARK: - Refused mounts
 
   /// A copy of `image` with `bytes` written at `offset`.

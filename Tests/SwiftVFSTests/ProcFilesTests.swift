@@ -34,8 +34,8 @@ final class ProcFilesTests: XCTestCase {
     XCTAssertEqual(
       try names("proc/vfs"),
       [
-        ".", "..", "dcache", "inodes", "requests", "connection", "objects", "devnodes", "check",
-        "trace", "reset",
+        ".", "..", "dcache", "inodes", "requests", "connection", "objects", "devnodes",
+        "superblocks", "check", "trace", "reset",
       ])
     // A listing resumes from a cookie, as getdents does.
     let (fh, file) = try h.vfs.open(try h.inode("proc/vfs"), flags: O_RDONLY, cred: .root)
@@ -46,7 +46,11 @@ final class ProcFilesTests: XCTestCase {
       return true
     }
     XCTAssertEqual(
-      rest, ["inodes", "requests", "connection", "objects", "devnodes", "check", "trace", "reset"])
+      rest,
+      [
+        "inodes", "requests", "connection", "objects", "devnodes", "superblocks", "check", "trace",
+        "reset",
+      ])
   }
 
   func testModesAndOwners() throws {

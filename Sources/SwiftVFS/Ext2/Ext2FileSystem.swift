@@ -121,6 +121,13 @@ public final class Ext2FileSystem: FileSystemType {
     // Its st_ino are the disk's numbers, 1 to s_inodes_count: the inodes of
     // /dev and /proc in the same tree take theirs above.
     context.inodeNumbers.reserve(through: UInt64(disk.inodesCount))
+    // /proc/vfs/superblocks: this superblock as dumpe2fs -h shows it, live.
+    let sections = context.vfs.procSections
+    sections.register(file: "superblocks", key: device.name) { [weak info] in
+      guard let info else { return "" }
+      return "ext2 on \(device.name) (\(source))\n" + info.report() + "\n"
+    }
+    info.procSections = sections
     mounted = true
     return sb
   }
@@ -225,6 +232,8 @@ final class Ext2FileSystemInfo: @unchecked Sendable {
   weak var superBlockRef: SuperBlock?
   /// Where the image is added as a loop device; it leaves at put_super.
   var blockDevices: BlockDeviceRegistry?
+  /// Where the superblock report is shown (/proc/vfs/superblocks); it leaves at put_super.
+  var procSections: ProcSections?
 
   /// Guards the group table and the superblock's live fields.
   let allocLock = Lock()
@@ -539,6 +548,7 @@ final class Ext2FileSystemInfo: @unchecked Sendable {
     // VFS's: the unmount writes back all of it (other mounts' dirty pages
     // too, harmless) and empties it, so no page keeps this mount's inodes.
     try? disk.cache.shutdown()
+    procSections?.unregister(file: "superblocks", key: disk.device.name)
     if let blockDevices { _ = try? blockDevices.deleteDisk(disk.device.dev) }
     lock.withLock {
       inodes = [:]

@@ -46,6 +46,13 @@ enum ProcSectionReports {
       + (vfs.procSections.text(of: "meminfo") ?? noPageCacheMeminfo)
   }
 
+  /// /proc/vfs/superblocks: what each mounted disk file system tells of its
+  /// superblock (ext2 registers a `dumpe2fs -h`-like report per mount, as
+  /// the section "superblocks"), or a line saying there is none.
+  static func superBlocks(_ vfs: VFS) -> String {
+    vfs.procSections.text(of: "superblocks") ?? "no disk file system mounted\n"
+  }
+
   /// /proc/vmstat: the sections' "name value" lines (the page cache's
   /// nr_dirty, nr_writeback, pgpgin, pgpgout, hits and misses); empty when
   /// none is registered.

@@ -7,7 +7,8 @@ import SwiftVFSCore
 /// /proc/devices  filesystems  meminfo  mounts  partitions  vmstat
 /// /proc/sys/fs/  dentry-state  inode-nr  inode-state  dcache-max (rw)
 /// /proc/sys/vm/  drop_caches (w)
-/// /proc/vfs/     dcache  inodes  requests  objects  devnodes  check  trace  reset (w)
+/// /proc/vfs/     dcache  inodes  requests  connection  objects  devnodes  superblocks
+///                check  trace  reset (w)
 /// ```
 enum ProcTree {
   /// The largest `dcache-max` taken (INT_MAX, as proc_dointvec's ceiling).
@@ -58,6 +59,8 @@ enum ProcTree {
             .file("connection") { [unowned vfs] in vfs.requests.connectionReport() },
             .file("objects") { [unowned vfs] in ProcReports.objects(vfs) },
             .file("devnodes") { [unowned vfs] in ProcReports.deviceNodes(vfs) },
+            // What disk file systems say of their superblocks (ext2: like dumpe2fs -h).
+            .file("superblocks") { [unowned vfs] in ProcSectionReports.superBlocks(vfs) },
             // fsck of the live tree: "ok", or one line per broken invariant.
             .file("check") { [unowned vfs] in
               let problems = vfs.check()
