@@ -308,7 +308,7 @@ public final class VFS: @unchecked Sendable {
 
   /// A directory that was removed takes no new entries (ENOENT, as the
   /// kernel's IS_DEADDIR check answers).
-  private func checkAlive(_ dir: Inode) throws(Errno) {
+  func checkAlive(_ dir: Inode) throws(Errno) {
     if dir.lock.withLock({ dir.nlink == 0 }) { throw .ENOENT }
   }
 
@@ -356,11 +356,16 @@ public final class VFS: @unchecked Sendable {
     guard !inode.isDirectory else { throw .EPERM }
     guard inode.sb === dir.sb else { throw .EXDEV }
     return try makeEntry(dir, name) { dir throws(Errno) in
-      // Linking an inode whose last name is gone is ENOENT (no O_TMPFILE here).
-      if inode.lock.withLock({ inode.nlink == 0 }) { throw .ENOENT }
+      // Linking an inode whose last name is gone is ENOENT, unless it is an
+      // O_TMPFILE made linkable (vfs_link(): nlink 0 without I_LINKABLE).
+      if inode.lock.withLock({ inode.nlink == 0 && !inode.linkable }) { throw .ENOENT }
+      // A linkable one whose storage went at its last close is gone too (the
+      // kernel holds the open file across linkat, so this is no race).
+      if icache.isEvicted(inode) { throw .ENOENT }
       if inode.lock.withLock({ inode.nlink == UInt32.max }) { throw .EMLINK }
       try checkMayModify(inode)  // vfs_link(): not an immutable or append-only file
       try dir.ops.link(inode, dir, name)
+      inode.lock.withLock { inode.linkable = false }
       return inode
     }
   }
@@ -841,6 +846,8 @@ public enum OpenFlags {
   public static let direct: Int32 = 0o40000
   /// Fail with ENOTDIR unless it is a directory (O_DIRECTORY).
   public static let directory: Int32 = 0o200000
+  /// An unnamed file in the directory given (O_TMPFILE: __O_TMPFILE | O_DIRECTORY).
+  public static let tmpfile: Int32 = 0o20200000
 }
 
 /// fallocate(2) modes.

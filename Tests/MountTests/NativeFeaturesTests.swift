@@ -1,0 +1,129 @@
+import Foundation
+import XCTest
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// What the native engine gives that libfuse 3.14's loop cannot: O_TMPFILE
+/// (FUSE_TMPFILE), statx's birth time (FUSE_STATX), syncfs (FUSE_SYNCFS),
+/// idmapped mounts (FUSE_ALLOW_IDMAP) and cached negative entries; each side
+/// by side with a tmpfs where tmpfs has it.
+final class NativeFeaturesTests: ConformanceTestCase {
+  override class var mountOptions: [String] { super.mountOptions + ["engine=native"] }
+
+  /// O_TMPFILE (`__O_TMPFILE | O_DIRECTORY`; Glibc's macro does not import).
+  static let oTmpfile: Int32 = 0o20200000
+  /// AT_EMPTY_PATH (fcntl.h; not imported by Glibc's module).
+  static let atEmptyPath: Int32 = 0x1000
+
+  /// The calls counted for `opcode` in the mount's /proc/vfs/requests.
+  func requestCalls(_ opcode: String, in mount: String) -> Int {
+    guard let text = try? String(contentsOfFile: mount + "/proc/vfs/requests", encoding: .utf8)
+    else { return -1 }
+    for line in text.split(separator: "\n") {
+      let f = line.split(separator: " ", omittingEmptySubsequences: true)
+      if f.count > 3, f[1] == opcode {
+        return f.dropFirst(2).lazy.compactMap { Int($0) }.first ?? -1
+      }
+    }
+    return -1
+  }
+
+  /// Polls `condition` (a request is counted, a release is served, just after
+  /// the reply the caller waited for) for up to 20 s.
+  func eventually(_ condition: () -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(20)
+    while Date() < deadline {
+      if condition() { return true }
+      usleep(2000)
+    }
+    return condition()
+  }
+
+  // MARK: - O_TMPFILE
+
+  func testTmpfileIsUnnamedWritableAndLinkableAsOnTmpfs() {
+    sideBySide { s in
+      let fd = Glibc.open(s.root, Self.oTmpfile | O_RDWR, 0o640)
+      s.check("open O_TMPFILE|O_RDWR", fd >= 0 ? "OK" : errnoName(errno), "OK")
+      guard fd >= 0 else { return }
+      defer { close(fd) }
+      s.check("write", pwrite(fd, Array("hello".utf8), at: 0), "OK")
+      let st = s.fstat(fd)
+      s.check("nlink", st.map { Int($0.st_nlink) } ?? -1, 0)
+      s.check("mode", st.map { String($0.st_mode, radix: 8) } ?? "-", "100640")
+      s.check("size", st.map { Int($0.st_size) } ?? -1, 5)
+      s.check("listing before link", s.ls(), "")
+      s.check(
+        "linkat AT_EMPTY_PATH",
+        linkat(fd, "", AT_FDCWD, s.p("named"), Self.atEmptyPath) == 0
+          ? "OK" : errnoName(errno), "OK")
+      s.check("read by name", s.get("named"), "hello")
+      s.check("nlink after link", s.nlink("named"), 1)
+      s.check("fstat nlink after link", s.fstat(fd).map { Int($0.st_nlink) } ?? -1, 1)
+      s.check("listing after link", s.ls(), "named")
+
+      // The other way: the /proc/self/fd link, followed.
+      let other = Glibc.open(s.root, Self.oTmpfile | O_WRONLY, 0o600)
+      s.check("open O_TMPFILE|O_WRONLY", other >= 0 ? "OK" : errnoName(errno), "OK")
+      if other >= 0 {
+        s.check(
+          "linkat /proc/self/fd",
+          linkat(AT_FDCWD, "/proc/self/fd/\(other)", AT_FDCWD, s.p("viaProc"), AT_SYMLINK_FOLLOW)
+            == 0 ? "OK" : errnoName(errno), "OK")
+        close(other)
+      }
+      s.check("viaProc mode", s.mode("viaProc"))
+    }
+    // The kernel sent FUSE_TMPFILE (not a CREATE in disguise), twice.
+    XCTAssertTrue(eventually { requestCalls("TMPFILE", in: vfs.path) == 2 })
+  }
+
+  func testTmpfileErrorsAndExclusiveAsOnTmpfs() {
+    sideBySide { s in
+      s.check("O_TMPFILE read-only", s.open("", Self.oTmpfile | O_RDONLY, 0o600), "EINVAL")
+      _ = s.put("file", "x")
+      s.check("O_TMPFILE on a file", s.open("file", Self.oTmpfile | O_RDWR, 0o600), "ENOTDIR")
+      s.check("O_TMPFILE in a missing dir", s.open("nodir", Self.oTmpfile | O_RDWR), "ENOENT")
+      let fd = Glibc.open(s.root, Self.oTmpfile | O_RDWR | O_EXCL, 0o600)
+      s.check("open O_TMPFILE|O_EXCL", fd >= 0 ? "OK" : errnoName(errno), "OK")
+      guard fd >= 0 else { return }
+      defer { close(fd) }
+      s.check("write", pwrite(fd, Array("x".utf8), at: 0), "OK")
+      s.check(
+        "linkat of O_EXCL",
+        linkat(fd, "", AT_FDCWD, s.p("never"), Self.atEmptyPath) == 0
+          ? "OK" : errnoName(errno), "ENOENT")
+      s.check(
+        "linkat via /proc of O_EXCL",
+        linkat(AT_FDCWD, "/proc/self/fd/\(fd)", AT_FDCWD, s.p("never"), AT_SYMLINK_FOLLOW) == 0
+          ? "OK" : errnoName(errno), "ENOENT")
+      s.check("never there", s.statResult("never"), "ENOENT")
+    }
+  }
+
+  /// An unlinked O_TMPFILE is freed at its last close: statfs's free blocks
+  /// and inodes come back to what they were.
+  func testTmpfileClosedWithoutLinkIsFreed() {
+    sideBySide { s in
+      guard let before = s.statfs() else { return s.check("statfs", errnoName(errno)) }
+      let fd = Glibc.open(s.root, Self.oTmpfile | O_RDWR, 0o600)
+      s.check("open", fd >= 0 ? "OK" : errnoName(errno), "OK")
+      guard fd >= 0 else { return }
+      s.check("write 1 MiB", pwrite(fd, [UInt8](repeating: 7, count: 1 << 20), at: 0), "OK")
+      _ = fsync(fd)  // so the pages reach vfsmount before statfs looks
+      let during = s.statfs()
+      s.check("blocks taken", during.map { $0.f_bfree < before.f_bfree } ?? false, true)
+      s.check("inode taken", during.map { $0.f_ffree < before.f_ffree } ?? false, true)
+      close(fd)
+      // FUSE sends RELEASE after close(2) returns: wait for it.
+      let back = eventually {
+        guard let now = s.statfs() else { return false }
+        return now.f_bfree == before.f_bfree && now.f_ffree == before.f_ffree
+      }
+      s.check("free blocks and inodes back", back, true)
+      s.check("listing", s.ls(), "")
+    }
+  }
+}
