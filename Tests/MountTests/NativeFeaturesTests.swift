@@ -126,4 +126,50 @@ final class NativeFeaturesTests: ConformanceTestCase {
       s.check("listing", s.ls(), "")
     }
   }
+
+  // MARK: - STATX
+
+  /// `stat --format=FORMAT PATH` (coreutils asks statx for what FORMAT needs).
+  func statFormat(_ format: String, _ path: String) -> String {
+    let r = runCommand("stat", ["--format=" + format, path], timeout: 30)
+    XCTAssertEqual(r.status, 0, "\(r)")
+    return r.out
+  }
+
+  func testStatxShowsTheBirthTimeSetAtCreation() throws {
+    let path = vfs.path + "/born"
+    let before = Int(Date().timeIntervalSince1970.rounded(.down))
+    XCTAssertEqual(vfsSide.put(path, "x"), "OK")
+    let after = Int(Date().timeIntervalSince1970.rounded(.up))
+    let statxBefore = requestCalls("STATX", in: vfs.path)
+    let born = Int(statFormat("%W", path)) ?? 0
+    XCTAssertTrue((before...after).contains(born), "birth \(born) not in \(before)...\(after)")
+    XCTAssertTrue(eventually { requestCalls("STATX", in: vfs.path) > statxBefore })
+    // The other fields are GETATTR's.
+    let st = try XCTUnwrap(lstatPath(path))
+    XCTAssertEqual(
+      statFormat("%s %h %f %u %g %i %X %Y %Z", path),
+      "\(st.st_size) \(st.st_nlink) \(String(st.st_mode, radix: 16)) \(st.st_uid) \(st.st_gid) "
+        + "\(st.st_ino) \(st.st_atim.tv_sec) \(st.st_mtim.tv_sec) \(st.st_ctim.tv_sec)")
+    // A write and a chmod move mtime and ctime, never the birth time.
+    let fullBirth = statFormat("%w", path)
+    XCTAssertEqual(vfsSide.put(path, "more", flags: O_WRONLY | O_APPEND), "OK")
+    XCTAssertEqual(chmod(path, 0o600), 0)
+    XCTAssertEqual(statFormat("%w", path), fullBirth)
+    XCTAssertNotEqual(statFormat("%z", path), fullBirth, "ctime moved")
+    // The same on tmpfs: a birth time within the same bounds.
+    let twin = tmpfs.path + "/born"
+    XCTAssertEqual(tmpfsSide.put(twin, "x"), "OK")
+    XCTAssertNotEqual(statFormat("%W", twin), "0")
+  }
+
+  func testLibfuseEngineStillShowsNoBirthTime() throws {
+    let other = try VfsMount(options: ["allow_other", "engine=libfuse"])
+    defer { other.unmount() }
+    let path = other.path + "/f"
+    let fd = open(path, O_CREAT | O_WRONLY, 0o644)
+    XCTAssertGreaterThanOrEqual(fd, 0)
+    close(fd)
+    XCTAssertEqual(statFormat("%W %w", path), "0 -")
+  }
 }

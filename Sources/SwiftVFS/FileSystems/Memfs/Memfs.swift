@@ -66,9 +66,18 @@ enum Memfs {
   static let symlinkOps = MemfsSymlinkOperations()
   static let specialOps = MemfsSpecialOperations()
 
-  /// Like shmem_get_inode(): a new inode with the tables for its type.
+  /// Like shmem_get_inode(): a new inode with the tables for its type, born
+  /// now (tmpfs's i_crtime, shown by statx as the birth time).
   static func newInode(
     _ sb: SuperBlock, mode: UInt32, cred: Cred, rdev: DevT = .zero
+  ) throws(Errno) -> Inode {
+    let inode = try newInodeOfType(sb, mode: mode, cred: cred, rdev: rdev)
+    inode.lock.withLock { inode.btime = inode.ctime }
+    return inode
+  }
+
+  private static func newInodeOfType(
+    _ sb: SuperBlock, mode: UInt32, cred: Cred, rdev: DevT
   ) throws(Errno) -> Inode {
     switch FileType(mode: mode) {
     case .directory:

@@ -170,7 +170,9 @@ extension FuseConnection {
       var fi = fuse_file_info()
       fi.flags = Int32(bitPattern: c.flags)
       bridge.tmpfile(replier(umask: c.umask), ino, mode_t(c.mode), &fi)
-    case .access, .syncfs, .statx, .unparsed:
+    case .statx:
+      bridge.statx(replier(), ino)
+    case .access, .syncfs, .unparsed:
       enosys()
     }
   }
