@@ -172,4 +172,16 @@ final class NativeFeaturesTests: ConformanceTestCase {
     close(fd)
     XCTAssertEqual(statFormat("%W %w", path), "0 -")
   }
+
+  // MARK: - SYNCFS
+
+  /// `sync -f` (syncfs(2)) on the mount succeeds. Linux 6.18 sends FUSE_SYNCFS only on a
+  /// connection with fc->sync_fs set (virtiofs; no INIT flag turns it on for
+  /// /dev/fuse), so here it ends in the kernel; FuseNativeRequestsTests
+  /// checks the engine's answer to the request itself.
+  func testSyncfsOfTheMountSucceeds() throws {
+    XCTAssertEqual(vfsSide.put(vfs.path + "/f", "data"), "OK")
+    let r = runCommand("sync", ["-f", vfs.path], timeout: 30)
+    XCTAssertEqual(r.status, 0, "\(r)")
+  }
 }

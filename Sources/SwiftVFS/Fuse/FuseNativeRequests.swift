@@ -88,6 +88,20 @@ extension FuseBridge {
   }
 }
 
+extension FuseBridge {
+  /// FUSE_SYNCFS, sent by fuse_sync_fs() for syncfs(2) on the mount (on the
+  /// root's node id): the superblock's ->sync_fs. The kernel sends it only
+  /// where fc->sync_fs is set; until then, this is never reached.
+  func syncfs(_ req: FuseReplier, _ ino: UInt64) {
+    serve(req, .syncfs, ino) { () throws(Errno) -> Inode? in
+      let inode = try node(ino)
+      try vfs.syncFS(inode)
+      req.reply(error: 0)
+      return inode
+    }
+  }
+}
+
 /// Helpers of the native-only requests.
 enum FuseNativeRequests {
   /// A `timespec` as statx's time.

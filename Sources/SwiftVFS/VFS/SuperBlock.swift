@@ -181,6 +181,10 @@ public protocol SuperOperations: Sendable {
   /// For the checker: a directory's entries, read without taking the
   /// namespace lock (the checker holds it). nil: use iterate.
   func listDirectory(_ dir: Inode) -> [(FileName, Inode)]?
+  /// Linux: ->sync_fs. Writes what the superblock holds back (syncfs(2),
+  /// `sync -f`); `wait`: until it is stable. Data of open files is each
+  /// file's fsync.
+  func syncFS(_ sb: SuperBlock, wait: Bool) throws(Errno)
 }
 
 extension SuperOperations {
@@ -189,6 +193,8 @@ extension SuperOperations {
   public func check(_ inode: Inode) -> [String] { [] }
   public func blocksHeld(_ inodes: [Inode]) -> UInt64? { nil }
   public func listDirectory(_ dir: Inode) -> [(FileName, Inode)]? { nil }
+  /// sync_filesystem() without ->sync_fs: nothing more to write (memfs, ramfs).
+  public func syncFS(_ sb: SuperBlock, wait: Bool) throws(Errno) {}
 }
 
 /// Hands out inode numbers and generations, like get_next_ino(). One per VFS,

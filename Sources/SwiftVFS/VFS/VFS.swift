@@ -560,6 +560,13 @@ public final class VFS: @unchecked Sendable {
     inode.sb.ops.statfs(inode.sb)
   }
 
+  /// Like sync_filesystem() for syncfs(2): the ->sync_fs of the inode's
+  /// superblock, waiting; a read-only superblock has nothing to write.
+  public func syncFS(_ inode: Inode) throws(Errno) {
+    guard !inode.sb.readOnly else { return }
+    try inode.sb.ops.syncFS(inode.sb, wait: true)
+  }
+
   // MARK: - Extended attributes
 
   /// Like xattr_permission(): user.* lives only on regular files and

@@ -172,7 +172,9 @@ extension FuseConnection {
       bridge.tmpfile(replier(umask: c.umask), ino, mode_t(c.mode), &fi)
     case .statx:
       bridge.statx(replier(), ino)
-    case .access, .syncfs, .unparsed:
+    case .syncfs:
+      bridge.syncfs(replier(), ino)
+    case .access, .unparsed:
       enosys()
     }
   }
