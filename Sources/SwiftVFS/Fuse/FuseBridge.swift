@@ -59,6 +59,10 @@ public final class FuseBridge: @unchecked Sendable {
   /// Set by the native engine when INIT agreed FUSE_HANDLE_KILLPRIV_V2: the
   /// kernel then leaves clearing setuid and setgid on chown to us.
   nonisolated(unsafe) var handlesKillPrivV2 = false
+  /// Whether the kernel mount has default_permissions (set by FuseSession):
+  /// the native engine asks FUSE_ALLOW_IDMAP only then, as the kernel fails
+  /// the connection otherwise (process_init_reply()).
+  nonisolated(unsafe) var kernelChecksPermissions = false
   /// Requests served in Tasks, for teardown (FuseAsyncRequests.swift).
   let asyncRequests = FuseAsyncRequests()
 

@@ -58,6 +58,7 @@ public final class FuseSession {
     }
     try FuseSession.checkMountPoint(mountPoint)
     self.bridge = Unmanaged.passRetained(bridge)
+    bridge.kernelChecksPermissions = kernelOptions.contains("default_permissions")
     // memfs allocates many 4 KiB pages from several threads: let malloc grow
     // its heaps 64 MiB at a time rather than one mprotect() every few pages.
     // Few arenas: memory freed by one thread then serves the others.
