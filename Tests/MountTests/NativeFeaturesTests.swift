@@ -270,4 +270,38 @@ final class NativeFeaturesTests: ConformanceTestCase {
     let c = (try? String(contentsOfFile: vfs.path + "/proc/vfs/connection", encoding: .utf8)) ?? ""
     XCTAssertTrue(c.contains(" ALLOW_IDMAP"), c)
   }
+
+  // MARK: - Negative entries
+
+  /// A LOOKUP miss is an entry reply with node id 0 and the entry timeout
+  /// (FuseEngineTests checks the bytes), so the kernel keeps a negative
+  /// dentry: a second stat of the missing name costs no LOOKUP.
+  func testAMissingNameIsLookedUpOnce() throws {
+    let missing = vfs.path + "/t/missing"
+    // setUp's chmod of t dropped its dentry (fuse_setattr() invalidates a
+    // directory's entry when its mode changes): walk it once more first.
+    XCTAssertNotNil(lstatPath(vfs.path + "/t"))
+    // Reading the table looks up proc/vfs/requests the first time; those
+    // LOOKUPs are counted just after their replies: let the count settle.
+    var before = requestCalls("LOOKUP", in: vfs.path)
+    XCTAssertTrue(
+      eventually {
+        let now = requestCalls("LOOKUP", in: vfs.path)
+        defer { before = now }
+        return now == before
+      })
+    XCTAssertNil(lstatPath(missing))
+    XCTAssertEqual(errno, ENOENT)
+    XCTAssertTrue(eventually { requestCalls("LOOKUP", in: vfs.path) == before + 1 })
+    XCTAssertNil(lstatPath(missing))
+    XCTAssertEqual(errno, ENOENT)
+    // Another missing name costs one: once it is counted, the table holds
+    // every LOOKUP the two stats above sent.
+    XCTAssertNil(lstatPath(vfs.path + "/t/other"))
+    XCTAssertTrue(eventually { requestCalls("LOOKUP", in: vfs.path) >= before + 2 })
+    XCTAssertEqual(requestCalls("LOOKUP", in: vfs.path), before + 2, "the second stat asked again")
+    // The negative entry goes when the name is made.
+    XCTAssertEqual(vfsSide.put(missing, "now"), "OK")
+    XCTAssertEqual(vfsSide.get(missing), "now")
+  }
 }

@@ -112,4 +112,17 @@ final class FuseNativeRequestsTests: XCTestCase {
     XCTAssertEqual(r.body.count, 0)
     XCTAssertEqual(calls("SYNCFS"), 1)
   }
+
+  func testAllowIdmapIsAskedWithInitExtOnlyWithDefaultPermissions() throws {
+    let offer = FuseInitIn(
+      major: 7, minor: 45, maxReadahead: 1 << 20, flags: [.initExt, .allowIdmap, .asyncRead])
+    let with = try XCTUnwrap(FuseConnection.negotiate(offer, writebackCache: false, idmap: true))
+    XCTAssertTrue(with.flags.isSuperset(of: [.allowIdmap, .initExt]))
+    let without = try XCTUnwrap(FuseConnection.negotiate(offer, writebackCache: false))
+    XCTAssertFalse(without.flags.contains(.allowIdmap))
+    let old = FuseInitIn(major: 7, minor: 38, maxReadahead: 1 << 20, flags: [.asyncRead])
+    let notOffered = try XCTUnwrap(
+      FuseConnection.negotiate(old, writebackCache: false, idmap: true))
+    XCTAssertFalse(notOffered.flags.contains(.allowIdmap))
+  }
 }
