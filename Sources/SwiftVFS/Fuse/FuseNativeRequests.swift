@@ -109,3 +109,30 @@ enum FuseNativeRequests {
     FuseSxTime(sec: Int64(t.tv_sec), nsec: UInt32(clamping: t.tv_nsec))
   }
 }
+
+/// The caller's fsuid and fsgid from /proc/PID/status ("Uid:" and "Gid:",
+/// fourth field), for requests whose header carries FUSE_INVALID_UIDGID:
+/// with FUSE_ALLOW_IDMAP the kernel names the caller only when it creates
+/// an inode (fuse_fill_creds()). A caller already gone (or pid 0) stays
+/// invalid, which no owner or group matches.
+enum FuseCallerCreds {
+  /// FUSE_INVALID_UIDGID.
+  static let invalid = UInt32.max
+
+  static func fill(_ cred: inout Cred, pid: UInt32) {
+    guard pid != 0, let f = fopen("/proc/\(pid)/status", "r") else { return }
+    defer { fclose(f) }
+    var line: UnsafeMutablePointer<CChar>?
+    var capacity = 0
+    defer { free(line) }
+    while getline(&line, &capacity, f) > 0 {
+      guard let line else { break }
+      let text = String(cString: line)
+      let isUid = text.hasPrefix("Uid:")
+      guard isUid || text.hasPrefix("Gid:") else { continue }
+      let ids = text.dropFirst(4).split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" })
+      guard ids.count == 4, let fsid = UInt32(ids[3]) else { continue }
+      if isUid { cred.uid = fsid } else { cred.gid = fsid }
+    }
+  }
+}

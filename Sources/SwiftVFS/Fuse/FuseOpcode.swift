@@ -29,6 +29,10 @@ public enum FuseOpcode: String, CaseIterable, Sendable {
     }
   }
 
+  /// Whether only the native engine serves it (libfuse 3.14 answers ENOSYS):
+  /// declared served in the request table only when that engine runs.
+  public var isNativeOnly: Bool { self == .syncfs || self == .tmpfile || self == .statx }
+
   /// The VFS operation that serves it, e.g. "inode_operations.lookup"; nil: libfuse's default.
   public var vfsOperation: String? {
     switch self {

@@ -207,7 +207,7 @@ final class FuseConnection: @unchecked Sendable {
     guard
       let out = FuseConnection.negotiate(
         offer, writebackCache: bridge.options.writebackCache,
-        idmap: bridge.kernelChecksPermissions)
+        idmap: bridge.asksAllowIdmap)
     else {
       _ = sendError(unique: request.header.unique, Errno(EPROTO), fd: channel.fd)
       return
