@@ -406,7 +406,7 @@ final class Ext2WriteTests: XCTestCase {
     let dir = try vfs.mkdir(vfs.root, "d", mode: 0o755, cred: .root)
     for i in 0..<50 { _ = try writeFile(vfs, dir, "f\(i)", [(0, pattern(i, count: 3000))]) }
     try vfs.unlink(dir, "f7")
-    try vfs.syncfs(vfs.root)
+    try vfs.syncFS(vfs.root)
     let (status, output) = try runTool("/usr/sbin/e2fsck", ["-fn", image])
     XCTAssertEqual(status, 0, output)
     XCTAssertEqual(try superBlockState(image), "not clean")
@@ -512,7 +512,7 @@ final class Ext2WriteTests: XCTestCase {
         _ = try vfs.symlink(
           vfs.root, "link", target: Array(repeating: 0x61, count: 100), cred: .root)
       }
-      attempt { try vfs.syncfs(vfs.root) }
+      attempt { try vfs.syncFS(vfs.root) }
       vfs.unmountAll()
     }
     print("ext2 write fuzz: 120 images, \(mounted) mounted, \(failedSteps) failed steps")
@@ -556,7 +556,7 @@ final class Ext2WriteTests: XCTestCase {
     Thread.detachNewThread {
       defer { group.leave() }
       for _ in 0..<20 {
-        if (try? vfs.syncfs(vfs.root)) == nil { errors.add() }
+        if (try? vfs.syncFS(vfs.root)) == nil { errors.add() }
       }
     }
     XCTAssertEqual(group.wait(timeout: .now() + 300), .success, "no deadlock")
@@ -714,7 +714,7 @@ final class Ext2WriteTests: XCTestCase {
     _ = try pattern(1, count: 100_000).withUnsafeBytes { try vfs.write(file, from: $0, at: 0) }
     try vfs.unlink(vfs.root, "orphan")
     let kept = try writeFile(vfs, vfs.root, "kept", [(0, Array("x".utf8))])
-    try vfs.syncfs(vfs.root)  // unpins every inode: later changes must still reach the disk
+    try vfs.syncFS(vfs.root)  // unpins every inode: later changes must still reach the disk
     // An ACL set after the sync (the VFS keeps it in the Inode alone), chattr.
     let acl = PosixAcl([
       .init(.userObj, 6), .init(.user, 4, id: 42), .init(.groupObj, 4), .init(.mask, 4),

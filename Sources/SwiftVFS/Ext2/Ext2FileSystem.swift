@@ -606,7 +606,7 @@ struct Ext2SuperOperations: SuperOperations {
   }
 
   /// Like ext2_sync_fs().
-  func syncFS(_ sb: SuperBlock) throws(Errno) { try info.syncAll() }
+  func syncFS(_ sb: SuperBlock, wait: Bool) throws(Errno) { try info.syncAll() }
 
   /// Like ext2_put_super().
   func putSuper(_ sb: SuperBlock) { info.putSuper() }

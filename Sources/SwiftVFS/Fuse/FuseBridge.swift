@@ -30,6 +30,12 @@ public final class FuseBridge: @unchecked Sendable {
     public var writebackCache = false
     /// One log line per request on stderr.
     public var debug = false
+    /// Native engine with default_permissions: ask FUSE_ALLOW_IDMAP, so that
+    /// idmapped bind mounts of this mount work. Off by default: the kernel
+    /// then names the caller only in requests that create an inode (the
+    /// others carry FUSE_INVALID_UIDGID), and the caller's fsuid and fsgid
+    /// must be read from /proc/PID/status for each of those that needs them.
+    public var allowIdmap = false
     /// Where requests and failures are logged (FuseRequestLog.swift): one
     /// debug line per request, one warning per failed request with its
     /// errno. nil (the default) logs nothing and costs one nil check.
@@ -59,6 +65,10 @@ public final class FuseBridge: @unchecked Sendable {
   /// Set by the native engine when INIT agreed FUSE_HANDLE_KILLPRIV_V2: the
   /// kernel then leaves clearing setuid and setgid on chown to us.
   nonisolated(unsafe) var handlesKillPrivV2 = false
+  /// Whether the native engine asks FUSE_ALLOW_IDMAP (set by FuseSession):
+  /// `options.allowIdmap`, and only with default_permissions on the kernel
+  /// mount, as the kernel fails the connection otherwise (process_init_reply()).
+  nonisolated(unsafe) var asksAllowIdmap = false
   /// Requests served in Tasks, for teardown (FuseAsyncRequests.swift).
   let asyncRequests = FuseAsyncRequests()
 
@@ -71,7 +81,7 @@ public final class FuseBridge: @unchecked Sendable {
     vfs.deviceNodeViews.observer = notifier
     // The request table lists every kernel opcode; these are the ones served.
     vfs.requests.declareKinds(FuseOpcode.kernelTable)
-    for op in FuseOpcode.allCases where op != .flock {
+    for op in FuseOpcode.allCases where op != .flock && !op.isNativeOnly {
       vfs.requests.declare(op.name, operation: op.vfsOperation)
     }
   }

@@ -16,6 +16,9 @@ public enum FuseOpcode: String, CaseIterable, Sendable {
   /// FUSE_COPY_FILE_RANGE, FUSE_LSEEK, and flock(2) (a lock request libfuse
   /// tells apart, not an opcode of its own).
   case copyFileRange, lseek, flock
+  /// FUSE_SYNCFS, FUSE_TMPFILE and FUSE_STATX (7.34 to 7.39), which only the
+  /// native engine receives: libfuse 3.14 answers them ENOSYS itself.
+  case syncfs, tmpfile, statx
 
   /// The kernel's name, e.g. "LOOKUP", "BATCH_FORGET".
   public var name: String {
@@ -25,6 +28,10 @@ public enum FuseOpcode: String, CaseIterable, Sendable {
     default: return rawValue.uppercased()
     }
   }
+
+  /// Whether only the native engine serves it (libfuse 3.14 answers ENOSYS):
+  /// declared served in the request table only when that engine runs.
+  public var isNativeOnly: Bool { self == .syncfs || self == .tmpfile || self == .statx }
 
   /// The VFS operation that serves it, e.g. "inode_operations.lookup"; nil: libfuse's default.
   public var vfsOperation: String? {
@@ -55,6 +62,9 @@ public enum FuseOpcode: String, CaseIterable, Sendable {
     case .poll: return "file_operations.poll"
     case .fallocate: return "file_operations.fallocate"
     case .lseek: return "file_operations.llseek"
+    case .syncfs: return "super_operations.sync_fs"
+    case .tmpfile: return "inode_operations.tmpfile"
+    case .statx: return "inode_operations.getattr"
     case .getlk, .setlk, .flock, .access, .interrupt, .bmap, .copyFileRange: return nil
     }
   }

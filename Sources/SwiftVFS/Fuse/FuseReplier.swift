@@ -45,6 +45,10 @@ struct FuseReplier: @unchecked Sendable {
     case .native(let request):
       var cred = Cred(uid: request.uid, gid: request.gid, pid: Int32(bitPattern: request.pid))
       cred.umask = request.umask
+      // With FUSE_ALLOW_IDMAP only requests that create an inode name the caller.
+      if request.uid == FuseCallerCreds.invalid || request.gid == FuseCallerCreds.invalid {
+        FuseCallerCreds.fill(&cred, pid: request.pid)
+      }
       return cred
     }
   }

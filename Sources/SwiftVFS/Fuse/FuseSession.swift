@@ -58,6 +58,8 @@ public final class FuseSession {
     }
     try FuseSession.checkMountPoint(mountPoint)
     self.bridge = Unmanaged.passRetained(bridge)
+    bridge.asksAllowIdmap =
+      bridge.options.allowIdmap && kernelOptions.contains("default_permissions")
     // memfs allocates many 4 KiB pages from several threads: let malloc grow
     // its heaps 64 MiB at a time rather than one mprotect() every few pages.
     // Few arenas: memory freed by one thread then serves the others.
@@ -265,6 +267,9 @@ public final class FuseSession {
   /// descriptor; requests that may sleep go to workers, as in `.threaded`.
   private func runNative(_ session: OpaquePointer, maxThreads: Int) -> Int32 {
     let bridge = self.bridge.takeUnretainedValue()
+    for op in FuseOpcode.allCases where op.isNativeOnly {
+      bridge.vfs.requests.declare(op.name, operation: op.vfsOperation)
+    }
     WaitQueue.sleeperLimit = max(1, maxThreads - 4)
     let connection = FuseConnection(
       bridge: bridge, sessionFD: fuse_session_fd(session), threads: FuseConnection.defaultThreads)

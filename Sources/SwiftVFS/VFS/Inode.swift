@@ -62,6 +62,12 @@ public final class Inode: @unchecked Sendable {
   public var defaultAcl: PosixAcl?
   /// chattr flags (i_flags): immutable, append-only, noatime... (InodeFlags.swift).
   public var attributeFlags: InodeFlags = []
+  /// The birth time (i_btime as ext4 and tmpfs keep it): set by the file
+  /// system when it makes the inode, never changed; nil if it keeps none.
+  public var btime: Timestamp?
+  /// I_LINKABLE: an O_TMPFILE inode (made without O_EXCL) that link may give
+  /// its first name although nlink is 0; cleared once it has one (vfs_link()).
+  public var linkable = false
   /// The file system's own per-inode data (i_private / container_of in C).
   public var privateData: AnyObject?
 

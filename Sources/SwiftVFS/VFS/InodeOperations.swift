@@ -23,6 +23,9 @@ public protocol InodeOperations: Sendable {
     -> Inode
   /// Linux: ->symlink.
   func symlink(_ dir: Inode, _ name: FileName, target: [UInt8], cred: Cred) throws(Errno) -> Inode
+  /// Linux: ->tmpfile. A new regular file with no name in `dir` and no
+  /// link (nlink 0), for open(O_TMPFILE); the VFS opens it and may link it later.
+  func tmpfile(_ dir: Inode, mode: UInt32, cred: Cred) throws(Errno) -> Inode
   /// Linux: ->link. A new name for `inode` in `dir`.
   func link(_ inode: Inode, _ dir: Inode, _ name: FileName) throws(Errno)
   /// Linux: ->unlink. Removes the name of a non-directory `victim`.
@@ -99,6 +102,10 @@ extension InodeOperations {
     -> Inode
   { throw .EPERM }
   public func link(_ inode: Inode, _ dir: Inode, _ name: FileName) throws(Errno) { throw .EPERM }
+  /// vfs_tmpfile(): no ->tmpfile is EOPNOTSUPP.
+  public func tmpfile(_ dir: Inode, mode: UInt32, cred: Cred) throws(Errno) -> Inode {
+    throw .EOPNOTSUPP
+  }
   public func unlink(_ dir: Inode, _ name: FileName, _ victim: Inode) throws(Errno) {
     throw .EPERM
   }

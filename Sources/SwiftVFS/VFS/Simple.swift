@@ -8,7 +8,7 @@ public enum Simple {
         ino: inode.ino, mode: inode.mode, nlink: inode.nlink, uid: inode.uid, gid: inode.gid,
         rdev: inode.rdev, size: inode.size, blocks: inode.blocks,
         blockSize: Int32(inode.sb.blockSize), atime: inode.atime, mtime: inode.mtime,
-        ctime: inode.ctime, generation: inode.generation)
+        ctime: inode.ctime, generation: inode.generation, btime: inode.btime)
     }
   }
 

@@ -181,9 +181,10 @@ public protocol SuperOperations: Sendable {
   /// For the checker: a directory's entries, read without taking the
   /// namespace lock (the checker holds it). nil: use iterate.
   func listDirectory(_ dir: Inode) -> [(FileName, Inode)]?
-  /// Linux: ->sync_fs (syncfs(2), sync_filesystem()): write back everything
-  /// dirty. The default has nothing to write.
-  func syncFS(_ sb: SuperBlock) throws(Errno)
+  /// Linux: ->sync_fs (syncfs(2), `sync -f`, sync_filesystem()): write back
+  /// everything dirty; `wait`: until it is stable. The default has nothing
+  /// to write (memfs, ramfs).
+  func syncFS(_ sb: SuperBlock, wait: Bool) throws(Errno)
   /// Linux: ->put_super, at unmount (`VFS.unmountAll()`): write everything
   /// back and release the storage. The default does nothing.
   func putSuper(_ sb: SuperBlock)
@@ -195,7 +196,7 @@ extension SuperOperations {
   public func check(_ inode: Inode) -> [String] { [] }
   public func blocksHeld(_ inodes: [Inode]) -> UInt64? { nil }
   public func listDirectory(_ dir: Inode) -> [(FileName, Inode)]? { nil }
-  public func syncFS(_ sb: SuperBlock) throws(Errno) {}
+  public func syncFS(_ sb: SuperBlock, wait: Bool) throws(Errno) {}
   public func putSuper(_ sb: SuperBlock) {}
 }
 

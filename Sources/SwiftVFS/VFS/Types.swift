@@ -201,6 +201,10 @@ public struct Stat: Sendable, Equatable {
   public var ctime: Timestamp
   /// The inode's generation, which tells a reused number apart (i_generation).
   public var generation: UInt64
+  /// When the inode was made (statx's stx_btime, STATX_BTIME), never changed
+  /// after; nil if the file system keeps no birth time (statx then leaves
+  /// STATX_BTIME out of stx_mask, as ext2 does).
+  public var btime: Timestamp? = nil
 }
 
 /// A setattr request, like `struct iattr`: each field set is a change asked for.

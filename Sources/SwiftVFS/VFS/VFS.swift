@@ -329,7 +329,7 @@ public final class VFS: @unchecked Sendable {
 
   /// A directory that was removed takes no new entries (ENOENT, as the
   /// kernel's IS_DEADDIR check answers).
-  private func checkAlive(_ dir: Inode) throws(Errno) {
+  func checkAlive(_ dir: Inode) throws(Errno) {
     if dir.lock.withLock({ dir.nlink == 0 }) { throw .ENOENT }
   }
 
@@ -377,11 +377,16 @@ public final class VFS: @unchecked Sendable {
     guard !inode.isDirectory else { throw .EPERM }
     guard inode.sb === dir.sb else { throw .EXDEV }
     return try makeEntry(dir, name) { dir throws(Errno) in
-      // Linking an inode whose last name is gone is ENOENT (no O_TMPFILE here).
-      if inode.lock.withLock({ inode.nlink == 0 }) { throw .ENOENT }
+      // Linking an inode whose last name is gone is ENOENT, unless it is an
+      // O_TMPFILE made linkable (vfs_link(): nlink 0 without I_LINKABLE).
+      if inode.lock.withLock({ inode.nlink == 0 && !inode.linkable }) { throw .ENOENT }
+      // A linkable one whose storage went at its last close is gone too (the
+      // kernel holds the open file across linkat, so this is no race).
+      if icache.isEvicted(inode) { throw .ENOENT }
       if inode.lock.withLock({ inode.nlink == UInt32.max }) { throw .EMLINK }
       try checkMayModify(inode)  // vfs_link(): not an immutable or append-only file
       try dir.ops.link(inode, dir, name)
+      inode.lock.withLock { inode.linkable = false }
       return inode
     }
   }
@@ -574,6 +579,14 @@ public final class VFS: @unchecked Sendable {
   /// Like vfs_statfs(): the statistics of the inode's superblock.
   public func statfs(_ inode: Inode) -> StatFS {
     inode.sb.ops.statfs(inode.sb)
+  }
+
+  /// Like sync_filesystem() for syncfs(2): the ->sync_fs of the inode's
+  /// superblock, waiting, so everything it held dirty is written back (EIO
+  /// if a write failed); a read-only superblock has nothing to write.
+  public func syncFS(_ inode: Inode) throws(Errno) {
+    guard !inode.sb.readOnly else { return }
+    try inode.sb.ops.syncFS(inode.sb, wait: true)
   }
 
   // MARK: - Extended attributes
@@ -797,12 +810,6 @@ public final class VFS: @unchecked Sendable {
     try file.fileOps.fsync(file, dataOnly: dataOnly)
   }
 
-  /// Like syncfs(2) (sync_filesystem()): the superblock of `inode` writes
-  /// back everything it holds dirty. EIO if a write failed.
-  public func syncfs(_ inode: Inode) throws(Errno) {
-    try inode.sb.ops.syncFS(inode.sb)
-  }
-
   /// Like the end of a mount's life (deactivate_super() → kill_sb →
   /// ->put_super) for every superblock, the last mounted first: each writes
   /// back what it holds and lets its storage go. Call it once, after the FUSE
@@ -878,6 +885,8 @@ public enum OpenFlags {
   public static let direct: Int32 = 0o40000
   /// Fail with ENOTDIR unless it is a directory (O_DIRECTORY).
   public static let directory: Int32 = 0o200000
+  /// An unnamed file in the directory given (O_TMPFILE: __O_TMPFILE | O_DIRECTORY).
+  public static let tmpfile: Int32 = 0o20200000
 }
 
 /// fallocate(2) modes.

@@ -66,9 +66,18 @@ enum Memfs {
   static let symlinkOps = MemfsSymlinkOperations()
   static let specialOps = MemfsSpecialOperations()
 
-  /// Like shmem_get_inode(): a new inode with the tables for its type.
+  /// Like shmem_get_inode(): a new inode with the tables for its type, born
+  /// now (tmpfs's i_crtime, shown by statx as the birth time).
   static func newInode(
     _ sb: SuperBlock, mode: UInt32, cred: Cred, rdev: DevT = .zero
+  ) throws(Errno) -> Inode {
+    let inode = try newInodeOfType(sb, mode: mode, cred: cred, rdev: rdev)
+    inode.lock.withLock { inode.btime = inode.ctime }
+    return inode
+  }
+
+  private static func newInodeOfType(
+    _ sb: SuperBlock, mode: UInt32, cred: Cred, rdev: DevT
   ) throws(Errno) -> Inode {
     switch FileType(mode: mode) {
     case .directory:
@@ -207,10 +216,21 @@ struct MemfsDirectoryOperations: SimpleXattrs, FileOperations {
     return inode
   }
 
+  /// Like shmem_tmpfile(): a regular file with no name and nlink 0 (the
+  /// VFS opens it); its inode is charged against nr_inodes as any file's.
+  func tmpfile(_ dir: Inode, mode: UInt32, cred: Cred) throws(Errno) -> Inode {
+    let (mode, owner) = Memfs.initOwner(dir, mode: FileType.regular.rawValue | mode, cred: cred)
+    let inode = try Memfs.newInode(dir.sb, mode: mode, cred: owner)
+    MemfsFlags.inherit(inode, from: dir)
+    inode.lock.withLock { inode.nlink = 0 }
+    return inode
+  }
+
   /// Like shmem_link(): as tmpfs does, each extra name of a file is charged
   /// against nr_inodes (it costs a dentry's memory), and given back on unlink.
+  /// The first name of an O_TMPFILE inode (nlink 0) is its own inode's charge.
   func link(_ inode: Inode, _ dir: Inode, _ name: FileName) throws(Errno) {
-    try dir.sb.reserveInode()
+    if inode.lock.withLock({ inode.nlink > 0 }) { try dir.sb.reserveInode() }
     let now = Timestamp.now
     inode.lock.withLock {
       inode.nlink += 1

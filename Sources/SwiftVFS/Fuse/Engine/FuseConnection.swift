@@ -204,7 +204,10 @@ final class FuseConnection: @unchecked Sendable {
       _ = sendError(unique: request.header.unique, .EIO, fd: channel.fd)
       return
     }
-    guard let out = FuseConnection.negotiate(offer, writebackCache: bridge.options.writebackCache)
+    guard
+      let out = FuseConnection.negotiate(
+        offer, writebackCache: bridge.options.writebackCache,
+        idmap: bridge.asksAllowIdmap)
     else {
       _ = sendError(unique: request.header.unique, Errno(EPROTO), fd: channel.fd)
       return
@@ -236,7 +239,9 @@ final class FuseConnection: @unchecked Sendable {
   /// INIT as do_init() answers it: the kernel's minor clamped to ours, the
   /// flags we want among those offered, 1 MiB requests with MAX_PAGES.
   /// nil when the kernel is too old (EPROTO).
-  static func negotiate(_ offer: FuseInitIn, writebackCache: Bool) -> FuseInitOut? {
+  static func negotiate(_ offer: FuseInitIn, writebackCache: Bool, idmap: Bool = false)
+    -> FuseInitOut?
+  {
     if offer.major > FuseProtocolVersion.major {
       return FuseInitOut(minor: FuseProtocolVersion.minor, maxReadahead: 0, flags: [], maxWrite: 0)
     }
@@ -249,6 +254,9 @@ final class FuseConnection: @unchecked Sendable {
     let acl: FuseInitFlags = [.posixACL, .dontMask]
     if offer.flags.isSuperset(of: acl) { want.formUnion(acl) }
     if writebackCache { want.insert(.writebackCache) }
+    // Idmapped mounts (they need default_permissions); a flag of flags2,
+    // which the kernel reads only with INIT_EXT in the reply.
+    if idmap { want.formUnion([.allowIdmap, .initExt]) }
     want.formIntersection(offer.flags)
     let maxPages: UInt16 = want.contains(.maxPages) ? 256 : 0
     return FuseInitOut(

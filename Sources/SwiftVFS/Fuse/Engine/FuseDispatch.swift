@@ -166,7 +166,15 @@ extension FuseConnection {
     case .fuseInit:
       // A second INIT: libfuse answers EIO.
       _ = sendError(unique: header.unique, .EIO, fd: fd)
-    case .access, .syncfs, .tmpfile, .statx, .unparsed:
+    case .tmpfile(let c):
+      var fi = fuse_file_info()
+      fi.flags = Int32(bitPattern: c.flags)
+      bridge.tmpfile(replier(umask: c.umask), ino, mode_t(c.mode), &fi)
+    case .statx:
+      bridge.statx(replier(), ino)
+    case .syncfs:
+      bridge.syncfs(replier(), ino)
+    case .access, .unparsed:
       enosys()
     }
   }
