@@ -243,13 +243,14 @@ final class FuseConnection: @unchecked Sendable {
       _ = sendError(unique: request.header.unique, Errno(EPROTO), fd: channel.fd)
       return
     }
+    // The ring's flag and limits go into the reply (offerRing skips a newer major).
+    if transportChoice == .ioUring { offerRing(offer, &out) }
     let reply = encoder.initReply(unique: request.header.unique, out, kernelMinor: offer.minor)
     if out.major != FuseProtocolVersion.major {
       // A newer major: the kernel sends INIT again with ours.
       _ = send(reply, fd: channel.fd)
       return
     }
-    if transportChoice == .ioUring { offerRing(offer, &out) }
     encoder = FuseReplyEncoder(minor: out.minor)
     decoder = FuseRequestDecoder(minor: out.minor, setxattrExt: out.flags.contains(.setxattrExt))
     bridge.handlesKillPrivV2 = out.flags.contains(.handleKillprivV2)

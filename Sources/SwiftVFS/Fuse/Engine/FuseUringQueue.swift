@@ -144,7 +144,14 @@ final class FuseUringEntry: @unchecked Sendable {
 /// woken through `eventFD`, which it polls through the ring beside the
 /// connection's stop pipe.
 ///
-/// Locking: `lock` guards `pending`, `closed`, and the entries' state.
+/// Entries grow on demand, up to `maxDepth`: a request handed to a worker
+/// keeps its entry until it replies, and a worker may wait for another
+/// request of the same queue (an O_DIRECT write waits in an invalidation for
+/// pages whose READ is still to come), so a queue keeps at least two entries
+/// in the kernel while it can: REGISTER adds one at any time.
+///
+/// Locking: `lock` guards `pending`, `closed`, and the entries' state;
+/// `entries` and `inKernel` change on the owner thread only.
 final class FuseUringQueue: @unchecked Sendable {
   /// user_data of the two polls; an entry's is its index + 1.
   static let stopData: UInt64 = 1 << 62
@@ -156,6 +163,11 @@ final class FuseUringQueue: @unchecked Sendable {
   let eventFD: Int32
   private var ring: OpaquePointer?
   private(set) var entries: [FuseUringEntry] = []
+  /// The most entries the queue grows to.
+  let maxDepth: Int
+  private let payloadSize: Int
+  /// Entries the kernel holds (registered or fetching), free for a request.
+  private var inKernel = 0
   let lock = Lock()
   private var pending: [Int] = []
   private var closed = false
@@ -163,8 +175,13 @@ final class FuseUringQueue: @unchecked Sendable {
 
   /// Sets up the ring and the buffers (no kernel command yet): nil and the
   /// negative errno in `error` if io_uring_setup or eventfd fails.
-  init?(qid: UInt16, fd: Int32, stopFD: Int32, depth: Int, payloadSize: Int, error: inout Int32) {
+  init?(
+    qid: UInt16, fd: Int32, stopFD: Int32, depth: Int, maxDepth: Int, payloadSize: Int,
+    error: inout Int32
+  ) {
     self.qid = qid
+    self.maxDepth = max(depth, maxDepth)
+    self.payloadSize = payloadSize
     self.fd = fd
     self.stopFD = stopFD
     eventFD = curing_eventfd()
@@ -174,7 +191,7 @@ final class FuseUringQueue: @unchecked Sendable {
     }
     // Room for every entry's command and the two polls at once.
     var sqEntries: UInt32 = 1
-    while sqEntries < UInt32(depth + 2) { sqEntries <<= 1 }
+    while sqEntries < UInt32(self.maxDepth + 2) { sqEntries <<= 1 }
     var made: Int32 = 0
     guard let ring = curing_ring_new(sqEntries, sqEntries * 2, &made) else {
       error = made
@@ -225,6 +242,7 @@ final class FuseUringQueue: @unchecked Sendable {
   /// it, then COMMIT_AND_FETCH with the unique it answers. Called with
   /// `lock` held, on the owner thread.
   private func prepare(_ entry: FuseUringEntry) {
+    inKernel += 1
     // The queue has room for every entry's command and both polls at once.
     if entry.registering {
       _ = curing_prep_fuse_cmd(
@@ -264,6 +282,7 @@ final class FuseUringQueue: @unchecked Sendable {
           guard entries.indices.contains(index) else { continue }
           let entry = entries[index]
           if result == 0 {
+            inKernel -= 1
             lock.withLock {
               entry.registering = false
               entry.commitID = entry.ringCommitID
@@ -271,8 +290,10 @@ final class FuseUringQueue: @unchecked Sendable {
             }
             connection.handleRing(entry)
           } else if result == -EAGAIN || result == -EINTR {
+            inKernel -= 1
             lock.withLock { prepare(entry) }
           } else {
+            inKernel -= 1
             gone += 1
           }
         }
@@ -283,8 +304,19 @@ final class FuseUringQueue: @unchecked Sendable {
         return list
       }
       if !queued.isEmpty { lock.withLock { for i in queued { prepare(entries[i]) } } }
+      if !stopped, gone == 0 { grow() }
     }
     lock.withLock { closed = true }
+  }
+
+  /// A new entry, registered, while fewer than two wait in the kernel.
+  private func grow() {
+    while inKernel < 2, entries.count < maxDepth {
+      let entry = FuseUringEntry(queue: self, index: entries.count, payloadSize: payloadSize)
+      entries.append(entry)
+      FuseUringRoutes.add([entry])
+      lock.withLock { prepare(entry) }
+    }
   }
 
   // MARK: - Replies, on any thread

@@ -17,8 +17,10 @@ import SwiftVFSCore
 final class FuseUringTransport: @unchecked Sendable {
   /// The kernel's switch (fs/fuse/dev_uring.c: enable_uring, off by default).
   static let parameterPath = "/sys/module/fuse/parameters/enable_uring"
-  /// Entries per queue (libfuse's default queue depth).
+  /// Entries per queue at the start (libfuse's default queue depth).
   static let depth = 8
+  /// The most a queue grows to when workers hold its entries (FuseUringQueue).
+  static let maxDepth = 64
 
   let queues: [FuseUringQueue]
   private var threads: [pthread_t] = []
@@ -95,7 +97,7 @@ final class FuseUringTransport: @unchecked Sendable {
       guard
         let queue = FuseUringQueue(
           qid: UInt16(truncatingIfNeeded: qid), fd: sessionFD, stopFD: stopFD, depth: depth,
-          payloadSize: payload, error: &error)
+          maxDepth: maxDepth, payloadSize: payload, error: &error)
       else {
         for q in queues { q.close() }
         return .failure(
@@ -107,9 +109,10 @@ final class FuseUringTransport: @unchecked Sendable {
     return .success(FuseUringTransport(queues: queues))
   }
 
-  /// "N queues × M entries".
+  /// "N queues × M entries (up to K)".
   var shape: String {
     "\(queues.count) queue\(queues.count == 1 ? "" : "s") × \(FuseUringTransport.depth) entries"
+      + " (up to \(FuseUringTransport.maxDepth))"
   }
 
   /// Registers every queue's entries, each on its own thread; nil once all
