@@ -107,6 +107,15 @@ final class UringTransportTests: MountTestCase {
     let flags = Set((c["flags"] ?? "").split(separator: " ").map(String.init))
     XCTAssertTrue(flags.isSuperset(of: ["OVER_IO_URING", "INIT_EXT"]), "\(flags.sorted())")
     XCTAssertEqual(c["max_write"], "1048576")
+    // Each queue: entries free in the kernel / all, at least the 8 registered.
+    let perQueue = (c["ring_entries"] ?? "").split(separator: " ")
+    XCTAssertEqual(perQueue.count, queues, "\(c)")
+    for q in perQueue {
+      let n = q.split(separator: "/").compactMap { Int($0) }
+      XCTAssertEqual(n.count, 2, "\(q)")
+      XCTAssertGreaterThanOrEqual(n.last ?? 0, 8, "\(q)")
+      XCTAssertLessThanOrEqual(n.first ?? -1, n.last ?? 0, "\(q)")
+    }
   }
 
   /// Everyday operations, a 10 MiB file by hash, O_DIRECT reads and a tree

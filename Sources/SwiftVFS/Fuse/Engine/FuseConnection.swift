@@ -130,6 +130,7 @@ final class FuseConnection: @unchecked Sendable {
         uring = nil
       } else {
         readWriteThreads = max(1, threadCount / 2)
+        counters.attach(rings)
       }
     }
     var channels: [FuseChannel] = []
@@ -162,6 +163,7 @@ final class FuseConnection: @unchecked Sendable {
     }
     stopping.store(true, ordering: .releasing)
     // The stop pipe is readable: each queue thread's poll completes.
+    counters.attach(nil)
     uring?.finish()
     if sawUnmount.load(ordering: .acquiring) {
       // ENODEV reaches every descriptor of the connection: all end.

@@ -151,7 +151,8 @@ final class FuseUringEntry: @unchecked Sendable {
 /// in the kernel while it can: REGISTER adds one at any time.
 ///
 /// Locking: `lock` guards `pending`, `closed`, and the entries' state;
-/// `entries` and `inKernel` change on the owner thread only.
+/// `entries` and `inKernel` change on the owner thread only, under `lock`
+/// (`state` reads them from others).
 final class FuseUringQueue: @unchecked Sendable {
   /// user_data of the two polls; an entry's is its index + 1.
   static let stopData: UInt64 = 1 << 62
@@ -213,7 +214,7 @@ final class FuseUringQueue: @unchecked Sendable {
     lock.withLock { closed = true }
     curing_ring_free(ring)
     ring = nil
-    entries = []
+    lock.withLock { entries = [] }
   }
 
   // MARK: - On the owner thread
@@ -282,18 +283,20 @@ final class FuseUringQueue: @unchecked Sendable {
           guard entries.indices.contains(index) else { continue }
           let entry = entries[index]
           if result == 0 {
-            inKernel -= 1
             lock.withLock {
+              inKernel -= 1
               entry.registering = false
               entry.commitID = entry.ringCommitID
               entry.waiting = true
             }
             connection.handleRing(entry)
           } else if result == -EAGAIN || result == -EINTR {
-            inKernel -= 1
-            lock.withLock { prepare(entry) }
+            lock.withLock {
+              inKernel -= 1
+              prepare(entry)
+            }
           } else {
-            inKernel -= 1
+            lock.withLock { inKernel -= 1 }
             gone += 1
           }
         }
@@ -311,12 +314,20 @@ final class FuseUringQueue: @unchecked Sendable {
 
   /// A new entry, registered, while fewer than two wait in the kernel.
   private func grow() {
-    while inKernel < 2, entries.count < maxDepth {
+    while lock.withLock({ inKernel < 2 }), entries.count < maxDepth {
       let entry = FuseUringEntry(queue: self, index: entries.count, payloadSize: payloadSize)
-      entries.append(entry)
       FuseUringRoutes.add([entry])
-      lock.withLock { prepare(entry) }
+      lock.withLock {
+        entries.append(entry)
+        prepare(entry)
+      }
     }
+  }
+
+  /// "free/entries" for /proc/vfs/connection: entries the kernel holds for
+  /// new requests, of all the queue has.
+  func state() -> String {
+    lock.withLock { "\(inKernel)/\(entries.count)" }
   }
 
   // MARK: - Replies, on any thread

@@ -109,6 +109,11 @@ final class FuseUringTransport: @unchecked Sendable {
     return .success(FuseUringTransport(queues: queues))
   }
 
+  /// "ring_entries free/all ..." per queue, for /proc/vfs/connection.
+  func entriesReport() -> String {
+    "ring_entries " + queues.map { $0.state() }.joined(separator: " ") + "\n"
+  }
+
   /// "N queues × M entries (up to K)".
   var shape: String {
     "\(queues.count) queue\(queues.count == 1 ? "" : "s") × \(FuseUringTransport.depth) entries"
@@ -195,14 +200,18 @@ final class FuseTransportCounters: @unchecked Sendable {
   private let lock = Lock()
   private var ring = 0
   private var device = 0
+  /// The ring's entries per queue, once it serves.
+  private var rings: FuseUringTransport?
+
+  func attach(_ transport: FuseUringTransport?) { lock.withLock { rings = transport } }
 
   func countRing() { lock.withLock { ring += 1 } }
   func countDevice() { lock.withLock { device += 1 } }
 
   /// "requests io_uring N /dev/fuse M".
   func report() -> String {
-    let (r, d) = lock.withLock { (ring, device) }
-    return "requests io_uring \(r) /dev/fuse \(d)\n"
+    let (r, d, rings) = lock.withLock { (ring, device, self.rings) }
+    return "requests io_uring \(r) /dev/fuse \(d)\n" + (rings?.entriesReport() ?? "")
   }
 }
 
