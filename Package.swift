@@ -25,6 +25,14 @@ let package = Package(
       pkgConfig: "fuse3",
       providers: [.apt(["libfuse3-dev"])]
     ),
+    // liburing (liburing-dev) for the native engine's FUSE-over-io_uring
+    // transport, behind a small C wrapper that also holds the 7.42 ring ABI
+    // Debian's <linux/fuse.h> lacks.
+    .target(
+      name: "CUring",
+      path: "Sources/CUring",
+      linkerSettings: [.linkedLibrary("uring")]
+    ),
     // One target per layer (DESIGN.md), so that an import that crosses a
     // layer the wrong way fails to build; `SwiftVFS` is the umbrella.
     .target(
@@ -57,7 +65,9 @@ let package = Package(
     ),
     .target(
       name: "SwiftVFSFuse",
-      dependencies: ["SwiftVFSCore", "CFuse", .product(name: "Logging", package: "swift-log")],
+      dependencies: [
+        "SwiftVFSCore", "CFuse", "CUring", .product(name: "Logging", package: "swift-log"),
+      ],
       path: "Sources/SwiftVFS/Fuse"
     ),
     .target(

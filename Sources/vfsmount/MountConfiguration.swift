@@ -25,6 +25,8 @@ struct MountConfiguration {
   var libfuseLoop = false
   /// engine=libfuse (the default) or engine=native (Sources/SwiftVFS/Fuse/Engine).
   var engine = FuseSession.Engine.libfuse
+  /// transport=readwrite (the default) or transport=uring, for engine=native.
+  var transport = FuseSession.Transport.readWrite
 
   static let fileSystemKeys: Set = [
     "size", "nr_inodes", "mode", "uid", "gid", "dcache_max", "cache_size",
@@ -98,6 +100,12 @@ struct MountConfiguration {
     case "engine":
       guard let text = value, let chosen = FuseSession.Engine(rawValue: text) else { throw bad() }
       engine = chosen
+      return
+    case "transport":
+      guard let text = value, let chosen = FuseSession.Transport(rawValue: text) else {
+        throw bad()
+      }
+      transport = chosen
       return
     case "fsname", "subtype":
       guard let text = value, !text.isEmpty else { throw bad() }

@@ -41,6 +41,9 @@ struct VfsMount: ParsableCommand {
         max_idle_threads=N  with libfuse_mt: idle threads kept (default 8)
         engine=E            who reads /dev/fuse: libfuse (default) or native (the
                             newest FUSE protocol, one thread per CPU)
+        transport=T         with engine=native: readwrite (default) or uring
+                            (FUSE-over-io_uring when enable_uring is Y, else
+                            read/write; /proc/vfs/connection says which)
         default_permissions always on: the kernel checks modes, as on tmpfs
 
       With -t ext2, SOURCE is an ext2 image (made by mke2fs -t ext2), mounted
@@ -162,7 +165,7 @@ struct VfsMount: ParsableCommand {
       singleThreaded ? .single : parsed.libfuseLoop ? .libfuseMultithreaded : .threaded
     let result = session.run(
       loop: loop, engine: parsed.engine, maxThreads: parsed.maxThreads,
-      maxIdleThreads: parsed.maxIdleThreads)
+      maxIdleThreads: parsed.maxIdleThreads, transport: parsed.transport)
     session.close()
     // No request can come any more: each file system writes back what it
     // holds (ext2 marks its image clean) before the process exits.

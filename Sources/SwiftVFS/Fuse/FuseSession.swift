@@ -217,14 +217,39 @@ public final class FuseSession {
     }
   }
 
+  /// How the native engine talks to the kernel.
+  public enum Transport: String, Sendable {
+    /// read(2) and writev(2) on /dev/fuse descriptors (the default).
+    case readWrite
+    /// FUSE-over-io_uring (Engine/FuseUringTransport.swift) when the kernel
+    /// allows it (enable_uring), else read/write, saying why in
+    /// /proc/vfs/connection.
+    case ioUring
+
+    /// The transport named `rawValue` (`-o transport=`): "readwrite" or "uring", else nil.
+    public init?(rawValue: String) {
+      switch rawValue {
+      case "readwrite", "read/write", "dev": self = .readWrite
+      case "uring", "io_uring": self = .ioUring
+      default: return nil
+      }
+    }
+
+    /// The name `-o transport=` takes.
+    public var rawValue: String { self == .readWrite ? "readwrite" : "uring" }
+  }
+
   /// Serves requests until unmount or a signal. Returns 0 on a clean end,
   /// and -EBADF at once if the session is already closed. The native
   /// `engine` ignores `loop` and `maxIdleThreads`.
   public func run(
-    loop: Loop, engine: Engine, maxThreads: Int = 16, maxIdleThreads: Int = 8
+    loop: Loop, engine: Engine, maxThreads: Int = 16, maxIdleThreads: Int = 8,
+    transport: Transport = .readWrite
   ) -> Int32 {
     guard let session else { return -EBADF }
-    if engine == .native { return runNative(session, maxThreads: maxThreads) }
+    if engine == .native {
+      return runNative(session, maxThreads: maxThreads, transport: transport)
+    }
     let bridge = self.bridge.takeUnretainedValue()
     // Requests that sleep (device reads, the trace) may hold at most a few
     // less than all the threads, so some are always free to serve the
@@ -265,14 +290,17 @@ public final class FuseSession {
 
   /// The native engine: libfuse mounted, the engine serves the session's
   /// descriptor; requests that may sleep go to workers, as in `.threaded`.
-  private func runNative(_ session: OpaquePointer, maxThreads: Int) -> Int32 {
+  private func runNative(
+    _ session: OpaquePointer, maxThreads: Int, transport: Transport
+  ) -> Int32 {
     let bridge = self.bridge.takeUnretainedValue()
     for op in FuseOpcode.allCases where op.isNativeOnly {
       bridge.vfs.requests.declare(op.name, operation: op.vfsOperation)
     }
     WaitQueue.sleeperLimit = max(1, maxThreads - 4)
     let connection = FuseConnection(
-      bridge: bridge, sessionFD: fuse_session_fd(session), threads: FuseConnection.defaultThreads)
+      bridge: bridge, sessionFD: fuse_session_fd(session), threads: FuseConnection.defaultThreads,
+      transport: transport)
     bridge.workers = FuseWorkers(maxThreads: maxThreads)
     bridge.kernel = .native(connection)
     bridge.notifier.attach(.native(connection))

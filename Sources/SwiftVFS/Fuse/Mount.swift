@@ -73,6 +73,8 @@ public final class FuseMount: Sendable {
     public var loop = FuseSession.Loop.threaded
     /// Who reads requests: libfuse's loop (the default) or the native engine.
     public var engine = FuseSession.Engine.libfuse
+    /// The native engine's transport: read/write (the default) or io_uring.
+    public var transport = FuseSession.Transport.readWrite
     /// The most threads the loop may use.
     public var maxThreads = 16
     /// Seconds `unmount()` waits for the loop after the lazy unmount before
@@ -142,7 +144,8 @@ public final class FuseMount: Sendable {
     let options = self.options
     Self.spawnThread {
       let result = session.session.run(
-        loop: options.loop, engine: options.engine, maxThreads: options.maxThreads)
+        loop: options.loop, engine: options.engine, maxThreads: options.maxThreads,
+        transport: options.transport)
       core.loopEnded(result)
     }
   }

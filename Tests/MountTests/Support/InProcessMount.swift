@@ -36,7 +36,9 @@ final class InProcessMount {
     let ended = loopEnded
     Thread {
       let engine = testEngine.flatMap { FuseSession.Engine(rawValue: $0) } ?? .libfuse
-      _ = loop.session.run(loop: .threaded, engine: engine)
+      let transport =
+        testTransport.flatMap { FuseSession.Transport(rawValue: $0) } ?? .readWrite
+      _ = loop.session.run(loop: .threaded, engine: engine, transport: transport)
       ended.signal()
     }.start()
   }

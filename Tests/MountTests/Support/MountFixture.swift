@@ -102,6 +102,11 @@ func vfsprobePath() -> String { builtExecutable("vfsprobe", env: "VFSPROBE") }
 /// SWIFTVFS_ENGINE=native (or libfuse) runs every mount of the suite on that
 /// engine: `-o engine=` for vfsmount children, `FuseSession.Engine` in process.
 let testEngine: String? = ProcessInfo.processInfo.environment["SWIFTVFS_ENGINE"]
+/// SWIFTVFS_TRANSPORT=uring (or readwrite) picks the native engine's
+/// transport the same way (`-o transport=`, `FuseSession.Transport`). io_uring
+/// needs /sys/module/fuse/parameters/enable_uring at Y (the runner sets it),
+/// else the mount falls back to read/write (/proc/vfs/connection says so).
+let testTransport: String? = ProcessInfo.processInfo.environment["SWIFTVFS_TRANSPORT"]
 
 final class VfsMount {
   let path: String
@@ -116,6 +121,9 @@ final class VfsMount {
     var options = options
     if let engine = testEngine, !options.contains(where: { $0.hasPrefix("engine=") }) {
       options.append("engine=\(engine)")
+    }
+    if let transport = testTransport, !options.contains(where: { $0.hasPrefix("transport=") }) {
+      options.append("transport=\(transport)")
     }
     if !options.isEmpty { args += ["-o", options.joined(separator: ",")] }
     args.append(path)

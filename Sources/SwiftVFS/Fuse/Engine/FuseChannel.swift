@@ -99,6 +99,8 @@ final class FuseChannel: @unchecked Sendable {
   /// One writev() of a reply or notification: 0, or the negative errno
   /// (ENOENT: the request is no longer waited for; ENODEV: unmounted).
   static func writev(_ fd: Int32, _ iov: [iovec], expected: Int) -> Int32 {
+    // A reply to a request an io_uring entry carried goes back to the entry.
+    if FuseUringRoutes.isTag(fd) { return FuseUringRoutes.send(fd, iov, expected: expected) }
     while true {
       let n = iov.withUnsafeBufferPointer { Glibc.writev(fd, $0.baseAddress, Int32($0.count)) }
       if n == expected { return 0 }

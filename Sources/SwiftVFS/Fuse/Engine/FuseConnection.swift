@@ -27,6 +27,14 @@ final class FuseConnection: @unchecked Sendable {
   let bridge: FuseBridge
   let sessionFD: Int32
   let threadCount: Int
+  /// The transport asked for; io_uring falls back to read/write if it cannot be had.
+  let transportChoice: FuseSession.Transport
+  /// Requests served per transport (/proc/vfs/connection).
+  let counters = FuseTransportCounters()
+  /// The rings, prepared before the INIT reply when io_uring is asked for.
+  private var uring: FuseUringTransport?
+  /// Why io_uring was asked for but is not used.
+  private var uringUnavailable: String?
   /// A pipe: its read end (`stopFD`) turns readable once the engine must
   /// stop; a byte is written to `stopWriteFD` (async-signal-safe).
   let stopFD: Int32
@@ -57,8 +65,12 @@ final class FuseConnection: @unchecked Sendable {
     .hasIoctlDir,
   ]
 
-  init(bridge: FuseBridge, sessionFD: Int32, threads: Int) {
+  init(
+    bridge: FuseBridge, sessionFD: Int32, threads: Int,
+    transport: FuseSession.Transport = .readWrite
+  ) {
     self.bridge = bridge
+    transportChoice = transport
     self.sessionFD = sessionFD
     threadCount = max(threads, 1)
     var fds: [Int32] = [-1, -1]
@@ -109,17 +121,36 @@ final class FuseConnection: @unchecked Sendable {
         return -e
       }
     }
+    // The ring, once INIT is answered; read/write threads beside it carry
+    // what the ring does not (FORGET, INTERRUPT), so fewer of them.
+    var readWriteThreads = threadCount
+    if let rings = uring {
+      if let failure = rings.start(self) {
+        uringUnavailable = failure.reason
+        uring = nil
+      } else {
+        readWriteThreads = max(1, threadCount / 2)
+        counters.attach(rings)
+      }
+    }
     var channels: [FuseChannel] = []
-    for _ in 0..<threadCount {
+    for _ in 0..<readWriteThreads {
       guard let clone = FuseChannel.clone(of: sessionFD) else { break }
       channels.append(clone)
     }
     // No clone (an old kernel): the session's descriptor alone.
     if channels.isEmpty { channels = [session] }
-    agreed?.transport =
+    let readWrite =
       channels[0] === session
       ? "read/write, 1 thread on the session fd"
       : "read/write, \(channels.count) thread\(channels.count == 1 ? "" : "s") on cloned fds"
+    if let rings = uring {
+      agreed?.transport = "io_uring, \(rings.shape) (and \(readWrite))"
+    } else if let reason = uringUnavailable {
+      agreed?.transport = "\(readWrite) (io_uring unavailable: \(reason))"
+    } else {
+      agreed?.transport = readWrite
+    }
     publishReport()
     var threads: [pthread_t] = []
     for channel in channels {
@@ -131,6 +162,9 @@ final class FuseConnection: @unchecked Sendable {
       waitForStop()
     }
     stopping.store(true, ordering: .releasing)
+    // The stop pipe is readable: each queue thread's poll completes.
+    counters.attach(nil)
+    uring?.finish()
     if sawUnmount.load(ordering: .acquiring) {
       // ENODEV reaches every descriptor of the connection: all end.
       for thread in threads { pthread_join(thread, nil) }
@@ -176,6 +210,7 @@ final class FuseConnection: @unchecked Sendable {
   /// Decodes one request and hands it to the dispatcher; a request that
   /// does not decode gets the error reply the decoder names, or none.
   func handle(_ bytes: UnsafeRawBufferPointer, channel: FuseChannel) {
+    counters.countDevice()
     let message = FuseWireBytes(Array(bytes))
     let request: FuseRequest
     do throws(FuseDecodeFailure) {
@@ -205,13 +240,15 @@ final class FuseConnection: @unchecked Sendable {
       return
     }
     guard
-      let out = FuseConnection.negotiate(
+      var out = FuseConnection.negotiate(
         offer, writebackCache: bridge.options.writebackCache,
         idmap: bridge.asksAllowIdmap)
     else {
       _ = sendError(unique: request.header.unique, Errno(EPROTO), fd: channel.fd)
       return
     }
+    // The ring's flag and limits go into the reply (offerRing skips a newer major).
+    if transportChoice == .ioUring { offerRing(offer, &out) }
     let reply = encoder.initReply(unique: request.header.unique, out, kernelMinor: offer.minor)
     if out.major != FuseProtocolVersion.major {
       // A newer major: the kernel sends INIT again with ours.
@@ -230,10 +267,35 @@ final class FuseConnection: @unchecked Sendable {
     _ = send(reply, fd: channel.fd)
   }
 
-  /// /proc/vfs/connection reads what INIT agreed.
+  /// /proc/vfs/connection reads what INIT agreed, and the requests per transport.
   func publishReport() {
     guard let agreed else { return }
-    bridge.vfs.requests.connectionReport = agreed.report
+    let counters = self.counters
+    bridge.vfs.requests.connectionReport = { agreed.report() + counters.report() }
+  }
+
+  /// FUSE_OVER_IO_URING in the INIT reply only when the kernel offers it
+  /// (it does while enable_uring is Y) and the rings could be made.
+  private func offerRing(_ offer: FuseInitIn, _ out: inout FuseInitOut) {
+    guard out.major == FuseProtocolVersion.major else { return }
+    if let refusal = FuseUringTransport.kernelRefusal() {
+      uringUnavailable = refusal
+      return
+    }
+    // flags2 (where the flag lives) is read only with INIT_EXT.
+    guard offer.flags.isSuperset(of: [.overIOUring, .initExt]) else {
+      uringUnavailable = "the kernel does not offer FUSE_OVER_IO_URING"
+      return
+    }
+    switch FuseUringTransport.prepare(
+      sessionFD: sessionFD, stopFD: stopFD, maxWrite: out.maxWrite, maxPages: out.maxPages)
+    {
+    case .success(let rings):
+      uring = rings
+      out.flags.formUnion([.overIOUring, .initExt])
+    case .failure(let failure):
+      uringUnavailable = failure.reason
+    }
   }
 
   /// INIT as do_init() answers it: the kernel's minor clamped to ours, the

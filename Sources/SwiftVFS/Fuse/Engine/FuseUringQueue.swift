@@ -1,0 +1,391 @@
+import CUring
+import SwiftVFSCore
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// One ring entry of a FUSE-over-io_uring queue (the kernel's struct
+/// fuse_ring_ent): a page-aligned header buffer (struct
+/// fuse_uring_req_header: the in/out header, the opcode's first argument,
+/// fuse_uring_ent_in_out) and a payload buffer of the connection's largest
+/// request, both registered with FUSE_IO_URING_CMD_REGISTER and then reused
+/// by every COMMIT_AND_FETCH of the entry.
+///
+/// Locking: `queue.lock` guards `commitID` and `waiting`.
+final class FuseUringEntry: @unchecked Sendable {
+  /// Offsets in struct fuse_uring_req_header.
+  static let opInOffset = 128
+  static let entInOutOffset = 256
+  static let headerSize = 4096
+
+  /// Strong: a reply on a worker may outlive the queue's serving; the
+  /// queue lets go of its entries in `close()`.
+  let queue: FuseUringQueue
+  let index: Int
+  /// The descriptor value a reply names to come back here (FuseUringRoutes).
+  let tag: Int32
+  let header: UnsafeMutableRawPointer
+  let payload: UnsafeMutableRawPointer
+  let payloadSize: Int
+  /// The two iovecs REGISTER names; they must live as long as the entry.
+  let iov: UnsafeMutablePointer<iovec>
+  /// The unique of the request the entry holds (fuse_uring_ent_in_out.commit_id).
+  var commitID: UInt64 = 0
+  /// A request is out to the file system: exactly one reply commits it.
+  var waiting = false
+  /// REGISTER has not been accepted yet: a retry (EAGAIN) registers again.
+  var registering = true
+
+  init(queue: FuseUringQueue, index: Int, payloadSize: Int) {
+    self.queue = queue
+    self.index = index
+    self.payloadSize = payloadSize
+    header = .allocate(byteCount: FuseUringEntry.headerSize, alignment: 4096)
+    header.initializeMemory(as: UInt8.self, repeating: 0, count: FuseUringEntry.headerSize)
+    payload = .allocate(byteCount: payloadSize, alignment: 4096)
+    iov = .allocate(capacity: 2)
+    iov[0] = iovec(iov_base: header, iov_len: Int(CURING_FUSE_REQ_HEADER_SIZE))
+    iov[1] = iovec(iov_base: payload, iov_len: payloadSize)
+    tag = FuseUringRoutes.nextTag()
+  }
+
+  deinit {
+    header.deallocate()
+    payload.deallocate()
+    iov.deallocate()
+  }
+
+  /// fuse_in_header.len, the request's length as /dev/fuse would give it.
+  var inLength: Int { Int(UInt32(littleEndian: header.loadUnaligned(as: UInt32.self))) }
+  var ringCommitID: UInt64 {
+    UInt64(
+      littleEndian: header.loadUnaligned(
+        fromByteOffset: FuseUringEntry.entInOutOffset + 8, as: UInt64.self))
+  }
+  var ringPayloadSize: Int {
+    Int(
+      UInt32(
+        littleEndian: header.loadUnaligned(
+          fromByteOffset: FuseUringEntry.entInOutOffset + 16, as: UInt32.self)))
+  }
+
+  /// The request in /dev/fuse's layout (fuse_in_header, the first argument
+  /// from op_in, the rest from the payload), as fuse_uring_args_to_ring()
+  /// split it; nil if the sizes do not add up.
+  func message() -> [UInt8]? {
+    let length = inLength
+    let payloadCount = ringPayloadSize
+    let opCount = length - FuseInHeader.wireSize - payloadCount
+    guard length >= FuseInHeader.wireSize, payloadCount <= payloadSize,
+      (0...128).contains(opCount)
+    else { return nil }
+    var bytes = [UInt8](repeating: 0, count: length)
+    bytes.withUnsafeMutableBytes { out in
+      guard let base = out.baseAddress else { return }
+      base.copyMemory(from: header, byteCount: FuseInHeader.wireSize)
+      (base + FuseInHeader.wireSize).copyMemory(
+        from: header + FuseUringEntry.opInOffset, byteCount: opCount)
+      (base + FuseInHeader.wireSize + opCount).copyMemory(from: payload, byteCount: payloadCount)
+    }
+    return bytes
+  }
+
+  /// Puts a reply (fuse_out_header then the body, as writev() would send
+  /// it) into the buffers: the header in in_out, the body in the payload
+  /// (fuse_uring_copy_from_ring() reads payload_sz bytes of it). Called
+  /// with `queue.lock` held.
+  func store(_ iov: [iovec], total: Int) {
+    var headerBytes = [UInt8](repeating: 0, count: FuseOutHeader.wireSize)
+    var offset = 0
+    var bodyCount = 0
+    let bodyFits = total - FuseOutHeader.wireSize <= payloadSize
+    for part in iov where part.iov_len > 0 {
+      guard let base = part.iov_base else { continue }
+      var from = 0
+      while from < part.iov_len {
+        if offset < FuseOutHeader.wireSize {
+          let n = min(FuseOutHeader.wireSize - offset, part.iov_len - from)
+          headerBytes.withUnsafeMutableBytes {
+            ($0.baseAddress! + offset).copyMemory(from: base + from, byteCount: n)
+          }
+          offset += n
+          from += n
+        } else {
+          let n = part.iov_len - from
+          if bodyFits { (payload + bodyCount).copyMemory(from: base + from, byteCount: n) }
+          bodyCount += n
+          offset += n
+          from += n
+        }
+      }
+    }
+    header.initializeMemory(as: UInt8.self, repeating: 0, count: 128)
+    headerBytes.withUnsafeBytes { header.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+    if !bodyFits {
+      // Larger than the entry can carry: the caller gets EIO, not a short reply.
+      header.storeBytes(of: (-EIO).littleEndian, toByteOffset: 4, as: Int32.self)
+      bodyCount = 0
+    }
+    header.storeBytes(
+      of: UInt32(truncatingIfNeeded: bodyCount).littleEndian,
+      toByteOffset: FuseUringEntry.entInOutOffset + 16, as: UInt32.self)
+  }
+}
+
+/// One FUSE-over-io_uring queue (the kernel's struct fuse_ring_queue, one
+/// per possible CPU: fuse_uring_task_to_queue() picks the queue of the CPU
+/// the calling task runs on): its own io_uring of 128-byte SQEs
+/// (fuse_uring_cmd() wants IO_URING_F_SQE128 for struct fuse_uring_cmd_req),
+/// its entries, and the thread that owns the ring. That thread submits
+/// every SQE: the kernel copies the next request into an entry's buffers in
+/// the task that submitted its command (fuse_uring_send_in_task()). A reply
+/// made on another thread (a worker) is queued in `pending` and the owner
+/// woken through `eventFD`, which it polls through the ring beside the
+/// connection's stop pipe.
+///
+/// Entries grow on demand, up to `maxDepth`: a request handed to a worker
+/// keeps its entry until it replies, and a worker may wait for another
+/// request of the same queue (an O_DIRECT write waits in an invalidation for
+/// pages whose READ is still to come), so a queue keeps at least two entries
+/// in the kernel while it can: REGISTER adds one at any time.
+///
+/// Locking: `lock` guards `pending`, `closed`, and the entries' state;
+/// `entries` and `inKernel` change on the owner thread only, under `lock`
+/// (`state` reads them from others).
+final class FuseUringQueue: @unchecked Sendable {
+  /// user_data of the two polls; an entry's is its index + 1.
+  static let stopData: UInt64 = 1 << 62
+  static let wakeData: UInt64 = (1 << 62) + 1
+
+  let qid: UInt16
+  let fd: Int32
+  let stopFD: Int32
+  let eventFD: Int32
+  private var ring: OpaquePointer?
+  private(set) var entries: [FuseUringEntry] = []
+  /// The most entries the queue grows to.
+  let maxDepth: Int
+  private let payloadSize: Int
+  /// Entries the kernel holds (registered or fetching), free for a request.
+  private var inKernel = 0
+  let lock = Lock()
+  private var pending: [Int] = []
+  private var closed = false
+  private var owner: pthread_t?
+
+  /// Sets up the ring and the buffers (no kernel command yet): nil and the
+  /// negative errno in `error` if io_uring_setup or eventfd fails.
+  init?(
+    qid: UInt16, fd: Int32, stopFD: Int32, depth: Int, maxDepth: Int, payloadSize: Int,
+    error: inout Int32
+  ) {
+    self.qid = qid
+    self.maxDepth = max(depth, maxDepth)
+    self.payloadSize = payloadSize
+    self.fd = fd
+    self.stopFD = stopFD
+    eventFD = curing_eventfd()
+    guard eventFD >= 0 else {
+      error = eventFD
+      return nil
+    }
+    // Room for every entry's command and the two polls at once.
+    var sqEntries: UInt32 = 1
+    while sqEntries < UInt32(self.maxDepth + 2) { sqEntries <<= 1 }
+    var made: Int32 = 0
+    guard let ring = curing_ring_new(sqEntries, sqEntries * 2, &made) else {
+      error = made
+      return nil
+    }
+    self.ring = ring
+    entries = (0..<depth).map { FuseUringEntry(queue: self, index: $0, payloadSize: payloadSize) }
+  }
+
+  deinit {
+    curing_ring_free(ring)
+    if eventFD >= 0 { Glibc.close(eventFD) }
+  }
+
+  /// Tears the ring down before any buffer is freed (io_uring_queue_exit
+  /// cancels the commands the kernel holds: fuse_uring_cancel()), then lets
+  /// go of the entries. After `serve` has returned, or instead of it.
+  func close() {
+    lock.withLock { closed = true }
+    curing_ring_free(ring)
+    ring = nil
+    lock.withLock { entries = [] }
+  }
+
+  // MARK: - On the owner thread
+
+  /// Registers every entry (fuse_uring_register()) and arms the polls; 0,
+  /// or the kernel's negative errno for the first REGISTER it refused (its
+  /// failure comes back at once: the command is issued inline).
+  func register() -> Int32 {
+    owner = pthread_self()
+    lock.withLock {
+      for entry in entries { prepare(entry) }
+    }
+    armPoll(stopFD, FuseUringQueue.stopData)
+    armPoll(eventFD, FuseUringQueue.wakeData)
+    let submitted = curing_submit(ring)
+    if submitted < 0 { return submitted }
+    var data: UInt64 = 0
+    var result: Int32 = 0
+    while curing_next_cqe(ring, &data, &result) == 1 {
+      if data >= 1, data <= UInt64(entries.count), result < 0 { return result }
+    }
+    return 0
+  }
+
+  /// The SQE for `entry`'s next command: REGISTER until the kernel holds
+  /// it, then COMMIT_AND_FETCH with the unique it answers. Called with
+  /// `lock` held, on the owner thread.
+  private func prepare(_ entry: FuseUringEntry) {
+    inKernel += 1
+    // The queue has room for every entry's command and both polls at once.
+    if entry.registering {
+      _ = curing_prep_fuse_cmd(
+        ring, fd, UInt32(CURING_FUSE_CMD_REGISTER), entry.iov, qid, 0, UInt64(entry.index + 1))
+    } else {
+      _ = curing_prep_fuse_cmd(
+        ring, fd, UInt32(CURING_FUSE_CMD_COMMIT_AND_FETCH), nil, qid, entry.commitID,
+        UInt64(entry.index + 1))
+    }
+  }
+
+  private func armPoll(_ pollFD: Int32, _ data: UInt64) {
+    _ = curing_prep_poll(ring, pollFD, data)
+  }
+
+  /// The owner's loop: submit, wait, serve each completed entry, until the
+  /// stop pipe turns readable or every entry is gone (unmount: the kernel
+  /// ends the commands with ENOTCONN or ECANCELED).
+  func serve(_ connection: FuseConnection) {
+    var gone = 0
+    var stopped = false
+    while !stopped, gone < entries.count {
+      let waited = curing_submit_and_wait(ring)
+      if waited < 0, waited != -EINTR, waited != -EAGAIN, waited != -EBUSY { break }
+      var data: UInt64 = 0
+      var result: Int32 = 0
+      while curing_next_cqe(ring, &data, &result) == 1 {
+        switch data {
+        case FuseUringQueue.stopData:
+          stopped = true
+        case FuseUringQueue.wakeData:
+          var count: UInt64 = 0
+          _ = read(eventFD, &count, 8)
+          armPoll(eventFD, FuseUringQueue.wakeData)
+        default:
+          let index = Int(data) - 1
+          guard entries.indices.contains(index) else { continue }
+          let entry = entries[index]
+          if result == 0 {
+            lock.withLock {
+              inKernel -= 1
+              entry.registering = false
+              entry.commitID = entry.ringCommitID
+              entry.waiting = true
+            }
+            connection.handleRing(entry)
+          } else if result == -EAGAIN || result == -EINTR {
+            lock.withLock {
+              inKernel -= 1
+              prepare(entry)
+            }
+          } else {
+            lock.withLock { inKernel -= 1 }
+            gone += 1
+          }
+        }
+      }
+      let queued = lock.withLock {
+        let list = pending
+        pending.removeAll()
+        return list
+      }
+      if !queued.isEmpty { lock.withLock { for i in queued { prepare(entries[i]) } } }
+      if !stopped, gone == 0 { grow() }
+    }
+    lock.withLock { closed = true }
+  }
+
+  /// A new entry, registered, while fewer than two wait in the kernel.
+  private func grow() {
+    while lock.withLock({ inKernel < 2 }), entries.count < maxDepth {
+      let entry = FuseUringEntry(queue: self, index: entries.count, payloadSize: payloadSize)
+      FuseUringRoutes.add([entry])
+      lock.withLock {
+        entries.append(entry)
+        prepare(entry)
+      }
+    }
+  }
+
+  /// "free/entries" for /proc/vfs/connection: entries the kernel holds for
+  /// new requests, of all the queue has.
+  func state() -> String {
+    lock.withLock { "\(inKernel)/\(entries.count)" }
+  }
+
+  // MARK: - Replies, on any thread
+
+  /// COMMIT_AND_FETCH for `entry` with the reply `iov`: 0, or -ENOENT when
+  /// the entry holds no request (answered already, or the queue has ended).
+  func commit(_ entry: FuseUringEntry, _ iov: [iovec], total: Int) -> Int32 {
+    let onOwner = owner.map { pthread_equal($0, pthread_self()) != 0 } ?? false
+    let queued: Bool = lock.withLock {
+      guard !closed, entry.waiting else { return false }
+      entry.waiting = false
+      entry.store(iov, total: total)
+      if onOwner {
+        prepare(entry)
+      } else {
+        pending.append(entry.index)
+      }
+      return true
+    }
+    guard queued else { return -ENOENT }
+    if !onOwner {
+      var one: UInt64 = 1
+      _ = write(eventFD, &one, 8)
+    }
+    return 0
+  }
+}
+
+/// Replies find their ring entry by the descriptor value the dispatcher
+/// was given: each entry has a negative tag no real descriptor has, and
+/// FuseChannel.writev() hands a reply addressed to one to its entry, so the
+/// opcode table (FuseDispatch) serves both transports unchanged.
+enum FuseUringRoutes {
+  private static let lock = Lock()
+  nonisolated(unsafe) private static var next: Int32 = -1_000_000
+  nonisolated(unsafe) private static var entries: [Int32: FuseUringEntry] = [:]
+
+  /// True for a tag (never a descriptor).
+  static func isTag(_ fd: Int32) -> Bool { fd <= -1_000_000 }
+
+  static func nextTag() -> Int32 {
+    lock.withLock {
+      next = next == Int32.min ? -1_000_000 : next - 1
+      return next
+    }
+  }
+
+  static func add(_ list: [FuseUringEntry]) {
+    lock.withLock { for e in list { entries[e.tag] = e } }
+  }
+
+  static func remove(_ list: [FuseUringEntry]) {
+    lock.withLock { for e in list { entries.removeValue(forKey: e.tag) } }
+  }
+
+  /// The reply `iov` to the entry `tag` names: 0 or a negative errno.
+  static func send(_ tag: Int32, _ iov: [iovec], expected: Int) -> Int32 {
+    guard let entry = lock.withLock({ entries[tag] }) else { return -ENOENT }
+    return entry.queue.commit(entry, iov, total: expected)
+  }
+}
