@@ -383,7 +383,8 @@ struct Ext2InodeOperations: InodeOperations {
     guard index != Ext2Xattr.aclAccessIndex, index != Ext2Xattr.aclDefaultIndex else {
       throw .EOPNOTSUPP  // ACLs are the VFS's
     }
-    guard value.count <= info.superBlock.blockSize else { throw .E2BIG }
+    // ext2_xattr_set(): a value longer than a block is ERANGE.
+    guard value.count <= info.superBlock.blockSize else { throw .ERANGE }
     try info.setXattr(inode, index: index, suffix: suffix, value: value, flags: flags)
   }
 
