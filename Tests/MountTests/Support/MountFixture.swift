@@ -231,6 +231,9 @@ class MountTestCase: XCTestCase {
   class var usesTmpfs: Bool { true }
   /// Options for the tmpfs twin.
   class var tmpfsOptions: [String] { [] }
+  /// Whether both sides are ext2 images (vfsmount -t ext2 and the kernel's
+  /// ext2) instead of memfs and tmpfs: SWIFTVFS_FS=ext2, or a class that says so.
+  class var usesExt2: Bool { testsOnExt2 }
 
   var vfs: VfsMount!
   /// The reference mount: tmpfs, or the kernel's ext2 under SWIFTVFS_FS=ext2.
@@ -244,7 +247,7 @@ class MountTestCase: XCTestCase {
     try super.setUpWithError()
     do {
       guard access("/dev/fuse", F_OK) == 0 else { throw SupportError("/dev/fuse is missing") }
-      if testsOnExt2 && Self.usesTmpfs {
+      if Self.usesExt2 && Self.usesTmpfs {
         try mountExt2Pair()
       } else {
         vfs = try VfsMount(options: Self.mountOptions)
