@@ -102,7 +102,9 @@ final class Ext2ScratchImage {
 }
 
 /// Tmpfs options the kernel's ext2 also takes, so a test that sets only these still runs on ext2.
-let ext2CompatibleReferenceOptions: Set<String> = ["ro", "nodev"]
+let ext2CompatibleReferenceOptions: Set<String> = [
+  "ro", "nodev", "relatime", "noatime", "strictatime", "nodiratime",
+]
 
 /// Skips a test under SWIFTVFS_FS=ext2, for a difference that is there by design.
 func skipOnExt2(_ why: String) throws {
