@@ -22,7 +22,10 @@ final class ChattrTests: ConformanceTestCase {
       ? r.stdout.trimmingCharacters(in: .newlines) : "exit \(r.status): \(r.stderr)"
   }
 
-  func testChattrAndLsattr() {
+  func testChattrAndLsattr() throws {
+    try skipOnExt2(
+      "which flags chattr may set is each file system's own (fs/ext2 keeps EXT2_FL_USER_MODIFIABLE; the ext4 driver refuses +j +C +e); this lists memfs's"
+    )
     sideBySide { t in
       t.put("f", "x")
       _ = t.mkdir("d")
@@ -74,10 +77,15 @@ final class ChattrTests: ConformanceTestCase {
       t.check(
         "the owner may not clear i", chattr(t, "-i mine", asUser: true),
         "1 chattr: Operation not permitted while setting flags on mine")
-      t.check(
-        "but may change A beside it", chattr(t, "-A mine", asUser: true),
-        "0 ")
-      t.check("flags", lsattr(t, "mine"), "----i-d--------------- mine")
+      // fs/ext2 lets the owner change A beside i (only i and a need
+      // CAP_LINUX_IMMUTABLE), as tmpfs does; the ext4 driver serving -t ext2 here
+      // refuses any change but to i (ext4_ioctl_check_immutable()): not compared.
+      if !testsOnExt2 {
+        t.check(
+          "but may change A beside it", chattr(t, "-A mine", asUser: true),
+          "0 ")
+        t.check("flags", lsattr(t, "mine"), "----i-d--------------- mine")
+      }
       // What i does to its owner.
       t.probeChecks(
         "uid 1000 on its immutable file",
@@ -125,11 +133,14 @@ final class ChattrTests: ConformanceTestCase {
       t.check("removexattr", t.removexattr("f", "user.y"), "EPERM")
       t.check("fallocate", Libc.fallocate(before, 0, 0, 10) == 0 ? "OK" : errnoName(errno), "EPERM")
       // A file opened for writing before +i keeps writing, as on tmpfs
-      // (no write-time check of IS_IMMUTABLE in the kernel).
-      t.check("write through an earlier descriptor", pwrite(before, "J", 1, 0) == 1, true)
-      t.check("ftruncate through it", ftruncate(before, 5) == 0 ? "OK" : errnoName(errno), "OK")
+      // (no write-time check of IS_IMMUTABLE in the kernel). fs/ext2 too, but the
+      // ext4 driver serving -t ext2 here checks (ext4_write_checks()): not compared.
+      if !testsOnExt2 {
+        t.check("write through an earlier descriptor", pwrite(before, "J", 1, 0) == 1, true)
+        t.check("ftruncate through it", ftruncate(before, 5) == 0 ? "OK" : errnoName(errno), "OK")
+      }
       Glibc.close(before)
-      t.check("content", t.get("f"), "Jello")
+      t.check("content", t.get("f"), testsOnExt2 ? "hello" : "Jello")
       t.check("mode unchanged", t.mode("f"), "reg 644")
       t.check("-i", chattr(t, "-i f"), "0 ")
       t.check("writable again", t.put("f", "x"), "OK")
@@ -242,8 +253,17 @@ final class ChattrTests: ConformanceTestCase {
       t.put("f", "x")
       let r = t.sh("/usr/bin/python3 - f <<'EOF'\n" + script + "\nEOF\n")
       t.check("exit status \(r.stderr)", r.status, 0)
+      // fs/ext2 refuses extsize and xflags past FS_XFLAG_COMMON (fileattr_has_fsx()
+      // in ext2_fileattr_set()), as vfsmount's ext2 does; the ext4 driver serving
+      // -t ext2 here takes them: those two lines are not compared on ext2.
+      let results =
+        testsOnExt2
+        ? r.stdout.split(separator: "\n", omittingEmptySubsequences: false)
+          .filter { !$0.hasPrefix("set extsize") && !$0.hasPrefix("set realtime") }
+          .joined(separator: "\n")
+        : r.stdout
       t.check(
-        "results", r.stdout,
+        "results", results,
         """
         get OK 0x0
         set i+A OK None

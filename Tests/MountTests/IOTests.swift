@@ -122,9 +122,15 @@ final class IOTests: ConformanceTestCase {
     sideBySide { t in
       t.put("f", "")
       let v = String(repeating: "x", count: 65536)
-      t.check("a 64 KiB value (XATTR_SIZE_MAX)", t.setxattr("f", "user.max", v), "OK")
-      t.check("read the 64 KiB value", t.getxattr("f", "user.max").count, 65536)
-      t.check("remove it", t.removexattr("f", "user.max"), "OK")
+      if testsOnExt2 {
+        // A value must fit one block: fs/ext2's ext2_xattr_set() says ERANGE, the
+        // ext4 driver serving -t ext2 here ENOSPC.
+        t.check("a 64 KiB value is refused", t.setxattr("f", "user.max", v) != "OK", true)
+      } else {
+        t.check("a 64 KiB value (XATTR_SIZE_MAX)", t.setxattr("f", "user.max", v), "OK")
+        t.check("read the 64 KiB value", t.getxattr("f", "user.max").count, 65536)
+        t.check("remove it", t.removexattr("f", "user.max"), "OK")
+      }
       var ok = true
       for i in 0..<100 where t.setxattr("f", "user.attr\(i)", "value\(i)") != "OK" { ok = false }
       t.check("100 attributes", ok, true)

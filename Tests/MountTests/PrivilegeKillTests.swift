@@ -12,6 +12,12 @@ import XCTest
 /// (should_remove_suid, setattr_should_drop_sgid). The FUSE kernel leaves the
 /// non-member case, fallocate and O_TRUNC opens to the daemon.
 final class PrivilegeKillTests: MountTestCase {
+  /// Python dropping the fallocate cases on ext2: fs/ext2 has no fallocate
+  /// (EOPNOTSUPP, as vfsmount's ext2), the ext4 driver serving -t ext2 here punches holes.
+  static var withoutFallocate: String {
+    testsOnExt2 ? "for k in ('fallocate', 'fallocate_keep_size', 'punch_hole'): del ops[k]" : ""
+  }
+
   func testWriteLikeChangesClearSetuidAndSetgidAsTmpfs() throws {
     let script = """
       import os, sys, subprocess
@@ -29,6 +35,7 @@ final class PrivilegeKillTests: MountTestCase {
         'copy_file_range': "src=os.open(p+'.src',os.O_RDONLY); fd=os.open(p,os.O_WRONLY); "
             "os.copy_file_range(src,fd,4,0,0)",
       }
+      \(Self.withoutFallocate)
       for name, code in ops.items():
         for gid in (0, 1000):  # not a member, then a member of the file's group
           for mode in (0o6666, 0o6676, 0o2666, 0o4666, 0o666):
@@ -49,12 +56,15 @@ final class PrivilegeKillTests: MountTestCase {
       outputs.append(r.stdout)
     }
     let lines = outputs.map { $0.split(separator: "\n").map(String.init) }
-    XCTAssertEqual(lines[0].count, 80, "every case ran on tmpfs")
+    XCTAssertEqual(lines[0].count, testsOnExt2 ? 50 : 80, "every case ran on \(tmpfs.name)")
     XCTAssertTrue(lines[0].allSatisfy { $0.hasSuffix(" ok") }, outputs[0])
     // The man page's rule, on tmpfs: a non-member's write clears both bits.
-    XCTAssertTrue(lines[0].contains("fallocate gid 0 0o6666 -> 0o666 ok"), outputs[0])
-    XCTAssertTrue(lines[0].contains("fallocate gid 1000 0o2666 -> 0o2666 ok"), outputs[0])
-    for (t, v) in zip(lines[0], lines[1]) { XCTAssertEqual(v, t, "vfsmount differs from tmpfs") }
+    let rule = testsOnExt2 ? "write" : "fallocate"
+    XCTAssertTrue(lines[0].contains("\(rule) gid 0 0o6666 -> 0o666 ok"), outputs[0])
+    XCTAssertTrue(lines[0].contains("\(rule) gid 1000 0o2666 -> 0o2666 ok"), outputs[0])
+    for (t, v) in zip(lines[0], lines[1]) {
+      XCTAssertEqual(v, t, "vfsmount differs from \(tmpfs.name)")
+    }
     XCTAssertEqual(lines[1].count, lines[0].count)
   }
 }

@@ -44,7 +44,11 @@ final class ReaddirDuringRenameTests: MountTestCase {
             'old', c[last], 'new', c['moved'], 'created', c['created'])
       """
     let out = both(script)
-    XCTAssertEqual(out[0], "listed 4999 twice 0 old 0 new 0 created 0\n", "tmpfs")
+    // tmpfs's cursor skips what lands ahead of it; ext2 lists by offset in its
+    // blocks, where a new name fills the first hole: there the kernel is the oracle.
+    if !testsOnExt2 {
+      XCTAssertEqual(out[0], "listed 4999 twice 0 old 0 new 0 created 0\n", "tmpfs")
+    }
     XCTAssertEqual(out[1], out[0], "vfsmount")
   }
 

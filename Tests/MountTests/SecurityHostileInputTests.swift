@@ -111,8 +111,11 @@ final class SecurityHostileInputTests: MountTestCase {
     let theirs = try results(tmpfs.path, script)
     XCTAssertEqual(ours.count, theirs.count, "\(ours)")
     XCTAssertEqual(ours.count, 53)
-    for (a, b) in zip(ours, theirs) where a != b {
-      XCTFail("vfsmount \(a.debugDescription), tmpfs \(b.debugDescription)")
+    // A value past a block: fs/ext2's ext2_xattr_set() says ERANGE (as vfsmount's
+    // ext2), the ext4 driver serving -t ext2 here ENOSPC.
+    let byDesign = { (line: String) in testsOnExt2 && line.hasPrefix("xattr value 65536:") }
+    for (a, b) in zip(ours, theirs) where a != b && !byDesign(a) {
+      XCTFail("vfsmount \(a.debugDescription), \(tmpfs.name) \(b.debugDescription)")
     }
     print("hostile values (vfsmount = tmpfs): " + ours.joined(separator: "; "))
     XCTAssertEqual(

@@ -63,7 +63,7 @@ final class SpecialFileTests: ConformanceTestCase {
       t.check(
         "char node permission bits (umask 022)", t.lstat("c").map { octal($0.perms) } ?? "", "644")
       let st = t.lstat("c")
-      if t.name == "tmpfs" {
+      if t.name != "vfsmount" {
         t.check("char node type", st.map { typeName($0.st_mode) } ?? "", "chr")
         t.check(
           "char rdev", st.map { "\(devMajor($0.st_rdev)),\(devMinor($0.st_rdev))" } ?? "", "1,3")

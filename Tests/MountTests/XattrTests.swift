@@ -38,9 +38,12 @@ final class XattrTests: ConformanceTestCase {
       t.check("list short buffer", t.listxattrSize("f", bufferSize: 5), "ERANGE")
       t.check("empty value", t.setxattr("f", "user.empty", ""), "OK")
       t.check("get empty value", t.getxattrSize("f", "user.empty", bufferSize: 10), "0")
-      let big = String(repeating: "v", count: 4000)
-      t.check("4000-byte value", t.setxattr("f", "user.big", big), "OK")
-      t.check("get 4000-byte value", t.getxattr("f", "user.big"), big)
+      // fs/ext2 keeps every attribute in one block (4096 bytes here), where 4000
+      // bytes and the three others do not fit; the ext4 driver serving -t ext2
+      // here puts the small ones in the inode. 3000 fits both.
+      let big = String(repeating: "v", count: testsOnExt2 ? 3000 : 4000)
+      t.check("a big value", t.setxattr("f", "user.big", big), "OK")
+      t.check("get the big value", t.getxattr("f", "user.big"), big)
       t.check("overwrite with a shorter value", t.setxattr("f", "user.big", "s"), "OK")
       t.check("shorter value", t.getxattr("f", "user.big"), "s")
       t.check("binary value", t.setxattr("f", "user.bin", "a\u{1}b\u{7f}"), "OK")

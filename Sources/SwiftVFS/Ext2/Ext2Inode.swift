@@ -156,8 +156,10 @@ extension Ext2Inode {
   /// ext4_encode_extra_time(): the extra field of `time` (epoch bits and
   /// nanoseconds).
   static func extraTime(_ time: Timestamp) -> UInt32 {
+    // Wrapping: a time past the epoch bits' range must not trap (setattr clamps it first).
     let epoch =
-      UInt32(truncatingIfNeeded: (time.sec - Int64(Int32(truncatingIfNeeded: time.sec))) >> 32) & 3
+      UInt32(truncatingIfNeeded: (time.sec &- Int64(Int32(truncatingIfNeeded: time.sec))) >> 32)
+      & 3
     return epoch | UInt32(max(0, time.nsec)) << 2
   }
 

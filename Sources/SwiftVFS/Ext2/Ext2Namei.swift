@@ -341,6 +341,20 @@ struct Ext2InodeOperations: InodeOperations {
 
   /// Like ext2_setattr(): a size change truncates or extends (ext2_setsize()),
   /// the rest is setattr_copy(); the inode is written.
+  /// timestamp_truncate() with the superblock's s_time_min and s_time_max: a
+  /// time the inode cannot store is clamped, its nanoseconds dropped. 256-byte
+  /// inodes add two epoch bits to 32-bit seconds (up to 2446, the ext4
+  /// driver's EXT4_EXTRA_TIMESTAMP_MAX); 128-byte ones keep an s32.
+  func timestampTruncate(_ t: Timestamp) -> Timestamp {
+    let min = Int64(Int32.min)
+    let max =
+      info.superBlock.inodeSize > Ext2SuperBlock.goodOldInodeSize
+      ? (Int64(1) << 34) - 1 + Int64(Int32.min) : Int64(Int32.max)
+    if t.sec < min { return Timestamp(sec: min) }
+    if t.sec > max { return Timestamp(sec: max) }
+    return t
+  }
+
   func setattr(_ inode: Inode, _ attr: SetAttr, cred: Cred) throws(Errno) {
     if let size = attr.size {
       guard inode.type == .regular else { throw .EINVAL }
@@ -348,6 +362,8 @@ struct Ext2InodeOperations: InodeOperations {
     }
     var rest = attr
     rest.size = nil
+    if case .to(let t) = rest.atime { rest.atime = .to(timestampTruncate(t)) }
+    if case .to(let t) = rest.mtime { rest.mtime = .to(timestampTruncate(t)) }
     if !rest.isEmpty || attr.size != nil {
       inode.lock.withLock { Simple.applyLocked(inode, rest) }
     }
@@ -383,7 +399,8 @@ struct Ext2InodeOperations: InodeOperations {
     guard index != Ext2Xattr.aclAccessIndex, index != Ext2Xattr.aclDefaultIndex else {
       throw .EOPNOTSUPP  // ACLs are the VFS's
     }
-    guard value.count <= info.superBlock.blockSize else { throw .E2BIG }
+    // ext2_xattr_set(): a value longer than a block is ERANGE.
+    guard value.count <= info.superBlock.blockSize else { throw .ERANGE }
     try info.setXattr(inode, index: index, suffix: suffix, value: value, flags: flags)
   }
 

@@ -189,7 +189,10 @@ extension Ext2Xattr {
     for (index, prefix) in [(UInt8(1), "user."), (4, "trusted."), (6, "security.")]
     where name.hasPrefix(prefix) {
       let suffix = Array(name.utf8.dropFirst(prefix.utf8.count))
-      guard !suffix.isEmpty, suffix.count <= 255 else { throw .ERANGE }
+      // A prefix alone is EINVAL in xattr_resolve_name(), before ext2 sees it;
+      // a name past 255 bytes is ERANGE in ext2_xattr_get() / ext2_xattr_set().
+      guard !suffix.isEmpty else { throw .EINVAL }
+      guard suffix.count <= 255 else { throw .ERANGE }
       return (index, suffix)
     }
     if name == PosixAcl.accessXattr { return (aclAccessIndex, []) }

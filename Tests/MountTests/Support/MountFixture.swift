@@ -201,8 +201,9 @@ func abortConnection(minor: UInt32) {
 }
 
 /// `mount -t tmpfs -o options none <new temp dir>`.
-final class TmpfsMount {
+final class TmpfsMount: ReferenceMount {
   let path: String
+  let name = "tmpfs"
   private var unmounted = false
 
   init(options: [String] = []) throws {
@@ -231,15 +232,22 @@ final class TmpfsMount {
 
 /// A test case with a fresh vfsmount mount (`vfs`) and, when `usesTmpfs`, a fresh tmpfs
 /// (`tmpfs`) around every test. Without /dev/fuse or when mounting fails, the test is
-/// skipped, except under CI=true, where it fails.
+/// skipped, except under CI=true, where it fails. Under SWIFTVFS_FS=ext2 a test that
+/// uses tmpfs mounts ext2 images on both sides instead (see Ext2Fixture.swift).
 class MountTestCase: XCTestCase {
   class var mountOptions: [String] { ["allow_other"] }
   class var usesTmpfs: Bool { true }
   /// Options for the tmpfs twin.
   class var tmpfsOptions: [String] { [] }
+  /// Whether both sides are ext2 images (vfsmount -t ext2 and the kernel's
+  /// ext2) instead of memfs and tmpfs: SWIFTVFS_FS=ext2, or a class that says so.
+  class var usesExt2: Bool { testsOnExt2 }
 
   var vfs: VfsMount!
-  var tmpfs: TmpfsMount!
+  /// The reference mount: tmpfs, or the kernel's ext2 under SWIFTVFS_FS=ext2.
+  var tmpfs: ReferenceMount!
+  /// The vfsmount side's image under SWIFTVFS_FS=ext2.
+  var vfsImage: Ext2ScratchImage?
 
   static var isCI: Bool { ProcessInfo.processInfo.environment["CI"] == "true" }
 
@@ -247,11 +255,18 @@ class MountTestCase: XCTestCase {
     try super.setUpWithError()
     do {
       guard access("/dev/fuse", F_OK) == 0 else { throw SupportError("/dev/fuse is missing") }
-      vfs = try VfsMount(options: Self.mountOptions)
-      if Self.usesTmpfs { tmpfs = try TmpfsMount(options: Self.tmpfsOptions) }
+      if Self.usesExt2 && Self.usesTmpfs {
+        try mountExt2Pair()
+      } else {
+        vfs = try VfsMount(options: Self.mountOptions)
+        if Self.usesTmpfs { tmpfs = try TmpfsMount(options: Self.tmpfsOptions) }
+      }
+    } catch let skip as XCTSkip {
+      throw skip
     } catch {
       vfs?.unmount()
       tmpfs?.unmount()
+      vfsImage?.remove()
       if Self.isCI {
         XCTFail("cannot mount: \(error)")
         throw error
@@ -260,11 +275,31 @@ class MountTestCase: XCTestCase {
     }
   }
 
+  /// SWIFTVFS_FS=ext2: vfsmount -t ext2 and the kernel's ext2, each on a fresh image.
+  /// Not bare (unless the test asks): the scenarios work in `t` and some read
+  /// /proc/vfs or /dev on the vfsmount side; neither is written to the image.
+  private func mountExt2Pair() throws {
+    let foreign = Self.tmpfsOptions.flatMap { $0.split(separator: ",").map(String.init) }
+      .filter { !ext2CompatibleReferenceOptions.contains($0) }
+    if !foreign.isEmpty {
+      throw XCTSkip(
+        "tmpfs options \(foreign.joined(separator: ",")) have no ext2 mount option: the image sets size, inode count and root owner"
+      )
+    }
+    let image = try Ext2ScratchImage()
+    vfsImage = image
+    vfs = try VfsMount(
+      options: Self.mountOptions, arguments: ["-t", "ext2", image.image])
+    tmpfs = try KernelExt2Mount(options: Self.tmpfsOptions)
+  }
+
   override func tearDownWithError() throws {
     vfs?.unmount()
     tmpfs?.unmount()
+    vfsImage?.remove()
     vfs = nil
     tmpfs = nil
+    vfsImage = nil
     try super.tearDownWithError()
   }
 }
