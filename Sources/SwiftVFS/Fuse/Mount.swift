@@ -222,22 +222,10 @@ public final class FuseMount: Sendable {
 
   /// Runs `body` on a new detached thread (not a Swift concurrency thread).
   private static func spawnThread(_ body: @escaping @Sendable () -> Void) {
-    final class Box {
-      let body: @Sendable () -> Void
-      init(_ body: @escaping @Sendable () -> Void) { self.body = body }
-    }
-    let context = Unmanaged.passRetained(Box(body)).toOpaque()
-    var thread = pthread_t()
-    let made = pthread_create(
-      &thread, nil,
-      { raw in
-        Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue().body()
-        return nil
-      }, context)
-    if made == 0 {
+    if let thread = startKernelThread(body) {
       pthread_detach(thread)
     } else {
-      Unmanaged<Box>.fromOpaque(context).takeRetainedValue().body()
+      body()  // no thread to be had: serve on this one
     }
   }
 }

@@ -154,7 +154,7 @@ final class FuseConnection: @unchecked Sendable {
     publishReport()
     var threads: [pthread_t] = []
     for channel in channels {
-      if let thread = startThread({ [self] in serve(channel) }) { threads.append(thread) }
+      if let thread = startKernelThread({ [self] in serve(channel) }) { threads.append(thread) }
     }
     if threads.isEmpty {
       serve(session)
@@ -383,26 +383,6 @@ final class FuseConnection: @unchecked Sendable {
 
   // MARK: - Threads
 
-  private func startThread(_ body: @escaping () -> Void) -> pthread_t? {
-    final class Box {
-      let body: () -> Void
-      init(_ body: @escaping () -> Void) { self.body = body }
-    }
-    let context = Unmanaged.passRetained(Box(body)).toOpaque()
-    var thread = pthread_t()
-    let made = pthread_create(
-      &thread, nil,
-      { raw in
-        guard let raw else { return nil }
-        Unmanaged<Box>.fromOpaque(raw).takeRetainedValue().body()
-        return nil
-      }, context)
-    guard made == 0 else {
-      Unmanaged<Box>.fromOpaque(context).release()
-      return nil
-    }
-    return thread
-  }
 }
 
 /// What a connection agreed at INIT, as /proc/vfs/connection prints it.

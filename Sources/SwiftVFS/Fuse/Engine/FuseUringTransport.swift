@@ -127,7 +127,7 @@ final class FuseUringTransport: @unchecked Sendable {
   func start(_ connection: FuseConnection) -> FuseUringUnavailable? {
     for queue in queues {
       guard
-        let thread = FuseUringTransport.startThread({ [self] in
+        let thread = startKernelThread({ [self] in
           let result = queue.register()
           lock.withLock {
             if result != 0, refusal == 0 { refusal = result }
@@ -166,26 +166,6 @@ final class FuseUringTransport: @unchecked Sendable {
     }
   }
 
-  private static func startThread(_ body: @escaping () -> Void) -> pthread_t? {
-    final class Box {
-      let body: () -> Void
-      init(_ body: @escaping () -> Void) { self.body = body }
-    }
-    let context = Unmanaged.passRetained(Box(body)).toOpaque()
-    var thread = pthread_t()
-    let made = pthread_create(
-      &thread, nil,
-      { raw in
-        guard let raw else { return nil }
-        Unmanaged<Box>.fromOpaque(raw).takeRetainedValue().body()
-        return nil
-      }, context)
-    guard made == 0 else {
-      Unmanaged<Box>.fromOpaque(context).release()
-      return nil
-    }
-    return thread
-  }
 }
 
 /// Why a connection serves on /dev/fuse read/write although io_uring was asked.
