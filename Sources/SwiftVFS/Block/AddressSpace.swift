@@ -82,7 +82,7 @@ public final class AddressSpace: @unchecked Sendable {
     defer { cache.balance() }
     try forEachPage(offset: offset, count: buffer.count) {
       (index, inPage, done, length) throws(Errno) in
-      let (entry, _) = try cache.getEntry(.page(self), index: index, size: PageCache.pageSize) {
+      let (entry, _, _) = try cache.getEntry(.page(self), index: index, size: PageCache.pageSize) {
         (page) throws(Errno) in try operations.readFolio(self, index: index, into: page)
       }
       entry.dataLock.withLock {
@@ -105,7 +105,7 @@ public final class AddressSpace: @unchecked Sendable {
     try forEachPage(offset: offset, count: buffer.count) {
       (index, inPage, done, length) throws(Errno) in
       let whole = length == PageCache.pageSize
-      let (entry, mustFinish) = try cache.getEntry(
+      let (entry, mustFinish, _) = try cache.getEntry(
         .page(self), index: index, size: PageCache.pageSize, forOverwrite: whole
       ) { (page) throws(Errno) in try operations.readFolio(self, index: index, into: page) }
       entry.dataLock.withLock {
