@@ -79,12 +79,15 @@ public final class AddressSpace: @unchecked Sendable {
   public func read(at offset: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(Errno) {
     guard let base = buffer.baseAddress, buffer.count > 0 else { return }
     guard !offset.addingReportingOverflow(UInt64(buffer.count)).overflow else { throw .EINVAL }
-    defer { cache.balance() }
+    // Only pages read in grow the cache: a read served from it needs no reclaim.
+    var grew = false
+    defer { if grew { cache.balance() } }
     try forEachPage(offset: offset, count: buffer.count) {
       (index, inPage, done, length) throws(Errno) in
-      let (entry, _, _) = try cache.getEntry(.page(self), index: index, size: PageCache.pageSize) {
-        (page) throws(Errno) in try operations.readFolio(self, index: index, into: page)
-      }
+      let (entry, _, inserted) = try cache.getEntry(
+        .page(self), index: index, size: PageCache.pageSize
+      ) { (page) throws(Errno) in try operations.readFolio(self, index: index, into: page) }
+      if inserted { grew = true }
       entry.dataLock.withLock {
         (base + done).copyMemory(from: entry.data + inPage, byteCount: length)
       }
