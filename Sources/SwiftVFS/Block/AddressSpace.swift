@@ -34,6 +34,33 @@ public protocol AddressSpaceOperations: Sendable {
   /// the page dirty and is reported to the next ``AddressSpace/sync()``.
   func writepage(_ mapping: AddressSpace, index: UInt64, from page: UnsafeRawBufferPointer)
     throws(Errno)
+  /// Whether writeback may hand this file system runs of consecutive dirty
+  /// pages through ``writepages(_:index:count:from:)`` (default false: page
+  /// by page, each page's error its own).
+  var writesPageRuns: Bool { get }
+  /// Writes the dirty pages `index..<index + count` from `pages` (`count`
+  /// pages, back to back), like ext2_writepages() over a range: their blocks
+  /// may go as fewer, larger bios. A thrown error leaves all of them dirty.
+  func writepages(
+    _ mapping: AddressSpace, index: UInt64, count: Int, from pages: UnsafeRawBufferPointer
+  ) throws(Errno)
+}
+
+extension AddressSpaceOperations {
+  /// Page by page unless a file system says otherwise.
+  public var writesPageRuns: Bool { false }
+
+  /// Calls ``writepage(_:index:from:)`` for each page in turn.
+  public func writepages(
+    _ mapping: AddressSpace, index: UInt64, count: Int, from pages: UnsafeRawBufferPointer
+  ) throws(Errno) {
+    let size = PageCache.pageSize
+    for i in 0..<count {
+      try writepage(
+        mapping, index: index + UInt64(i),
+        from: UnsafeRawBufferPointer(rebasing: pages[i * size..<(i + 1) * size]))
+    }
+  }
 }
 
 /// The cached pages of one file (struct address_space, i_mapping of an inode).

@@ -514,4 +514,8 @@ public final class PageCache: @unchecked Sendable {
   /// the whole list: `balance()` writes the coldest dirty entries back, and
   /// they are dropped from the cold end next.
   static let reclaimScanLimit = 64
+
+  /// The most consecutive pages writeback hands a file system in one
+  /// writepages call (128 KiB, like a typical max_sectors_kb bio).
+  static let writebackRunPages = 32
 }
