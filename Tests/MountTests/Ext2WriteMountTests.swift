@@ -294,6 +294,27 @@ final class Ext2WriteMountTests: XCTestCase {
     unmountKernel()
   }
 
+  /// With `-o writeback_cache` the kernel sends a SETATTR of times for a
+  /// file after a rename replaced it and its inode was freed; the inode
+  /// must not come back into the table, where the next create that reuses
+  /// its number would find it (and fail with ENOENT). The lock-file dance
+  /// of git does exactly that.
+  func testRenameOverWithWritebackCache() throws {
+    let image = work + "/wbc.img"
+    let mkfs = runCommand("mke2fs", ["-q", "-F", "-t", "ext2", "-b", "1024", image, "16M"])
+    XCTAssertTrue(mkfs.ok, "\(mkfs)")
+    let m = try VfsMount(
+      options: ["bare", "allow_other", "writeback_cache"], arguments: ["-t", "ext2", image])
+    ours = m
+    let dance = sh(
+      "cd \(shq(m.path)) && for i in $(seq 1 20); do "
+        + "set -C; echo $i > c.lock || exit 1; set +C; mv c.lock c || exit 1; done && cat c")
+    XCTAssertTrue(dance.ok, "\(dance)")
+    XCTAssertEqual(dance.stdout, "20\n")
+    unmountOurs()
+    assertClean(image)
+  }
+
   func testOneKiBBlocksWithTheKernel() throws { try check(blockSize: 1024, inodeSize: 128) }
   func testFourKiBBlocksWithTheKernel() throws { try check(blockSize: 4096, inodeSize: 256) }
 }

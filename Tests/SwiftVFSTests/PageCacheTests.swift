@@ -127,6 +127,54 @@ private final class TestFileOps: AddressSpaceOperations, @unchecked Sendable {
   }
 }
 
+/// Page operations that take runs of pages: page `i` of any file is device
+/// block `i` (4 KiB blocks); each writepage / writepages call is recorded as
+/// (first index, count), and `failRuns` makes writepages fail with EIO.
+private final class RunFileOps: AddressSpaceOperations, @unchecked Sendable {
+  let cache: PageCache
+  let device: BlockDevice
+  private let lock = Lock()
+  private var _calls: [[UInt64]] = []
+  private var _failRuns = false
+
+  init(cache: PageCache, device: BlockDevice) {
+    self.cache = cache
+    self.device = device
+  }
+
+  var writesPageRuns: Bool { true }
+  var calls: [[UInt64]] { lock.withLock { _calls } }
+  var failRuns: Bool {
+    get { lock.withLock { _failRuns } }
+    set { lock.withLock { _failRuns = newValue } }
+  }
+
+  private func blocks(_ index: UInt64, _ count: Int) -> [UInt64?] {
+    (0..<count).map { index + UInt64($0) }
+  }
+
+  func readFolio(_ mapping: AddressSpace, index: UInt64, into page: UnsafeMutableRawBufferPointer)
+    throws(Errno)
+  {
+    try cache.readBlocks(blocks(index, 1), blockSize: 4096, from: device, into: page)
+  }
+
+  func writepage(_ mapping: AddressSpace, index: UInt64, from page: UnsafeRawBufferPointer)
+    throws(Errno)
+  {
+    lock.withLock { _calls.append([index, 1]) }
+    try cache.writeBlocks(blocks(index, 1), blockSize: 4096, to: device, from: page)
+  }
+
+  func writepages(
+    _ mapping: AddressSpace, index: UInt64, count: Int, from pages: UnsafeRawBufferPointer
+  ) throws(Errno) {
+    lock.withLock { _calls.append([index, UInt64(count)]) }
+    if failRuns { throw .EIO }
+    try cache.writeBlocks(blocks(index, count), blockSize: 4096, to: device, from: pages)
+  }
+}
+
 /// A clock the test sets by hand.
 private final class ManualClock: @unchecked Sendable {
   private let lock = Lock()
@@ -341,6 +389,39 @@ final class PageCacheTests: XCTestCase {
     XCTAssertEqual(cache.stats.bytesWritten, 8192)
     XCTAssertEqual(cache.stats.bytesRead, 3 * 4096)
     XCTAssertEqual(device.stats.flushesCompleted, 1, "fsync flushes the device")
+  }
+
+  /// Writeback hands a file system that takes runs its consecutive dirty
+  /// pages in one writepages call, in file order, and their blocks go as
+  /// one bio; a failed run leaves every page of it dirty, and sync says EIO.
+  func testWritebackHandsConsecutivePagesAsOneRun() throws {
+    let (device, driver) = try makeDevice()
+    let cache = PageCache()
+    let trace = TraceLog()
+    cache.traceHook = { trace.append($0) }
+    let ops = RunFileOps(cache: cache, device: device)
+    let file = AddressSpace(cache: cache, ino: 5, operations: ops, device: device)
+    for page: UInt64 in [7, 3, 1, 0, 2, 5] {
+      try writeBytes(file, at: page * 4096, pattern(Int(page), count: 4096))
+    }
+    try file.sync()
+    XCTAssertEqual(ops.calls, [[0, 4], [5, 1], [7, 1]])
+    XCTAssertTrue(
+      trace.lines.contains("bio WRITE ram0 sectors 0..31 (16384 bytes)"), "\(trace.lines)")
+    for page: UInt64 in [0, 1, 2, 3, 5, 7] {
+      XCTAssertEqual(
+        try deviceBytes(driver, at: page * 4096, count: 4096), pattern(Int(page), count: 4096))
+    }
+    XCTAssertEqual(cache.stats.pagesWritten, 6)
+
+    ops.failRuns = true
+    try writeBytes(file, at: 0, pattern(40, count: 2 * 4096))
+    XCTAssertThrowsError(try file.sync()) { XCTAssertEqual($0 as? Errno, .EIO) }
+    XCTAssertEqual(file.dirtyPageCount, 2, "both pages of the failed run stay dirty")
+    ops.failRuns = false
+    try file.sync()
+    XCTAssertEqual(file.dirtyPageCount, 0)
+    XCTAssertEqual(try deviceBytes(driver, at: 0, count: 2 * 4096), pattern(40, count: 2 * 4096))
   }
 
   func testReadBlocksMergesRunsAndZeroesHoles() throws {

@@ -34,6 +34,33 @@ public protocol AddressSpaceOperations: Sendable {
   /// the page dirty and is reported to the next ``AddressSpace/sync()``.
   func writepage(_ mapping: AddressSpace, index: UInt64, from page: UnsafeRawBufferPointer)
     throws(Errno)
+  /// Whether writeback may hand this file system runs of consecutive dirty
+  /// pages through ``writepages(_:index:count:from:)`` (default false: page
+  /// by page, each page's error its own).
+  var writesPageRuns: Bool { get }
+  /// Writes the dirty pages `index..<index + count` from `pages` (`count`
+  /// pages, back to back), like ext2_writepages() over a range: their blocks
+  /// may go as fewer, larger bios. A thrown error leaves all of them dirty.
+  func writepages(
+    _ mapping: AddressSpace, index: UInt64, count: Int, from pages: UnsafeRawBufferPointer
+  ) throws(Errno)
+}
+
+extension AddressSpaceOperations {
+  /// Page by page unless a file system says otherwise.
+  public var writesPageRuns: Bool { false }
+
+  /// Calls ``writepage(_:index:from:)`` for each page in turn.
+  public func writepages(
+    _ mapping: AddressSpace, index: UInt64, count: Int, from pages: UnsafeRawBufferPointer
+  ) throws(Errno) {
+    let size = PageCache.pageSize
+    for i in 0..<count {
+      try writepage(
+        mapping, index: index + UInt64(i),
+        from: UnsafeRawBufferPointer(rebasing: pages[i * size..<(i + 1) * size]))
+    }
+  }
 }
 
 /// The cached pages of one file (struct address_space, i_mapping of an inode).
@@ -79,12 +106,15 @@ public final class AddressSpace: @unchecked Sendable {
   public func read(at offset: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(Errno) {
     guard let base = buffer.baseAddress, buffer.count > 0 else { return }
     guard !offset.addingReportingOverflow(UInt64(buffer.count)).overflow else { throw .EINVAL }
-    defer { cache.balance() }
+    // Only pages read in grow the cache: a read served from it needs no reclaim.
+    var grew = false
+    defer { if grew { cache.balance() } }
     try forEachPage(offset: offset, count: buffer.count) {
       (index, inPage, done, length) throws(Errno) in
-      let (entry, _) = try cache.getEntry(.page(self), index: index, size: PageCache.pageSize) {
-        (page) throws(Errno) in try operations.readFolio(self, index: index, into: page)
-      }
+      let (entry, _, inserted) = try cache.getEntry(
+        .page(self), index: index, size: PageCache.pageSize
+      ) { (page) throws(Errno) in try operations.readFolio(self, index: index, into: page) }
+      if inserted { grew = true }
       entry.dataLock.withLock {
         (base + done).copyMemory(from: entry.data + inPage, byteCount: length)
       }
@@ -105,7 +135,7 @@ public final class AddressSpace: @unchecked Sendable {
     try forEachPage(offset: offset, count: buffer.count) {
       (index, inPage, done, length) throws(Errno) in
       let whole = length == PageCache.pageSize
-      let (entry, mustFinish) = try cache.getEntry(
+      let (entry, mustFinish, _) = try cache.getEntry(
         .page(self), index: index, size: PageCache.pageSize, forOverwrite: whole
       ) { (page) throws(Errno) in try operations.readFolio(self, index: index, into: page) }
       entry.dataLock.withLock {

@@ -58,11 +58,13 @@ public final class BufferCache: @unchecked Sendable {
   public func read(block: UInt64) throws(Errno) -> BufferHead {
     guard block < blockCount else { throw .EIO }
     let sector = block * UInt64(blockSize / BlockDevice.sectorSize)
-    let (entry, _) = try cache.getEntry(.buffer(self), index: block, size: blockSize) {
+    let (entry, _, inserted) = try cache.getEntry(.buffer(self), index: block, size: blockSize) {
       (bytes) throws(Errno) in
       try cache.submitBio(.read(sector: sector, into: bytes), to: device)
     }
-    defer { cache.balance() }
+    // Only a new entry grows the cache: a hit needs no reclaim pass (which
+    // walks the LRU's cold end, and may write back, under the caller's locks).
+    if inserted { cache.balance() }
     return BufferHead(buffers: self, entry: entry)
   }
 
@@ -72,21 +74,21 @@ public final class BufferCache: @unchecked Sendable {
   /// dirty. EIO for a block past the device's end.
   public func get(block: UInt64) throws(Errno) -> BufferHead {
     guard block < blockCount else { throw .EIO }
-    let entry = cache.lock.withLock { () -> CacheEntry in
+    let (entry, inserted) = cache.lock.withLock { () -> (CacheEntry, Bool) in
       // A read of the block in flight fills the bytes without their lock:
       // wait for it, as the caller of getblk() waits in lock_buffer().
       while let entry = buffers[block], entry.locked { cache.lock.wait() }
       if let entry = buffers[block] {
         entry.pins += 1
         cache.touchLocked(entry)
-        return entry
+        return (entry, false)
       }
       let entry = CacheEntry(owner: .buffer(self), index: block, size: blockSize)
       entry.pins = 1
       cache.insertLocked(entry)
-      return entry
+      return (entry, true)
     }
-    defer { cache.balance() }
+    if inserted { cache.balance() }
     return BufferHead(buffers: self, entry: entry)
   }
 

@@ -4,11 +4,12 @@
 // the cache until `release()` or until the handle is freed.
 //
 // Locking: the bytes are reached only through the closures below, which hold
-// the buffer's data lock (lock_buffer() for the bytes); `released` is guarded
-// by `releaseLock`. A closure may call the cache (mark dirty, read another
+// the buffer's data lock (lock_buffer() for the bytes); `released` is an
+// atomic flag, so the many short-lived handles allocate no mutex. A closure may call the cache (mark dirty, read another
 // block), but must not sync or forget this same buffer.
 
 import SwiftVFSCore
+import Synchronization
 
 /// One pinned block of a ``BufferCache`` (struct buffer_head with its count held).
 public final class BufferHead: @unchecked Sendable {
@@ -20,8 +21,7 @@ public final class BufferHead: @unchecked Sendable {
   public var size: Int { entry.size }
 
   let entry: CacheEntry
-  private let releaseLock = Lock()
-  private var released = false
+  private let released = Atomic<Bool>(false)
 
   init(buffers: BufferCache, entry: CacheEntry) {
     self.buffers = buffers
@@ -92,10 +92,9 @@ public final class BufferHead: @unchecked Sendable {
   /// Drops the pin (brelse()); later calls do nothing. The handle must not be
   /// used after it; the block may then be dropped from the cache when clean.
   public func release() {
-    let first = releaseLock.withLock { () -> Bool in
-      defer { released = true }
-      return !released
-    }
+    let first = released.compareExchange(
+      expected: false, desired: true, ordering: .acquiringAndReleasing
+    ).exchanged
     if first { buffers.cache.unpin(entry) }
   }
 }

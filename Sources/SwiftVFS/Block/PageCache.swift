@@ -284,11 +284,12 @@ public final class PageCache: @unchecked Sendable {
   /// or __bread()). With `forOverwrite`, a missing entry is not read: it is
   /// returned pinned, locked and not up to date with `mustFinish` set, and
   /// the caller fills all of it and calls `finishOverwrite`. A failed read
-  /// caches nothing and throws.
+  /// caches nothing and throws. `inserted` says whether the entry is new in
+  /// the cache (only then can the cache have outgrown its bound).
   func getEntry(
     _ owner: CacheEntry.Owner, index: UInt64, size: Int, forOverwrite: Bool = false,
     fill: (UnsafeMutableRawBufferPointer) throws(Errno) -> Void
-  ) throws(Errno) -> (entry: CacheEntry, mustFinish: Bool) {
+  ) throws(Errno) -> (entry: CacheEntry, mustFinish: Bool, inserted: Bool) {
     var hook: (@Sendable (PageCacheTraceEvent) -> Void)?
     var fresh: CacheEntry?
     var reread: CacheEntry?
@@ -322,9 +323,9 @@ public final class PageCache: @unchecked Sendable {
         return nil
       }
     }
-    if let found { return (found, false) }
+    if let found { return (found, false, false) }
     if let entry = fresh {
-      if forOverwrite { return (entry, true) }
+      if forOverwrite { return (entry, true, true) }
       hook?(missEvent(owner, index))
       do {
         try CacheIOContext.run { () throws(Errno) in try fill(entry.bytes) }
@@ -344,7 +345,7 @@ public final class PageCache: @unchecked Sendable {
         counters.bytesRead += UInt64(entry.size)
         lock.wakeAll()
       }
-      return (entry, false)
+      return (entry, false, true)
     }
     // An existing entry that was not up to date: read into a bounce buffer,
     // since a BufferHead may point at the bytes.
@@ -370,7 +371,7 @@ public final class PageCache: @unchecked Sendable {
       counters.bytesRead += UInt64(entry.size)
       lock.wakeAll()
     }
-    return (entry, false)
+    return (entry, false, false)
   }
 
   /// Ends an overwrite begun by `getEntry(forOverwrite: true)`: the entry is
@@ -513,4 +514,8 @@ public final class PageCache: @unchecked Sendable {
   /// the whole list: `balance()` writes the coldest dirty entries back, and
   /// they are dropped from the cold end next.
   static let reclaimScanLimit = 64
+
+  /// The most consecutive pages writeback hands a file system in one
+  /// writepages call (128 KiB, like a typical max_sectors_kb bio).
+  static let writebackRunPages = 32
 }

@@ -112,7 +112,8 @@ extension PageCache {
   ) throws(Errno) {
     let chosen = lock.withLock { () -> [CacheEntry] in
       while entries().contains(where: { $0.underWriteback }) { lock.wait() }
-      let chosen = entries().filter { $0.dirty }
+      // In file order, so that consecutive pages make runs.
+      let chosen = entries().filter { $0.dirty }.sorted { $0.index < $1.index }
       beginWritebackLocked(chosen)
       return chosen
     }
@@ -194,47 +195,80 @@ extension PageCache {
   }
 
   /// Writes each entry's bytes without the cache lock, then ends its
-  /// writeback (folio_end_writeback()). Returns how many were written and
-  /// whether any failed.
+  /// writeback (folio_end_writeback()). Consecutive pages of one file whose
+  /// file system takes runs go in one ``AddressSpaceOperations/writepages(_:index:count:from:)``
+  /// call (up to ``writebackRunPages``), so their blocks can go as one bio.
+  /// Returns how many were written and whether any failed.
   func performWriteback(_ entries: [CacheEntry]) -> (written: Int, failed: Bool) {
     guard !entries.isEmpty else { return (0, false) }
     var written = 0
     var failed = false
+    let largest = entries.map(\.size).max() ?? PageCache.pageSize
     let bounce = UnsafeMutableRawBufferPointer.allocate(
-      byteCount: entries.map(\.size).max() ?? PageCache.pageSize, alignment: 4096)
+      byteCount: max(largest, PageCache.pageSize * PageCache.writebackRunPages), alignment: 4096)
     defer { bounce.deallocate() }
-    for entry in entries {
-      let bytes = UnsafeMutableRawBufferPointer(rebasing: bounce[0..<entry.size])
-      entry.dataLock.withLock { bytes.copyMemory(from: UnsafeRawBufferPointer(entry.bytes)) }
+    var first = 0
+    while first < entries.count {
+      let end = runEnd(entries, from: first)
+      var offset = 0
+      for entry in entries[first..<end] {
+        let bytes = UnsafeMutableRawBufferPointer(rebasing: bounce[offset..<offset + entry.size])
+        entry.dataLock.withLock { bytes.copyMemory(from: UnsafeRawBufferPointer(entry.bytes)) }
+        offset += entry.size
+      }
       var error: Errno?
       do {
         try CacheIOContext.run { () throws(Errno) in
-          try write(entry, from: UnsafeRawBufferPointer(bytes))
+          let bytes = UnsafeRawBufferPointer(rebasing: bounce[0..<offset])
+          if end - first > 1, case .page(let mapping) = entries[first].owner {
+            try mapping.operations.writepages(
+              mapping, index: entries[first].index, count: end - first, from: bytes)
+          } else {
+            try write(entries[first], from: bytes)
+          }
         }
       } catch let failure {
         error = failure
       }
       lock.withLock {
-        entry.underWriteback = false
-        counters.writebackBytes -= UInt64(entry.size)
-        if let error {
-          failed = true
-          // The data is not lost: dirty again (if nobody dirtied it meanwhile),
-          // keeping its old age so the flusher retries it on its next run.
-          if entry.attached, !entry.dirty {
-            entry.dirty = true
-            counters.dirtyBytes += UInt64(entry.size)
+        for entry in entries[first..<end] {
+          entry.underWriteback = false
+          counters.writebackBytes -= UInt64(entry.size)
+          if let error {
+            failed = true
+            // The data is not lost: dirty again (if nobody dirtied it meanwhile),
+            // keeping its old age so the flusher retries it on its next run.
+            if entry.attached, !entry.dirty {
+              entry.dirty = true
+              counters.dirtyBytes += UInt64(entry.size)
+            }
+            recordErrorLocked(entry, error)
+          } else {
+            written += 1
+            counters.pagesWritten += 1
+            counters.bytesWritten += UInt64(entry.size)
           }
-          recordErrorLocked(entry, error)
-        } else {
-          written += 1
-          counters.pagesWritten += 1
-          counters.bytesWritten += UInt64(entry.size)
         }
         lock.wakeAll()
       }
+      first = end
     }
     return (written, failed)
+  }
+
+  /// The end of the run of entries that starts at `first`: the next pages of
+  /// the same file, one index apart, if its file system takes runs.
+  private func runEnd(_ entries: [CacheEntry], from first: Int) -> Int {
+    guard case .page(let mapping) = entries[first].owner, mapping.operations.writesPageRuns
+    else { return first + 1 }
+    var end = first + 1
+    while end < entries.count, end - first < PageCache.writebackRunPages,
+      case .page(let next) = entries[end].owner, next === mapping,
+      entries[end].index == entries[end - 1].index &+ 1
+    {
+      end += 1
+    }
+    return end
   }
 
   /// Sends one entry's bytes to disk: a page through its owner's writepage,

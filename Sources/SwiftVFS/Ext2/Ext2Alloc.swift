@@ -31,13 +31,18 @@ extension Ext2FileSystemInfo {
     let block = superBlock.descriptorBlock(group / perBlock)
     let offset = Int(group % perBlock) * Ext2GroupDescriptor.size
     let d = groupTable[Int(group)]
-    var bytes = [UInt8](repeating: 0, count: 6)
-    Ext2Bytes.put16(&bytes, 0, d.freeBlocksCount)
-    Ext2Bytes.put16(&bytes, 2, d.freeInodesCount)
-    Ext2Bytes.put16(&bytes, 4, d.usedDirsCount)
     let bh = try disk.buffer(block)
     defer { bh.release() }
-    try bh.replace(at: offset + 12, with: bytes)
+    // bg_free_blocks_count, bg_free_inodes_count, bg_used_dirs_count in
+    // place: no temporary array per allocation.
+    guard offset >= 0, offset + 18 <= bh.size else { throw .EINVAL }
+    bh.modify { bytes in
+      bytes.storeBytes(
+        of: d.freeBlocksCount.littleEndian, toByteOffset: offset + 12, as: UInt16.self)
+      bytes.storeBytes(
+        of: d.freeInodesCount.littleEndian, toByteOffset: offset + 14, as: UInt16.self)
+      bytes.storeBytes(of: d.usedDirsCount.littleEndian, toByteOffset: offset + 16, as: UInt16.self)
+    }
   }
 
   /// Like ext2_new_blocks() for one block: a free block at or after `goal`

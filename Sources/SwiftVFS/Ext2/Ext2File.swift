@@ -15,12 +15,14 @@ struct Ext2AddressSpace: AddressSpaceOperations {
   let info: Ext2FileSystemInfo
   let core: Ext2InodeCore
 
-  /// The blocks of page `index`: one per block-size part, nil for a hole.
-  private func blocks(ofPage index: UInt64) throws(Errno) -> [UInt64?] {
+  /// The blocks of pages `index..<index + count`: one per block-size part,
+  /// nil for a hole.
+  private func blocks(ofPage index: UInt64, count: Int = 1) throws(Errno) -> [UInt64?] {
     let perPage = PageCache.pageSize / info.superBlock.blockSize
     let disk = core.snapshot
     var blocks: [UInt64?] = []
-    for i in 0..<perPage {
+    blocks.reserveCapacity(perPage * count)
+    for i in 0..<perPage * count {
       let logical = index * UInt64(perPage) + UInt64(i)
       blocks.append(try info.lookupBlock(disk, logical).map { UInt64($0) })
     }
@@ -43,6 +45,19 @@ struct Ext2AddressSpace: AddressSpaceOperations {
     try mapping.cache.writeBlocks(
       try blocks(ofPage: index), blockSize: info.superBlock.blockSize, to: info.disk.device,
       from: page)
+  }
+
+  /// ext2 takes runs of pages: their blocks, mostly consecutive, go as
+  /// one bio per run (mpage_writepages()).
+  var writesPageRuns: Bool { true }
+
+  /// Like ext2_writepages() over consecutive pages.
+  func writepages(
+    _ mapping: AddressSpace, index: UInt64, count: Int, from pages: UnsafeRawBufferPointer
+  ) throws(Errno) {
+    try mapping.cache.writeBlocks(
+      try blocks(ofPage: index, count: count), blockSize: info.superBlock.blockSize,
+      to: info.disk.device, from: pages)
   }
 }
 

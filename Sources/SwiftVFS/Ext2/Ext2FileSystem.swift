@@ -381,13 +381,20 @@ final class Ext2FileSystemInfo: @unchecked Sendable {
   }
 
   /// Pins `inode` in the table until the next sync writes it (mark_inode_dirty()).
+  /// An inode already freed (ext2_evict_inode() ran) is left alone: its
+  /// number may name a new inode by now, whose slot it must not take. With
+  /// the kernel's writeback cache a SETATTR of times can reach an inode
+  /// after a rename dropped its last link and it was freed.
   func markDirty(_ inode: Inode) {
-    guard let ino = diskNumber(of: inode) else { return }
-    let many = lock.withLock { () -> Bool in
+    guard let ino = diskNumber(of: inode), let core = try? core(of: inode) else { return }
+    let many = lock.withLock { () -> Bool? in
+      // core.lock is a leaf lock; deleteInode sets `freed` before unhash().
+      if core.lock.withLock({ core.freed }) { return nil }
       if inodes[ino]?.pinned == nil { pinnedCount += 1 }
       inodes[ino] = InodeSlot(inode: inode, pinned: inode)
       return pinnedCount > Ext2FileSystemInfo.maxPinnedInodes
     }
+    guard let many else { return }
     disk.cache.startFlusher()
     // Bounded memory: past the bound, the pinned inodes are written into
     // their buffers (which writeback then takes) and let go.
