@@ -39,18 +39,6 @@ private func ext2Run(_ path: String, _ arguments: [String], allowFailure: Bool =
   return text
 }
 
-/// The errno `body` threw, nil if it returned.
-private func ext2Errno(_ body: () throws -> Void) -> Errno? {
-  do {
-    try body()
-    return nil
-  } catch let error as Errno {
-    return error
-  } catch {
-    return Errno(EFAULT)
-  }
-}
-
 final class Ext2ReadTests: XCTestCase {
   private var directory: String!
 
@@ -211,23 +199,6 @@ final class Ext2ReadTests: XCTestCase {
     return out
   }
 
-  private func read(_ vfs: VFS, _ inode: Inode, at offset: Int64, count: Int) throws -> [UInt8] {
-    let (fh, file) = try vfs.open(inode, flags: O_RDONLY, cred: .root)
-    defer { vfs.release(fh) }
-    var buffer = [UInt8](repeating: 0xAA, count: count)
-    var done = 0
-    while done < count {
-      let n = try buffer.withUnsafeMutableBytes { raw in
-        try vfs.read(
-          file, into: UnsafeMutableRawBufferPointer(rebasing: raw[done..<count]),
-          at: offset + Int64(done))
-      }
-      if n == 0 { break }
-      done += n
-    }
-    return Array(buffer[0..<done])
-  }
-
   // MARK: - Comparing with the source
 
   /// Compares the mounted tree with the source, path by path.
@@ -270,14 +241,15 @@ final class Ext2ReadTests: XCTestCase {
       case S_IFREG:
         if rel == "/far" {
           XCTAssertEqual(
-            try read(vfs, inode, at: Int64(farOffset), count: 64), farBytes, "far bytes")
+            try readBytes(vfs, inode, at: Int64(farOffset), count: 64), farBytes, "far bytes")
           XCTAssertEqual(
-            try read(vfs, inode, at: Int64(farOffset - 4096), count: 4096),
+            try readBytes(vfs, inode, at: Int64(farOffset - 4096), count: 4096),
             [UInt8](repeating: 0, count: 4096), "hole before the far bytes")
         } else {
           let expected = Array(try XCTUnwrap(FileManager.default.contents(atPath: srcPath)))
           XCTAssertEqual(
-            try read(vfs, inode, at: 0, count: expected.count + 10), expected, "data of \(rel)")
+            try readBytes(vfs, inode, at: 0, count: expected.count + 10), expected, "data of \(rel)"
+          )
         }
         try compareXattrs(vfs, inode, srcPath)
       case S_IFLNK:
@@ -339,11 +311,11 @@ final class Ext2ReadTests: XCTestCase {
     XCTAssertLessThan(try vfs.getattr(try lookup(vfs, "far")).blocks, 64)
     // Read-only: every change is EROFS.
     XCTAssertEqual(
-      ext2Errno { _ = try vfs.mkdir(vfs.root, "new", mode: 0o755, cred: .root) }, .EROFS)
+      errnoOf { _ = try vfs.mkdir(vfs.root, "new", mode: 0o755, cred: .root) }, .EROFS)
     XCTAssertEqual(
-      ext2Errno { _ = try vfs.open(try self.lookup(vfs, "small"), flags: O_RDWR, cred: .root) },
+      errnoOf { _ = try vfs.open(try self.lookup(vfs, "small"), flags: O_RDWR, cred: .root) },
       .EROFS)
-    XCTAssertEqual(ext2Errno { try vfs.unlink(vfs.root, "small") }, .EROFS)
+    XCTAssertEqual(errnoOf { try vfs.unlink(vfs.root, "small") }, .EROFS)
   }
 
   func testOneKiBBlocks256ByteInodes() throws { try checkImage(blockSize: 1024, inodeSize: 256) }
@@ -353,11 +325,11 @@ final class Ext2ReadTests: XCTestCase {
   func testMissingNameAndDirectoryErrors() throws {
     let src = try makeSource()
     let vfs = try mount(try makeImage(src, blockSize: 1024, inodeSize: 256, name: "e.img"))
-    XCTAssertEqual(ext2Errno { _ = try vfs.lookup(vfs.root, "absent") }, .ENOENT)
-    XCTAssertEqual(ext2Errno { _ = try vfs.lookup(try self.lookup(vfs, "small"), "x") }, .ENOTDIR)
-    XCTAssertEqual(ext2Errno { _ = try vfs.readlink(try self.lookup(vfs, "small")) }, .EINVAL)
+    XCTAssertEqual(errnoOf { _ = try vfs.lookup(vfs.root, "absent") }, .ENOENT)
+    XCTAssertEqual(errnoOf { _ = try vfs.lookup(try self.lookup(vfs, "small"), "x") }, .ENOTDIR)
+    XCTAssertEqual(errnoOf { _ = try vfs.readlink(try self.lookup(vfs, "small")) }, .EINVAL)
     XCTAssertEqual(
-      ext2Errno { _ = try vfs.getxattr(try self.lookup(vfs, "small"), "user.none", cred: .root) },
+      errnoOf { _ = try vfs.getxattr(try self.lookup(vfs, "small"), "user.none", cred: .root) },
       .ENODATA)
     // A readdir resumed from every cookie lists the rest exactly once.
     let all = try names(vfs, vfs.root)
@@ -471,7 +443,7 @@ final class Ext2ReadTests: XCTestCase {
     let data = Array(try XCTUnwrap(FileManager.default.contents(atPath: image)))
     let incompat = UInt32(data[1024 + 96]) | UInt32(data[1024 + 97]) << 8
     let roCompat = UInt32(data[1024 + 100]) | UInt32(data[1024 + 101]) << 8
-    func mountError(_ path: String) -> Errno? { ext2Errno { _ = try self.mount(path) } }
+    func mountError(_ path: String) -> Errno? { errnoOf { _ = try self.mount(path) } }
 
     XCTAssertNil(mountError(image))
     XCTAssertEqual(
@@ -486,7 +458,7 @@ final class Ext2ReadTests: XCTestCase {
     let vfs = try mount(ro)
     XCTAssertEqual(
       Ext2FileSystem.featureDecision(vfs.rootSuperBlock), .readOnlyOnly(unknownROCompat: 0x1000))
-    XCTAssertEqual(try read(vfs, try lookup(vfs, "a"), at: 0, count: 10), Array("a".utf8))
+    XCTAssertEqual(try readBytes(vfs, try lookup(vfs, "a"), at: 0, count: 10), Array("a".utf8))
     // Block size 8 KiB (log 3) and absurd geometry are EINVAL.
     XCTAssertEqual(mountError(try patched(image, "log.img", at: 1024 + 24, le32(3))), .EINVAL)
     XCTAssertEqual(mountError(try patched(image, "ipg.img", at: 1024 + 40, le32(0))), .EINVAL)
@@ -498,7 +470,7 @@ final class Ext2ReadTests: XCTestCase {
     XCTAssertEqual(mountError(directory + "/nope.img"), .ENOENT)
     let bare = VFS()
     try bare.filesystems.register(Ext2FileSystem())
-    XCTAssertEqual(ext2Errno { try bare.mount("ext2", at: "/", options: MountOptions()) }, .EINVAL)
+    XCTAssertEqual(errnoOf { try bare.mount("ext2", at: "/", options: MountOptions()) }, .EINVAL)
   }
 
   // MARK: - Damaged images
@@ -579,8 +551,8 @@ final class Ext2ReadTests: XCTestCase {
       case .regular:
         attempt {
           let size = try vfs.getattr(inode).size
-          _ = try read(vfs, inode, at: 0, count: Int(min(size, 1 << 20)))
-          _ = try read(vfs, inode, at: max(0, size - 100), count: 100)
+          _ = try readBytes(vfs, inode, at: 0, count: Int(min(size, 1 << 20)))
+          _ = try readBytes(vfs, inode, at: max(0, size - 100), count: 100)
         }
       case .symlink:
         attempt { _ = try vfs.readlink(inode) }
@@ -629,20 +601,22 @@ final class Ext2ReadTests: XCTestCase {
     let vfs = try mount(damaged)
     let dir = try lookup(vfs, "dir")
     let corrupted = Errno(117)  // EUCLEAN, "EXT2-fs error"
-    XCTAssertEqual(ext2Errno { _ = try self.names(vfs, dir) }, corrupted)
-    XCTAssertEqual(ext2Errno { _ = try vfs.lookup(dir, "a") }, corrupted)
+    XCTAssertEqual(errnoOf { _ = try self.names(vfs, dir) }, corrupted)
+    XCTAssertEqual(errnoOf { _ = try vfs.lookup(dir, "a") }, corrupted)
     let file = try lookup(vfs, "file")
-    XCTAssertEqual(try read(vfs, file, at: 0, count: 12 * 1024), pattern(5, count: 12 * 1024))
-    XCTAssertEqual(ext2Errno { _ = try self.read(vfs, file, at: 12 * 1024, count: 10) }, corrupted)
-    XCTAssertEqual(try read(vfs, try lookup(vfs, "other"), at: 0, count: 100), Array("intact".utf8))
+    XCTAssertEqual(try readBytes(vfs, file, at: 0, count: 12 * 1024), pattern(5, count: 12 * 1024))
+    XCTAssertEqual(errnoOf { _ = try readBytes(vfs, file, at: 12 * 1024, count: 10) }, corrupted)
+    XCTAssertEqual(
+      try readBytes(vfs, try lookup(vfs, "other"), at: 0, count: 100), Array("intact".utf8))
 
     // The deleted inode alone, on an image whose directory is intact.
     let cleared = try patched(image, "td3.img", at: 0, [])
     try ext2Run("/usr/sbin/debugfs", ["-w", "-R", "clri <\(inodeB)>", cleared])
     let vfs2 = try mount(cleared)
     let dir2 = try lookup(vfs2, "dir")
-    XCTAssertEqual(ext2Errno { _ = try vfs2.lookup(dir2, "b") }, .EIO, "deleted inode referenced")
-    XCTAssertEqual(try read(vfs2, try lookup(vfs2, "dir/a"), at: 0, count: 10), Array("a".utf8))
+    XCTAssertEqual(errnoOf { _ = try vfs2.lookup(dir2, "b") }, .EIO, "deleted inode referenced")
+    XCTAssertEqual(
+      try readBytes(vfs2, try lookup(vfs2, "dir/a"), at: 0, count: 10), Array("a".utf8))
   }
 
   /// 128-byte inodes: xattrs in a block.

@@ -27,33 +27,9 @@ private func runTool(_ path: String, _ arguments: [String]) throws -> (Int32, St
   return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }
 
-/// The errno `body` threw, nil if it returned.
-private func errnoOf(_ body: () throws -> Void) -> Errno? {
-  do {
-    try body()
-    return nil
-  } catch let error as Errno {
-    return error
-  } catch {
-    return Errno(EFAULT)
-  }
-}
-
 /// The bytes of a deterministic pattern.
 private func pattern(_ seed: Int, count: Int) -> [UInt8] {
   (0..<count).map { UInt8(truncatingIfNeeded: ($0 &* 31) ^ ($0 >> 7) ^ seed) }
-}
-
-/// SplitMix64: seeded, the same sequence everywhere.
-private struct SplitMix: RandomNumberGenerator {
-  var state: UInt64
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
 }
 
 /// A counter several threads bump.
@@ -130,23 +106,6 @@ final class Ext2WriteTests: XCTestCase {
     return inode
   }
 
-  private func read(_ vfs: VFS, _ inode: Inode, at offset: Int64, count: Int) throws -> [UInt8] {
-    let (fh, file) = try vfs.open(inode, flags: O_RDONLY, cred: .root)
-    defer { vfs.release(fh) }
-    var buffer = [UInt8](repeating: 0xAA, count: count)
-    var done = 0
-    while done < count {
-      let n = try buffer.withUnsafeMutableBytes { raw in
-        try vfs.read(
-          file, into: UnsafeMutableRawBufferPointer(rebasing: raw[done..<count]),
-          at: offset + Int64(done))
-      }
-      if n == 0 { break }
-      done += n
-    }
-    return Array(buffer[0..<done])
-  }
-
   private func listing(_ vfs: VFS, _ dir: Inode) throws -> [String] {
     let (fh, file) = try vfs.open(dir, flags: O_RDONLY, cred: .root)
     defer { vfs.release(fh) }
@@ -182,7 +141,7 @@ final class Ext2WriteTests: XCTestCase {
       line += "n\(st.nlink) s\(st.size) m\(st.mtime.sec).\(st.mtime.nsec) r\(st.rdev.rawValue)"
       switch inode.type {
       case .regular:
-        let bytes = try read(vfs, inode, at: 0, count: Int(min(st.size, 1 << 22)))
+        let bytes = try readBytes(vfs, inode, at: 0, count: Int(min(st.size, 1 << 22)))
         line +=
           " h\(bytes.reduce(UInt64(1_469_598_103_934_665_603)) { ($0 ^ UInt64($1)) &* 1_099_511_628_211 })"
       case .symlink:
@@ -264,7 +223,7 @@ final class Ext2WriteTests: XCTestCase {
     let trunc = try writeFile(vfs, root, "trunc", [(0, pattern(6, count: 300_000))])
     _ = try vfs.setattr(trunc, SetAttr(size: 5001), cred: .root)
     _ = try vfs.setattr(trunc, SetAttr(size: 20_000), cred: .root)
-    let bytes = try read(vfs, trunc, at: 0, count: 20_000)
+    let bytes = try readBytes(vfs, trunc, at: 0, count: 20_000)
     XCTAssertEqual(Array(bytes[0..<5001]), Array(pattern(6, count: 5001)))
     XCTAssertEqual(bytes[5001...].filter { $0 != 0 }.count, 0, "the tail after truncate")
     _ = try vfs.setattr(try lookup(vfs, "large"), SetAttr(size: 1_000_000), cred: .root)
@@ -429,7 +388,7 @@ final class Ext2WriteTests: XCTestCase {
     let lots = try lookup(again, "lots")
     XCTAssertEqual(try listing(again, lots).count, 6000)
     XCTAssertEqual(
-      try read(again, try lookup(again, "lots/n5990"), at: 0, count: 10), Array("5990".utf8))
+      try readBytes(again, try lookup(again, "lots/n5990"), at: 0, count: 10), Array("5990".utf8))
     again.unmountAll()
   }
 
@@ -473,7 +432,7 @@ final class Ext2WriteTests: XCTestCase {
     }
     targets = targets.filter { $0 > 1 && ($0 + 1) * 1024 <= base.count }
     XCTAssertGreaterThan(targets.count, 12)
-    var rng = SplitMix(state: 0x5EED_0E27)
+    var rng = SeededGenerator(state: 0x5EED_0E27)
     let path = directory + "/fz-mut.img"
     var mounted = 0
     var failedSteps = 0
@@ -603,7 +562,7 @@ final class Ext2WriteTests: XCTestCase {
     for (name, size) in written {
       let inode = try lookup(again, name)
       XCTAssertEqual(try again.getattr(inode).size, Int64(size), name)
-      let bytes = try read(again, inode, at: 0, count: size)
+      let bytes = try readBytes(again, inode, at: 0, count: size)
       let chunk = pattern(Int(name.dropFirst())!, count: 256 * 1024)
       for start in stride(from: 0, to: size, by: chunk.count) {
         let end = min(size, start + chunk.count)

@@ -509,18 +509,28 @@ public final class FuseBridge: @unchecked Sendable {
       let (inode, fh, file) = try vfs.create(
         dir, name, mode: mode, flags: openFlags(fi.pointee.flags), cred: FuseBridge.cred(req),
         asked: fi.pointee.flags)
-      let st: Stat
-      do throws(Errno) { st = try statOrForget(inode) } catch {
-        vfs.release(fh)
-        throw error
-      }
-      var e = entryParam(inode, stat: st)
-      fillOpen(fi, fh, file)
-      if req.reply(create: &e, fi) != 0 {
-        vfs.release(fh)
-        vfs.forget(inode.ino, count: 1)
-      }
+      try replyCreate(req, inode, fh, file, fi)
       return inode
+    }
+  }
+
+  /// The reply to CREATE or TMPFILE: the new inode's entry and its open
+  /// file (fuse_create_open()). If the attributes cannot be had, or the
+  /// kernel no longer waits, the open and the lookup are given back.
+  func replyCreate(
+    _ req: FuseReplier, _ inode: Inode, _ fh: UInt64, _ file: File,
+    _ fi: UnsafeMutablePointer<fuse_file_info>
+  ) throws(Errno) {
+    let st: Stat
+    do throws(Errno) { st = try statOrForget(inode) } catch {
+      vfs.release(fh)
+      throw error
+    }
+    var e = entryParam(inode, stat: st)
+    fillOpen(fi, fh, file)
+    if req.reply(create: &e, fi) != 0 {
+      vfs.release(fh)
+      vfs.forget(inode.ino, count: 1)
     }
   }
 

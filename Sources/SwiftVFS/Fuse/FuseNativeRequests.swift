@@ -23,17 +23,7 @@ extension FuseBridge {
       let (inode, fh, file) = try vfs.tmpfile(
         dir, mode: UInt32(mode), flags: openFlags(fi.pointee.flags), cred: FuseBridge.cred(req),
         asked: fi.pointee.flags)
-      let st: Stat
-      do throws(Errno) { st = try statOrForget(inode) } catch {
-        vfs.release(fh)
-        throw error
-      }
-      var e = entryParam(inode, stat: st)
-      fillOpen(fi, fh, file)
-      if req.reply(create: &e, fi) != 0 {
-        vfs.release(fh)
-        vfs.forget(inode.ino, count: 1)
-      }
+      try replyCreate(req, inode, fh, file, fi)
       return inode
     }
   }
@@ -120,19 +110,8 @@ enum FuseCallerCreds {
   static let invalid = UInt32.max
 
   static func fill(_ cred: inout Cred, pid: UInt32) {
-    guard pid != 0, let f = fopen("/proc/\(pid)/status", "r") else { return }
-    defer { fclose(f) }
-    var line: UnsafeMutablePointer<CChar>?
-    var capacity = 0
-    defer { free(line) }
-    while getline(&line, &capacity, f) > 0 {
-      guard let line else { break }
-      let text = String(cString: line)
-      let isUid = text.hasPrefix("Uid:")
-      guard isUid || text.hasPrefix("Gid:") else { continue }
-      let ids = text.dropFirst(4).split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" })
-      guard ids.count == 4, let fsid = UInt32(ids[3]) else { continue }
-      if isUid { cred.uid = fsid } else { cred.gid = fsid }
-    }
+    let status = ProcessStatus.fields(pid: pid, ["Uid:", "Gid:"])
+    if let ids = status["Uid:"], ids.count == 4 { cred.uid = ids[3] }
+    if let ids = status["Gid:"], ids.count == 4 { cred.gid = ids[3] }
   }
 }

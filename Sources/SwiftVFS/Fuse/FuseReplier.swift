@@ -284,18 +284,31 @@ enum FuseInterruptCallbacks {
 /// libfuse's fuse_req_getgroups() reads them; empty if the process is gone.
 enum FuseCallerGroups {
   static func of(pid: UInt32) -> [UInt32] {
-    guard pid != 0, let f = fopen("/proc/\(pid)/status", "r") else { return [] }
+    ProcessStatus.fields(pid: pid, ["Groups:"])["Groups:"] ?? []
+  }
+}
+
+/// Numeric fields of /proc/PID/status: for each label asked ("Uid:",
+/// "Groups:" ...), the numbers on its line. Labels the file lacks, or a
+/// process already gone (or pid 0), are left out.
+enum ProcessStatus {
+  static func fields(pid: UInt32, _ labels: Set<String>) -> [String: [UInt32]] {
+    guard pid != 0, let f = fopen("/proc/\(pid)/status", "r") else { return [:] }
     defer { fclose(f) }
     var line: UnsafeMutablePointer<CChar>?
     var capacity = 0
     defer { free(line) }
-    while getline(&line, &capacity, f) > 0 {
+    var found: [String: [UInt32]] = [:]
+    while found.count < labels.count, getline(&line, &capacity, f) > 0 {
       guard let line else { break }
       let text = String(cString: line)
-      guard text.hasPrefix("Groups:") else { continue }
-      return text.dropFirst(7).split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" })
+      guard let label = text.split(separator: "\t", maxSplits: 1).first.map(String.init),
+        labels.contains(label)
+      else { continue }
+      found[label] = text.dropFirst(label.count)
+        .split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" })
         .compactMap { UInt32($0) }
     }
-    return []
+    return found
   }
 }

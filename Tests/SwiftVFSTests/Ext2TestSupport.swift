@@ -1,0 +1,39 @@
+// Helpers the ext2 unit tests share, through the public VFS API only.
+
+import SwiftVFS
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// The errno `body` threw, nil if it returned (EFAULT for an error that is
+/// not an errno, which no check expects).
+func errnoOf(_ body: () throws -> Void) -> Errno? {
+  do {
+    try body()
+    return nil
+  } catch let error as Errno {
+    return error
+  } catch {
+    return Errno(EFAULT)
+  }
+}
+
+/// Up to `count` bytes of `inode` from `offset`, read through a new open
+/// file until the end or the count (fewer at the end of the file).
+func readBytes(_ vfs: VFS, _ inode: Inode, at offset: Int64, count: Int) throws -> [UInt8] {
+  let (fh, file) = try vfs.open(inode, flags: O_RDONLY, cred: .root)
+  defer { vfs.release(fh) }
+  var buffer = [UInt8](repeating: 0xAA, count: count)
+  var done = 0
+  while done < count {
+    let n = try buffer.withUnsafeMutableBytes { raw in
+      try vfs.read(
+        file, into: UnsafeMutableRawBufferPointer(rebasing: raw[done..<count]),
+        at: offset + Int64(done))
+    }
+    if n == 0 { break }
+    done += n
+  }
+  return Array(buffer[0..<done])
+}
