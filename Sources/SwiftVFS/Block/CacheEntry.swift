@@ -60,11 +60,23 @@ final class CacheEntry: @unchecked Sendable {
     self.owner = owner
     self.index = index
     self.size = size
-    data = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 4096)
+    // Pages from the pool (one resident page each); smaller block buffers
+    // from malloc, aligned to their size (512 B to 2 KiB: direct I/O asks
+    // for the device's logical block alignment).
+    data =
+      size == PagePool.pageSize
+      ? PagePool.shared.allocate()
+      : UnsafeMutableRawPointer.allocate(byteCount: size, alignment: min(size, PagePool.pageSize))
     memset(data, 0, size)
   }
 
-  deinit { data.deallocate() }
+  deinit {
+    if size == PagePool.pageSize {
+      PagePool.shared.release(data)
+    } else {
+      data.deallocate()
+    }
+  }
 
   /// Whether eviction may drop the entry now: clean, idle and unreferenced.
   var isReclaimable: Bool { !dirty && !underWriteback && !locked && pins == 0 }
