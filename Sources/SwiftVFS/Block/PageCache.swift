@@ -338,13 +338,7 @@ public final class PageCache: @unchecked Sendable {
         }
         throw error
       }
-      lock.withLock {
-        entry.uptodate = true
-        entry.locked = false
-        counters.pagesRead += 1
-        counters.bytesRead += UInt64(entry.size)
-        lock.wakeAll()
-      }
+      finishReadLocking(entry)
       return (entry, false, true)
     }
     // An existing entry that was not up to date: read into a bounce buffer,
@@ -364,6 +358,13 @@ public final class PageCache: @unchecked Sendable {
       throw error
     }
     entry.dataLock.withLock { entry.bytes.copyMemory(from: UnsafeRawBufferPointer(bounce)) }
+    finishReadLocking(entry)
+    return (entry, false, false)
+  }
+
+  /// A read from disk into `entry` succeeded: it is up to date and unlocked
+  /// (folio_mark_uptodate() + folio_unlock()), counted, and its waiters woken.
+  private func finishReadLocking(_ entry: CacheEntry) {
     lock.withLock {
       entry.uptodate = true
       entry.locked = false
@@ -371,7 +372,6 @@ public final class PageCache: @unchecked Sendable {
       counters.bytesRead += UInt64(entry.size)
       lock.wakeAll()
     }
-    return (entry, false, false)
   }
 
   /// Ends an overwrite begun by `getEntry(forOverwrite: true)`: the entry is

@@ -90,23 +90,21 @@ extension VFS {
     case .create(let name, let dev, let type, let mode):
       try devtmpfsCreateNodeIfMounted(name, dev: dev, mode: mode, type: type)
     case .delete(let name, let dev, let type):
-      guard let sb = devtmpfs else { return }
-      let fileName = try FileName.validated(Array(name.utf8))
-      let inode: Inode
-      do {
-        inode = try lookup(sb.root, fileName)
-      } catch  where error == .ENOENT {
-        return
+      try devtmpfsDeleteNode(name) { inode in
+        inode.type == type && inode.lock.withLock { inode.rdev } == dev
       }
-      defer { forget(inode.ino, count: 1) }
-      guard inode.type == type, inode.lock.withLock({ inode.rdev }) == dev else { return }
-      try unlink(sb.root, fileName)
     }
   }
 
   /// Like devtmpfs_delete_node(): removes `name` from the devtmpfs root if
   /// it is a device node; no devtmpfs or no such node is not an error.
   public func devtmpfsDeleteNode(_ name: String) throws(Errno) {
+    try devtmpfsDeleteNode(name) { $0.type == .characterDevice || $0.type == .blockDevice }
+  }
+
+  /// Removes `name` from the devtmpfs root if `isTheNode` says it is the
+  /// node to remove; no devtmpfs or no such name is not an error.
+  private func devtmpfsDeleteNode(_ name: String, if isTheNode: (Inode) -> Bool) throws(Errno) {
     guard let sb = devtmpfs else { return }
     let fileName = try FileName.validated(Array(name.utf8))
     let inode: Inode
@@ -116,7 +114,7 @@ extension VFS {
       return
     }
     defer { forget(inode.ino, count: 1) }
-    guard inode.type == .characterDevice || inode.type == .blockDevice else { return }
+    guard isTheNode(inode) else { return }
     try unlink(sb.root, fileName)
   }
 }
