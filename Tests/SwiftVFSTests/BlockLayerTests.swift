@@ -12,18 +12,6 @@ import XCTest
   import Glibc
 #endif
 
-/// The errno `body` threw, nil if it returned.
-private func blockErrno(_ body: () throws -> Void) -> Errno? {
-  do {
-    try body()
-    return nil
-  } catch let error as Errno {
-    return error
-  } catch {
-    return Errno(EFAULT)  // not an Errno at all: shows up as a mismatch
-  }
-}
-
 /// Whether `a` and `b` hold the same bytes (memcmp: element-wise == is slow in debug builds).
 private func sameBytes(_ a: [UInt8], _ b: ArraySlice<UInt8>) -> Bool {
   guard a.count == b.count else { return false }
@@ -34,27 +22,21 @@ private func sameBytes(_ a: [UInt8], _ b: ArraySlice<UInt8>) -> Bool {
 }
 
 final class BlockLayerTests: XCTestCase {
-  private var directory: String!
+  private var scratch: ScratchDirectory!
+  private var directory: String { scratch.path }
 
   override func setUpWithError() throws {
-    var template = Array((NSTemporaryDirectory() + "/swiftvfs-block-XXXXXX").utf8CString)
-    guard let made = mkdtemp(&template) else { throw Errno(errno) }
-    directory = String(cString: made)
+    scratch = try ScratchDirectory("swiftvfs-block")
   }
 
   override func tearDownWithError() throws {
-    if let directory { try FileManager.default.removeItem(atPath: directory) }
-    directory = nil
+    try scratch?.remove()
+    scratch = nil
   }
 
   /// A zero-filled image file of `bytes` bytes in the temporary directory.
   private func makeImage(_ name: String = "disk.img", bytes: Int) throws -> String {
-    let path = directory + "/" + name
-    let fd = open(path, O_CREAT | O_RDWR | O_TRUNC | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { throw Errno(errno) }
-    defer { close(fd) }
-    guard ftruncate(fd, off_t(bytes)) == 0 else { throw Errno(errno) }
-    return path
+    try scratch.makeImage(name, bytes: bytes)
   }
 
   /// The bytes `count` bytes at `offset` of the file, read past the block layer.
@@ -111,21 +93,21 @@ final class BlockLayerTests: XCTestCase {
     var scratch = [UInt8](repeating: 0, count: 1024)
     scratch.withUnsafeMutableBytes { buffer in
       let end = device.sizeInSectors
-      XCTAssertEqual(blockErrno { try device.read(sector: end, into: buffer) }, .EIO)
-      XCTAssertEqual(blockErrno { try device.read(sector: last, into: buffer) }, .EIO)
-      XCTAssertEqual(blockErrno { try device.read(sector: .max, into: buffer) }, .EIO)
+      XCTAssertEqual(errnoOf { try device.read(sector: end, into: buffer) }, .EIO)
+      XCTAssertEqual(errnoOf { try device.read(sector: last, into: buffer) }, .EIO)
+      XCTAssertEqual(errnoOf { try device.read(sector: .max, into: buffer) }, .EIO)
       XCTAssertEqual(
-        blockErrno { try device.write(sector: last, from: UnsafeRawBufferPointer(buffer)) }, .EIO)
+        errnoOf { try device.write(sector: last, from: UnsafeRawBufferPointer(buffer)) }, .EIO)
       // Misaligned to the logical block (512 here): EINVAL.
       let odd = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<100])
-      XCTAssertEqual(blockErrno { try device.read(sector: 0, into: odd) }, .EINVAL)
+      XCTAssertEqual(errnoOf { try device.read(sector: 0, into: odd) }, .EINVAL)
       let oddWrite = UnsafeRawBufferPointer(rebasing: buffer[0..<513])
-      XCTAssertEqual(blockErrno { try device.write(sector: 0, from: oddWrite) }, .EINVAL)
+      XCTAssertEqual(errnoOf { try device.write(sector: 0, from: oddWrite) }, .EINVAL)
       // No data, or a FLUSH that carries some: EINVAL.
       let empty = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<0])
-      XCTAssertEqual(blockErrno { try device.read(sector: 0, into: empty) }, .EINVAL)
+      XCTAssertEqual(errnoOf { try device.read(sector: 0, into: empty) }, .EINVAL)
       XCTAssertEqual(
-        blockErrno { try device.submitBio(Bio(operation: .flush, sector: 0, buffer: buffer)) },
+        errnoOf { try device.submitBio(Bio(operation: .flush, sector: 0, buffer: buffer)) },
         .EINVAL)
     }
     XCTAssertEqual(try read(device, sector: last - 1, count: 1024), pattern(4, count: 1024))
@@ -138,7 +120,7 @@ final class BlockLayerTests: XCTestCase {
     // untouched; READ and FLUSH still work.
     device.readOnly = true
     XCTAssertEqual(
-      blockErrno { try self.write(device, sector: 0, self.pattern(9, count: 512)) }, .EPERM)
+      errnoOf { try self.write(device, sector: 0, self.pattern(9, count: 512)) }, .EPERM)
     XCTAssertEqual(try read(device, sector: 0, count: 512), pattern(1, count: 512))
     try device.flush()
     device.readOnly = false
@@ -192,23 +174,23 @@ final class BlockLayerTests: XCTestCase {
     XCTAssertEqual(device.sizeInSectors, 16)
     var buffer = [UInt8](repeating: 7, count: 4096)
     buffer.withUnsafeMutableBytes { b in
-      XCTAssertEqual(blockErrno { try device.read(sector: 1, into: b) }, .EINVAL)
-      XCTAssertEqual(blockErrno { try device.read(sector: 4, into: b) }, .EINVAL)
+      XCTAssertEqual(errnoOf { try device.read(sector: 1, into: b) }, .EINVAL)
+      XCTAssertEqual(errnoOf { try device.read(sector: 4, into: b) }, .EINVAL)
       let half = UnsafeMutableRawBufferPointer(rebasing: b[0..<512])
-      XCTAssertEqual(blockErrno { try device.read(sector: 0, into: half) }, .EINVAL)
-      XCTAssertEqual(blockErrno { try device.read(sector: 16, into: b) }, .EIO)
-      XCTAssertNil(blockErrno { try device.read(sector: 8, into: b) })
+      XCTAssertEqual(errnoOf { try device.read(sector: 0, into: half) }, .EINVAL)
+      XCTAssertEqual(errnoOf { try device.read(sector: 16, into: b) }, .EIO)
+      XCTAssertNil(errnoOf { try device.read(sector: 8, into: b) })
     }
     XCTAssertEqual(buffer, [UInt8](repeating: 0, count: 4096))
     for bad in [0, 256, 511, 1000, 131_072] {
       XCTAssertEqual(
-        blockErrno {
+        errnoOf {
           _ = try BlockDevice(
             name: "x", dev: .zero, driver: RamDisk(sizeInBytes: 4096), logicalBlockSize: bad)
         }, .EINVAL, "logical block \(bad)")
     }
     XCTAssertEqual(
-      blockErrno {
+      errnoOf {
         _ = try BlockDevice(name: "a b", dev: .zero, driver: RamDisk(sizeInBytes: 512))
       },
       .EINVAL)
@@ -233,15 +215,15 @@ final class BlockLayerTests: XCTestCase {
     let device = try BlockDevice(
       name: "loop0", dev: DevT(major: 7, minor: 0), driver: ImageFile(path: path))
     XCTAssertEqual(device.sizeInSectors, 8)
-    XCTAssertEqual(blockErrno { _ = try self.read(device, sector: 8, count: 512) }, .EIO)
+    XCTAssertEqual(errnoOf { _ = try self.read(device, sector: 8, count: 512) }, .EIO)
   }
 
   func testImageFileOpenErrors() throws {
-    XCTAssertEqual(blockErrno { _ = try ImageFile(path: self.directory + "/missing.img") }, .ENOENT)
-    XCTAssertEqual(blockErrno { _ = try ImageFile(path: self.directory) }, .EISDIR)
-    XCTAssertEqual(blockErrno { _ = try ImageFile(path: self.directory, readOnly: true) }, .EISDIR)
-    XCTAssertEqual(blockErrno { _ = try ImageFile(path: "/dev/null") }, .EINVAL)  // a char device
-    XCTAssertEqual(blockErrno { _ = try ImageFile(path: "") }, .ENOENT)
+    XCTAssertEqual(errnoOf { _ = try ImageFile(path: self.directory + "/missing.img") }, .ENOENT)
+    XCTAssertEqual(errnoOf { _ = try ImageFile(path: self.directory) }, .EISDIR)
+    XCTAssertEqual(errnoOf { _ = try ImageFile(path: self.directory, readOnly: true) }, .EISDIR)
+    XCTAssertEqual(errnoOf { _ = try ImageFile(path: "/dev/null") }, .EINVAL)  // a char device
+    XCTAssertEqual(errnoOf { _ = try ImageFile(path: "") }, .ENOENT)
   }
 
   func testReadOnlyImageMakesAReadOnlyDevice() throws {
@@ -253,7 +235,7 @@ final class BlockLayerTests: XCTestCase {
       name: "loop1", dev: DevT(major: 7, minor: 1), driver: ImageFile(path: path, readOnly: true))
     XCTAssertTrue(device.readOnly)
     XCTAssertEqual(
-      blockErrno { try self.write(device, sector: 0, self.pattern(6, count: 512)) }, .EPERM)
+      errnoOf { try self.write(device, sector: 0, self.pattern(6, count: 512)) }, .EPERM)
     XCTAssertEqual(try read(device, sector: 2, count: 512), pattern(5, count: 512))
     XCTAssertEqual(try fileBytes(path, at: 0, count: 512), [UInt8](repeating: 0, count: 512))
     try device.flush()
@@ -264,7 +246,7 @@ final class BlockLayerTests: XCTestCase {
   func testImageFileWithDirectIOBouncesUnalignedMemory() throws {
     let path = try makeImage(bytes: 64 * 1024)
     guard let image = try? ImageFile(path: path, directIO: true) else {
-      throw XCTSkip("the file system of \(directory!) refuses O_DIRECT")
+      throw XCTSkip("the file system of \(directory) refuses O_DIRECT")
     }
     let device = try BlockDevice(
       name: "loop0", dev: DevT(major: 7, minor: 0), driver: image, logicalBlockSize: 4096)
@@ -274,19 +256,19 @@ final class BlockLayerTests: XCTestCase {
     let unaligned = UnsafeMutableRawBufferPointer(rebasing: raw[1..<8193])
     let bytes = pattern(7, count: 8192)
     unaligned.copyBytes(from: bytes)
-    let refused = blockErrno {
+    let refused = errnoOf {
       try device.write(sector: 8, from: UnsafeRawBufferPointer(unaligned))
     }
     if refused == .EINVAL || refused == .EIO {
-      throw XCTSkip("the file system of \(directory!) refuses O_DIRECT transfers of 4 KiB")
+      throw XCTSkip("the file system of \(directory) refuses O_DIRECT transfers of 4 KiB")
     }
     XCTAssertNil(refused)
     memset(unaligned.baseAddress!, 0, 8192)
-    XCTAssertNil(blockErrno { try device.read(sector: 8, into: unaligned) })
+    XCTAssertNil(errnoOf { try device.read(sector: 8, into: unaligned) })
     XCTAssertEqual(Array(unaligned), bytes)
     // Aligned memory goes straight through.
     let aligned = UnsafeMutableRawBufferPointer(rebasing: raw[0..<4096])
-    XCTAssertNil(blockErrno { try device.read(sector: 16, into: aligned) })
+    XCTAssertNil(errnoOf { try device.read(sector: 16, into: aligned) })
     XCTAssertEqual(Array(aligned), Array(bytes[4096..<8192]))
     try device.flush()
     XCTAssertEqual(try fileBytes(path, at: 4096, count: 8192), bytes)
@@ -314,29 +296,29 @@ final class BlockLayerTests: XCTestCase {
     XCTAssertEqual(try disks.registerBlkdev(major: 252, name: "fixed"), 252)
     XCTAssertEqual(try disks.registerBlkdev(name: "third"), 251)
     // Taken: EBUSY; past BLKDEV_MAJOR_MAX or a bad name: EINVAL.
-    XCTAssertEqual(blockErrno { try disks.registerBlkdev(major: 7, name: "mine") }, .EBUSY)
-    XCTAssertEqual(blockErrno { try disks.registerBlkdev(major: 254, name: "mine") }, .EBUSY)
-    XCTAssertEqual(blockErrno { try disks.registerBlkdev(major: 512, name: "mine") }, .EINVAL)
+    XCTAssertEqual(errnoOf { try disks.registerBlkdev(major: 7, name: "mine") }, .EBUSY)
+    XCTAssertEqual(errnoOf { try disks.registerBlkdev(major: 254, name: "mine") }, .EBUSY)
+    XCTAssertEqual(errnoOf { try disks.registerBlkdev(major: 512, name: "mine") }, .EINVAL)
     XCTAssertEqual(try disks.registerBlkdev(major: 511, name: "high"), 511)
-    XCTAssertEqual(blockErrno { try disks.registerBlkdev(name: "") }, .EINVAL)
-    XCTAssertEqual(blockErrno { try disks.registerBlkdev(name: "two words") }, .EINVAL)
+    XCTAssertEqual(errnoOf { try disks.registerBlkdev(name: "") }, .EINVAL)
+    XCTAssertEqual(errnoOf { try disks.registerBlkdev(name: "two words") }, .EINVAL)
 
     // Unregistering: the wrong name is EINVAL, a major with disks EBUSY; a
     // freed dynamic major is handed out again.
-    XCTAssertEqual(blockErrno { try disks.unregisterBlkdev(major: 253, name: "first") }, .EINVAL)
-    XCTAssertEqual(blockErrno { try disks.unregisterBlkdev(major: 1, name: "ramdisk") }, .EBUSY)
+    XCTAssertEqual(errnoOf { try disks.unregisterBlkdev(major: 253, name: "first") }, .EINVAL)
+    XCTAssertEqual(errnoOf { try disks.unregisterBlkdev(major: 1, name: "ramdisk") }, .EBUSY)
     try disks.unregisterBlkdev(major: 253, name: "second")
     XCTAssertEqual(try disks.registerBlkdev(name: "again"), 253)
 
     // Disks: an unregistered major is EINVAL, a taken number EBUSY, a taken name EEXIST.
     let stray = try BlockDevice(
       name: "stray", dev: DevT(major: 100, minor: 0), driver: RamDisk(sizeInBytes: 512))
-    XCTAssertEqual(blockErrno { try disks.addDisk(stray) }, .EINVAL)
+    XCTAssertEqual(errnoOf { try disks.addDisk(stray) }, .EINVAL)
     let twin = try BlockDevice(name: "twin", dev: ram1.dev, driver: RamDisk(sizeInBytes: 512))
-    XCTAssertEqual(blockErrno { try disks.addDisk(twin) }, .EBUSY)
+    XCTAssertEqual(errnoOf { try disks.addDisk(twin) }, .EBUSY)
     let sameName = try BlockDevice(
       name: "ram0", dev: DevT(major: 254, minor: 0), driver: RamDisk(sizeInBytes: 512))
-    XCTAssertEqual(blockErrno { try disks.addDisk(sameName) }, .EEXIST)
+    XCTAssertEqual(errnoOf { try disks.addDisk(sameName) }, .EEXIST)
     let mine = try BlockDevice(
       name: "mydisk", dev: DevT(major: 254, minor: 3), driver: RamDisk(sizeInBytes: 512))
     try disks.addDisk(mine)
@@ -346,7 +328,7 @@ final class BlockLayerTests: XCTestCase {
 
     // Deleting ram0 frees minor 0 for the next RAM disk; deleting twice is ENXIO.
     XCTAssertTrue(try disks.deleteDisk(ram0.dev) === ram0)
-    XCTAssertEqual(blockErrno { try disks.deleteDisk(ram0.dev) }, .ENXIO)
+    XCTAssertEqual(errnoOf { try disks.deleteDisk(ram0.dev) }, .ENXIO)
     XCTAssertEqual(try disks.addRamDisk(sizeInBytes: 4096).dev.description, "1:0")
     XCTAssertNil(disks.disk(named: "nothing"))
   }
@@ -361,7 +343,7 @@ final class BlockLayerTests: XCTestCase {
     XCTAssertEqual(got.first, 254)
     XCTAssertEqual(got.last, 2)
     XCTAssertFalse(got.contains(7))
-    XCTAssertEqual(blockErrno { try disks.registerBlkdev(name: "onemore") }, .EBUSY)
+    XCTAssertEqual(errnoOf { try disks.registerBlkdev(name: "onemore") }, .EBUSY)
     // A fixed major above the dynamic range still works.
     XCTAssertEqual(try disks.registerBlkdev(major: 300, name: "big"), 300)
   }
@@ -369,8 +351,8 @@ final class BlockLayerTests: XCTestCase {
   func testAFixedMajorHeldByAnotherDriverStopsTheBuiltIns() throws {
     let disks = BlockDeviceRegistry()
     try disks.registerBlkdev(major: 7, name: "notloop")
-    XCTAssertEqual(blockErrno { try disks.addImageFile(path: self.makeImage(bytes: 4096)) }, .EBUSY)
-    XCTAssertEqual(blockErrno { try disks.addImageFile(path: self.directory + "/none") }, .ENOENT)
+    XCTAssertEqual(errnoOf { try disks.addImageFile(path: self.makeImage(bytes: 4096)) }, .EBUSY)
+    XCTAssertEqual(errnoOf { try disks.addImageFile(path: self.directory + "/none") }, .ENOENT)
     XCTAssertTrue(disks.disks.isEmpty)
   }
 
@@ -422,7 +404,7 @@ final class BlockLayerTests: XCTestCase {
     _ = try read(ram, sector: 100, count: 1024)
     try ram.flush()
     // A refused bio counts nothing.
-    XCTAssertEqual(blockErrno { _ = try self.read(ram, sector: 2048, count: 512) }, .EIO)
+    XCTAssertEqual(errnoOf { _ = try self.read(ram, sector: 2048, count: 512) }, .EIO)
     XCTAssertEqual(
       disks.sysBlockStat("ram0"),
       "       2        0        3        0        1        0       16        0        0"
@@ -481,7 +463,7 @@ final class BlockLayerTests: XCTestCase {
           let stamp = UInt64(step) << 32 | UInt64(s / 512)
           withUnsafeBytes(of: stamp.littleEndian) { bytes.replaceSubrange(s..<s + 8, with: $0) }
         }
-        let got = blockErrno {
+        let got = errnoOf {
           try bytes.withUnsafeBytes { _ = try device.write(sector: sector, from: $0) }
         }
         XCTAssertEqual(got, want, "step \(step): WRITE \(sector)+\(length)", file: file, line: line)
@@ -493,7 +475,7 @@ final class BlockLayerTests: XCTestCase {
         }
       } else {
         var bytes = [UInt8](repeating: 0xEE, count: length)
-        let got = blockErrno {
+        let got = errnoOf {
           try bytes.withUnsafeMutableBytes { _ = try device.read(sector: sector, into: $0) }
         }
         XCTAssertEqual(got, want, "step \(step): READ \(sector)+\(length)", file: file, line: line)

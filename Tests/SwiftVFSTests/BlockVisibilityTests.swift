@@ -38,27 +38,21 @@ private struct IdentityFileOps: AddressSpaceOperations {
 }
 
 final class BlockVisibilityTests: XCTestCase {
-  private var directory: String!
+  private var scratch: ScratchDirectory!
+  private var directory: String { scratch.path }
 
   override func setUpWithError() throws {
-    var template = Array((NSTemporaryDirectory() + "/swiftvfs-blockproc-XXXXXX").utf8CString)
-    guard let made = mkdtemp(&template) else { throw Errno(errno) }
-    directory = String(cString: made)
+    scratch = try ScratchDirectory("swiftvfs-blockproc")
   }
 
   override func tearDownWithError() throws {
-    if let directory { try FileManager.default.removeItem(atPath: directory) }
-    directory = nil
+    try scratch?.remove()
+    scratch = nil
   }
 
   /// A zero-filled image file of `bytes` bytes in the temporary directory.
   private func makeImage(_ name: String = "disk.img", bytes: Int) throws -> String {
-    let path = directory + "/" + name
-    let fd = open(path, O_CREAT | O_RDWR | O_TRUNC | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { throw Errno(errno) }
-    defer { close(fd) }
-    guard ftruncate(fd, off_t(bytes)) == 0 else { throw Errno(errno) }
-    return path
+    try scratch.makeImage(name, bytes: bytes)
   }
 
   /// The kB values of /proc/meminfo by name ("Cached" -> 16).

@@ -40,17 +40,16 @@ private func ext2Run(_ path: String, _ arguments: [String], allowFailure: Bool =
 }
 
 final class Ext2ReadTests: XCTestCase {
-  private var directory: String!
+  private var scratch: ScratchDirectory!
+  private var directory: String { scratch.path }
 
   override func setUpWithError() throws {
-    var template = Array((NSTemporaryDirectory() + "/swiftvfs-ext2-XXXXXX").utf8CString)
-    guard let made = mkdtemp(&template) else { throw Errno(errno) }
-    directory = String(cString: made)
+    scratch = try ScratchDirectory("swiftvfs-ext2")
   }
 
   override func tearDownWithError() throws {
-    if let directory { try? FileManager.default.removeItem(atPath: directory) }
-    directory = nil
+    try? scratch?.remove()
+    scratch = nil
   }
 
   // MARK: - The source tree

@@ -6,19 +6,6 @@ import SwiftVFS
   import Glibc
 #endif
 
-/// The errno `body` threw, nil if it returned (EFAULT for an error that is
-/// not an errno, which no check expects).
-func errnoOf(_ body: () throws -> Void) -> Errno? {
-  do {
-    try body()
-    return nil
-  } catch let error as Errno {
-    return error
-  } catch {
-    return Errno(EFAULT)
-  }
-}
-
 /// Up to `count` bytes of `inode` from `offset`, read through a new open
 /// file until the end or the count (fewer at the end of the file).
 func readBytes(_ vfs: VFS, _ inode: Inode, at offset: Int64, count: Int) throws -> [UInt8] {

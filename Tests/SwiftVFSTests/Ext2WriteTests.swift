@@ -41,17 +41,16 @@ private final class ManagedAtomicCounter: @unchecked Sendable {
 }
 
 final class Ext2WriteTests: XCTestCase {
-  private var directory: String!
+  private var scratch: ScratchDirectory!
+  private var directory: String { scratch.path }
 
   override func setUpWithError() throws {
-    var template = Array((NSTemporaryDirectory() + "/swiftvfs-ext2w-XXXXXX").utf8CString)
-    guard let made = mkdtemp(&template) else { throw Errno(errno) }
-    directory = String(cString: made)
+    scratch = try ScratchDirectory("swiftvfs-ext2w")
   }
 
   override func tearDownWithError() throws {
-    if let directory { try? FileManager.default.removeItem(atPath: directory) }
-    directory = nil
+    try? scratch?.remove()
+    scratch = nil
   }
 
   // MARK: - Helpers (public API only)

@@ -14,18 +14,6 @@ import XCTest
   import Glibc
 #endif
 
-/// The errno `body` threw, nil if it returned.
-private func cacheErrno(_ body: () throws -> Void) -> Errno? {
-  do {
-    try body()
-    return nil
-  } catch let error as Errno {
-    return error
-  } catch {
-    return Errno(EFAULT)  // not an Errno at all: shows up as a mismatch
-  }
-}
-
 /// A RAM disk whose reads and writes can be made to fail with EIO, and that
 /// counts what reached it.
 private final class FailingDriver: BlockDriver, @unchecked Sendable {
@@ -301,16 +289,16 @@ final class PageCacheTests: XCTestCase {
     let cache = PageCache()
     for size in [0, 256, 1024, 3000, 8192] {
       XCTAssertEqual(
-        cacheErrno { _ = try BufferCache(cache: cache, device: device, blockSize: size) }, .EINVAL,
+        errnoOf { _ = try BufferCache(cache: cache, device: device, blockSize: size) }, .EINVAL,
         "block size \(size)")
     }
     let buffers = try BufferCache(cache: cache, device: device, blockSize: 2048)
     XCTAssertEqual(buffers.blockCount, 32)
-    XCTAssertEqual(cacheErrno { _ = try buffers.read(block: 32) }, .EIO)
-    XCTAssertEqual(cacheErrno { _ = try buffers.read(block: .max) }, .EIO)
-    XCTAssertEqual(cacheErrno { _ = try buffers.get(block: 32) }, .EIO)
+    XCTAssertEqual(errnoOf { _ = try buffers.read(block: 32) }, .EIO)
+    XCTAssertEqual(errnoOf { _ = try buffers.read(block: .max) }, .EIO)
+    XCTAssertEqual(errnoOf { _ = try buffers.get(block: 32) }, .EIO)
     XCTAssertEqual(
-      cacheErrno { try buffers.read(block: 1).replace(at: 2047, with: [1, 2]) }, .EINVAL)
+      errnoOf { try buffers.read(block: 1).replace(at: 2047, with: [1, 2]) }, .EINVAL)
     XCTAssertEqual(cache.stats.bufferBytes, 2048, "only block 1 is cached")
   }
 
@@ -442,13 +430,13 @@ final class PageCacheTests: XCTestCase {
       trace.lines,
       ["bio READ ram0 sectors 8..11 (2048 bytes)", "bio READ ram0 sectors 18..19 (1024 bytes)"])
     XCTAssertEqual(
-      cacheErrno {
+      errnoOf {
         try page.withUnsafeMutableBytes {
           try cache.readBlocks([8192], blockSize: 1024, from: device, into: $0)
         }
       }, .EIO, "a block past the end of the 8 MiB device")
     XCTAssertEqual(
-      cacheErrno {
+      errnoOf {
         try page.withUnsafeMutableBytes {
           try cache.readBlocks([1, 2, 3, 4, 5], blockSize: 1024, from: device, into: $0)
         }
@@ -725,10 +713,10 @@ final class PageCacheTests: XCTestCase {
     let buffers = try BufferCache(cache: cache, device: device, blockSize: 1024)
     try putDeviceBytes(driver, at: 1024, [42])
     driver.failReads = true
-    XCTAssertEqual(cacheErrno { _ = try buffers.read(block: 1) }, .EIO)
-    XCTAssertEqual(cacheErrno { _ = try readBytes(file, at: 0, count: 10) }, .EIO)
+    XCTAssertEqual(errnoOf { _ = try buffers.read(block: 1) }, .EIO)
+    XCTAssertEqual(errnoOf { _ = try readBytes(file, at: 0, count: 10) }, .EIO)
     XCTAssertEqual(
-      cacheErrno { try writeBytes(file, at: 5, [1]) }, .EIO, "a partial write reads first")
+      errnoOf { try writeBytes(file, at: 5, [1]) }, .EIO, "a partial write reads first")
     XCTAssertEqual(buffers.cachedBufferCount, 0)
     XCTAssertEqual(file.cachedPageCount, 0)
     XCTAssertEqual(cache.stats.cachedBytes + cache.stats.bufferBytes + cache.stats.dirtyBytes, 0)
@@ -755,22 +743,22 @@ final class PageCacheTests: XCTestCase {
     XCTAssertEqual(cache.dropCleanPages(), 0)
 
     driver.failWrites = false
-    XCTAssertEqual(cacheErrno { try file.sync() }, .EIO, "the earlier failure is reported")
+    XCTAssertEqual(errnoOf { try file.sync() }, .EIO, "the earlier failure is reported")
     XCTAssertEqual(file.state(ofPage: 0), [.uptodate], "and the healed device took the data")
     XCTAssertEqual(
       try deviceBytes(driver, at: ops.deviceOffset(ino: 7, index: 0), count: 4096), data)
-    XCTAssertNil(cacheErrno { try file.sync() }, "reported once")
-    XCTAssertNil(cacheErrno { try other.sync() }, "another file never saw an error")
-    XCTAssertEqual(cacheErrno { try cache.syncAll() }, .EIO, "syncfs sees it once too")
-    XCTAssertNil(cacheErrno { try cache.syncAll() })
+    XCTAssertNil(errnoOf { try file.sync() }, "reported once")
+    XCTAssertNil(errnoOf { try other.sync() }, "another file never saw an error")
+    XCTAssertEqual(errnoOf { try cache.syncAll() }, .EIO, "syncfs sees it once too")
+    XCTAssertNil(errnoOf { try cache.syncAll() })
 
     // A sync that fails itself, then a retry on the healed device.
     try writeBytes(file, at: 4096, data)
     driver.failWrites = true
-    XCTAssertEqual(cacheErrno { try file.sync() }, .EIO)
+    XCTAssertEqual(errnoOf { try file.sync() }, .EIO)
     XCTAssertEqual(file.dirtyPageCount, 1)
     driver.failWrites = false
-    XCTAssertNil(cacheErrno { try file.sync() })
+    XCTAssertNil(errnoOf { try file.sync() })
     XCTAssertEqual(file.dirtyPageCount, 0)
     XCTAssertEqual(
       try deviceBytes(driver, at: ops.deviceOffset(ino: 7, index: 1), count: 4096), data)
@@ -780,7 +768,7 @@ final class PageCacheTests: XCTestCase {
     let bh = try buffers.read(block: 900)
     try bh.replace(at: 0, with: [3])
     driver.failWrites = true
-    XCTAssertEqual(cacheErrno { try bh.sync() }, .EIO)
+    XCTAssertEqual(errnoOf { try bh.sync() }, .EIO)
     XCTAssertTrue(bh.isDirty)
     driver.failWrites = false
     try bh.sync()
@@ -799,7 +787,7 @@ final class PageCacheTests: XCTestCase {
     }
     XCTAssertEqual(file.dirtyPageCount, 6, "over the bound, but nothing dirty is dropped")
     driver.failWrites = false
-    XCTAssertEqual(cacheErrno { try file.sync() }, .EIO, "the failed writebacks are reported")
+    XCTAssertEqual(errnoOf { try file.sync() }, .EIO, "the failed writebacks are reported")
     for index in 0..<6 {
       XCTAssertEqual(
         try deviceBytes(driver, at: ops.deviceOffset(ino: 9, index: UInt64(index)), count: 4096),
