@@ -14,7 +14,7 @@ import XCTest
 final class Ext2MountTests: XCTestCase {
   private var work: String!
   private var ours: VfsMount?
-  private var kernelMount: String?
+  private var kernel: KernelLoopMount?
 
   override func setUpWithError() throws {
     work = try makeTempDir("ext2mount")
@@ -23,13 +23,8 @@ final class Ext2MountTests: XCTestCase {
   override func tearDown() {
     ours?.unmount()
     ours = nil
-    if let kernelMount {
-      if !runCommand("umount", [kernelMount], timeout: 20).ok {
-        runCommand("umount", ["-l", kernelMount], timeout: 20)
-      }
-      rmdir(kernelMount)
-    }
-    kernelMount = nil
+    kernel?.unmount()
+    kernel = nil
     if let work { try? FileManager.default.removeItem(atPath: work) }
     work = nil
   }
@@ -83,14 +78,9 @@ final class Ext2MountTests: XCTestCase {
     let m = try VfsMount(
       options: ["ro", "bare", "allow_other"], arguments: ["-t", "ext2", image])
     ours = m
-    let dir = try makeTempDir("ext2kernel")
-    let r = runCommand("mount", ["-o", "loop,ro", "-t", "ext2", image, dir], timeout: 30)
-    guard r.ok else {
-      rmdir(dir)
-      throw SupportError("kernel mount failed: \(r)")
-    }
-    kernelMount = dir
-    return (m.path, dir)
+    let k = try KernelLoopMount(image: image, options: ["ro"])
+    kernel = k
+    return (m.path, k.path)
   }
 
   /// One line per path: what stat shows (birth time left out: statx's btime

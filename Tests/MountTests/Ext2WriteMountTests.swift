@@ -15,7 +15,7 @@ import XCTest
 final class Ext2WriteMountTests: XCTestCase {
   private var work: String!
   private var ours: VfsMount?
-  private var kernelMount: String?
+  private var kernel: KernelLoopMount?
 
   override func setUpWithError() throws {
     work = try makeTempDir("ext2write")
@@ -30,12 +30,8 @@ final class Ext2WriteMountTests: XCTestCase {
   }
 
   private func unmountKernel() {
-    guard let kernelMount else { return }
-    if !runCommand("umount", [kernelMount], timeout: 20).ok {
-      runCommand("umount", ["-l", kernelMount], timeout: 20)
-    }
-    rmdir(kernelMount)
-    self.kernelMount = nil
+    kernel?.unmount()
+    kernel = nil
   }
 
   /// The source tree: every kind of file, xattrs, an ACL, odd owners and modes.
@@ -115,14 +111,9 @@ final class Ext2WriteMountTests: XCTestCase {
   }
 
   private func mountKernel(_ image: String) throws -> String {
-    let dir = try makeTempDir("ext2kernel")
-    let r = runCommand("mount", ["-o", "loop", "-t", "ext2", image, dir], timeout: 30)
-    guard r.ok else {
-      rmdir(dir)
-      throw SupportError("kernel mount failed: \(r)")
-    }
-    kernelMount = dir
-    return dir
+    let k = try KernelLoopMount(image: image)
+    kernel = k
+    return k.path
   }
 
   /// Unmounts vfsmount and waits for the daemon to write back and exit.

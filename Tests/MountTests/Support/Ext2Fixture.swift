@@ -36,31 +36,56 @@ func makeExt2Image(in dir: String, name: String, size: String = "256M") throws -
   return image
 }
 
-/// `mount -o loop[,options] -t ext2 IMAGE <new temp dir>` on a fresh image of its own
-/// (this kernel serves `-t ext2` with the ext4 driver). Unmounting detaches the
-/// loop device (mount sets autoclear) and removes the image.
-final class KernelExt2Mount: ReferenceMount {
+/// The kernel's ext2 on `image` through a loop device (`mount -o
+/// loop[,options] -t ext2 IMAGE <new temp dir>`; this kernel serves `-t
+/// ext2` with the ext4 driver). `unmount()` undoes it, lazily if the mount
+/// is busy; mount sets autoclear, so the loop device goes with its last user.
+final class KernelLoopMount {
   let path: String
+  private var mounted = true
+
+  init(image: String, options: [String] = []) throws {
+    path = try makeTempDir("kext2")
+    let r = runCommand(
+      "mount", ["-o", (["loop"] + options).joined(separator: ","), "-t", "ext2", image, path],
+      timeout: 30)
+    guard r.ok else {
+      rmdir(path)
+      mounted = false
+      throw SupportError("mount -o loop -t ext2 failed: \(r.stderr)")
+    }
+  }
+
+  /// Unmounts and removes the mount point; safe to call more than once.
+  func unmount() {
+    guard mounted else { return }
+    mounted = false
+    if MountInfo.at(path) != nil, !runCommand("umount", [path], timeout: 30).ok {
+      runCommand("umount", ["-l", path], timeout: 30)
+    }
+    rmdir(path)
+  }
+
+  deinit { unmount() }
+}
+
+/// The kernel's ext2 on a fresh image of its own, the reference side of an
+/// ext2 run. Unmounting also removes the image.
+final class KernelExt2Mount: ReferenceMount {
+  var path: String { loop.path }
   let name = "kernel ext2"
   /// The temporary directory holding the image.
   private let scratch: String
+  private let loop: KernelLoopMount
   private var unmounted = false
 
   init(options: [String] = []) throws {
     scratch = try makeTempDir("kext2img")
     do {
-      let image = try makeExt2Image(in: scratch, name: "kernel.img")
-      path = try makeTempDir("kext2")
-      let r = runCommand(
-        "mount", ["-o", (["loop"] + options).joined(separator: ","), "-t", "ext2", image, path],
-        timeout: 30)
-      guard r.ok else {
-        rmdir(path)
-        throw SupportError("mount -o loop -t ext2 failed: \(r.stderr)")
-      }
+      loop = try KernelLoopMount(
+        image: try makeExt2Image(in: scratch, name: "kernel.img"), options: options)
     } catch {
       try? FileManager.default.removeItem(atPath: scratch)
-      unmounted = true
       throw error
     }
   }
@@ -68,11 +93,7 @@ final class KernelExt2Mount: ReferenceMount {
   func unmount() {
     if unmounted { return }
     unmounted = true
-    if MountInfo.at(path) != nil, !runCommand("umount", [path], timeout: 30).ok {
-      // A lazy unmount still frees the loop device once the last user is gone.
-      runCommand("umount", ["-l", path], timeout: 30)
-    }
-    rmdir(path)
+    loop.unmount()
     try? FileManager.default.removeItem(atPath: scratch)
   }
 
