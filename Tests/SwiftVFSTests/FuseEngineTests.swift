@@ -56,56 +56,28 @@ final class FuseEngineTests: XCTestCase {
 
   // MARK: - Requests through a socketpair
 
-  private var harness: MemfsHarness!
-  private var connection: FuseConnection!
-  private var channel: FuseChannel!
-  private var kernelEnd: Int32 = -1
+  private var pair: EngineOverSocketPair!
+  private var connection: FuseConnection { pair.connection }
+  private var channel: FuseChannel { pair.channel }
 
   override func setUpWithError() throws {
-    harness = try MemfsHarness()
-    var fds: [Int32] = [-1, -1]
-    XCTAssertEqual(socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue), 0, &fds), 0)
-    kernelEnd = fds[1]
-    let bridge = FuseBridge(vfs: harness.vfs, options: FuseBridge.Options())
-    connection = FuseConnection(bridge: bridge, sessionFD: fds[0], threads: 1)
-    channel = FuseChannel.session(fds[0])
+    pair = try EngineOverSocketPair()
   }
 
   override func tearDown() {
-    close(channel.fd)
-    close(kernelEnd)
-    channel = nil
-    connection = nil
-    harness = nil
+    pair.close()
+    pair = nil
   }
 
-  /// A request: fuse_in_header (len filled in) then `body`.
   private func request(_ opcode: UInt32, unique: UInt64, nodeid: UInt64 = 1, _ body: [UInt8] = [])
     -> [UInt8]
   {
-    var w = FuseWireWriter()
-    FuseInHeader(
-      len: UInt32(FuseInHeader.wireSize + body.count), opcode: opcode, unique: unique,
-      nodeid: nodeid
-    )
-    .encode(into: &w)
-    w.raw(body)
-    return w.bytes
+    EngineOverSocketPair.request(opcode, unique: unique, nodeid: nodeid, body)
   }
 
-  private func handle(_ bytes: [UInt8]) {
-    bytes.withUnsafeBytes { connection.handle($0, channel: channel) }
-  }
+  private func handle(_ bytes: [UInt8]) { pair.handle(bytes) }
 
-  /// The next reply on the kernel's end: its header and body; nil if none is waiting.
-  private func reply() -> (header: FuseOutHeader, body: [UInt8])? {
-    var buffer = [UInt8](repeating: 0, count: 1 << 16)
-    let n = recv(kernelEnd, &buffer, buffer.count, Int32(MSG_DONTWAIT))
-    guard n >= FuseOutHeader.wireSize else { return nil }
-    let header = FuseOutHeader(wire: FuseWireBytes(Array(buffer[0..<FuseOutHeader.wireSize])))
-    XCTAssertEqual(Int(header.len), n, "len is the whole reply")
-    return (header, Array(buffer[FuseOutHeader.wireSize..<n]))
-  }
+  private func reply() -> (header: FuseOutHeader, body: [UInt8])? { pair.reply() }
 
   func testGetattrOfTheRootIsAnAttrReply() throws {
     handle(request(FuseKernelOpcode.getattr.rawValue, unique: 7, [UInt8](repeating: 0, count: 16)))

@@ -13,48 +13,27 @@ import XCTest
 /// standing in for /dev/fuse: the replies' shapes as fuse_create_open(),
 /// fuse_do_statx() and fuse_sync_fs() read them.
 final class FuseNativeRequestsTests: XCTestCase {
-  private var harness: MemfsHarness!
-  private var connection: FuseConnection!
-  private var channel: FuseChannel!
-  private var kernelEnd: Int32 = -1
+  private var pair: EngineOverSocketPair!
+  private var harness: MemfsHarness { pair.harness }
 
   override func setUpWithError() throws {
-    harness = try MemfsHarness()
-    var fds: [Int32] = [-1, -1]
-    XCTAssertEqual(socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue), 0, &fds), 0)
-    kernelEnd = fds[1]
-    let bridge = FuseBridge(vfs: harness.vfs, options: FuseBridge.Options())
-    connection = FuseConnection(bridge: bridge, sessionFD: fds[0], threads: 1)
-    channel = FuseChannel.session(fds[0])
+    pair = try EngineOverSocketPair()
   }
 
   override func tearDown() {
-    close(channel.fd)
-    close(kernelEnd)
-    channel = nil
-    connection = nil
-    harness = nil
+    pair.close()
+    pair = nil
   }
 
   private func send(_ opcode: FuseKernelOpcode, unique: UInt64, nodeid: UInt64 = 1, _ body: [UInt8])
   {
-    var w = FuseWireWriter()
-    FuseInHeader(
-      len: UInt32(FuseInHeader.wireSize + body.count), opcode: opcode.rawValue, unique: unique,
-      nodeid: nodeid
-    )
-    .encode(into: &w)
-    w.raw(body)
-    w.bytes.withUnsafeBytes { connection.handle($0, channel: channel) }
+    pair.send(opcode, unique: unique, nodeid: nodeid, body)
   }
 
-  private func reply() throws -> (header: FuseOutHeader, body: [UInt8]) {
-    var buffer = [UInt8](repeating: 0, count: 1 << 16)
-    let n = recv(kernelEnd, &buffer, buffer.count, Int32(MSG_DONTWAIT))
-    XCTAssertGreaterThanOrEqual(n, FuseOutHeader.wireSize, "a reply is waiting")
-    guard n >= FuseOutHeader.wireSize else { throw Errno.EIO }
-    let header = FuseOutHeader(wire: FuseWireBytes(Array(buffer[0..<FuseOutHeader.wireSize])))
-    return (header, Array(buffer[FuseOutHeader.wireSize..<n]))
+  private func reply(file: StaticString = #filePath, line: UInt = #line) throws -> (
+    header: FuseOutHeader, body: [UInt8]
+  ) {
+    try XCTUnwrap(pair.reply(file: file, line: line), "a reply is waiting", file: file, line: line)
   }
 
   private func calls(_ opcode: String) -> UInt64 {
