@@ -13,19 +13,8 @@ import XCTest
 final class NativeEngineTests: MountTestCase {
   override class var mountOptions: [String] { ["allow_other", "engine=native"] }
 
-  /// /proc/vfs/connection of a mount, as key -> value.
-  private func connection(_ mount: String) throws -> [String: String] {
-    let text = try String(contentsOfFile: mount + "/proc/vfs/connection", encoding: .utf8)
-    var fields: [String: String] = [:]
-    for line in text.split(separator: "\n") {
-      let parts = line.split(separator: " ", maxSplits: 1).map(String.init)
-      fields[parts[0]] = parts.count > 1 ? parts[1] : ""
-    }
-    return fields
-  }
-
   func testConnectionShowsWhatInitAgreed() throws {
-    let c = try connection(vfs.path)
+    let c = try fuseConnection(vfs.path)
     let version = c["protocol"]?.split(separator: ".").compactMap { Int($0) } ?? []
     XCTAssertEqual(version.first, 7, "\(c)")
     // 7.36 brought INIT_EXT; the engine speaks up to 7.45.
@@ -55,7 +44,7 @@ final class NativeEngineTests: MountTestCase {
   func testLibfuseLoopReportsItsConnectionToo() throws {
     let other = try VfsMount(options: ["allow_other", "engine=libfuse"])
     defer { other.unmount() }
-    let c = try connection(other.path)
+    let c = try fuseConnection(other.path)
     XCTAssertEqual(c["transport"], "libfuse 3.14 loop")
     // libfuse 3.14 stops at 7.38, whatever the kernel offers.
     let version = c["protocol"]?.split(separator: ".").compactMap { Int($0) } ?? []

@@ -59,20 +59,9 @@ final class UringTransportTests: MountTestCase {
     try super.tearDownWithError()
   }
 
-  /// /proc/vfs/connection of a mount, as key -> value.
-  private func connection(_ mount: String) throws -> [String: String] {
-    let text = try String(contentsOfFile: mount + "/proc/vfs/connection", encoding: .utf8)
-    var fields: [String: String] = [:]
-    for line in text.split(separator: "\n") {
-      let parts = line.split(separator: " ", maxSplits: 1).map(String.init)
-      fields[parts[0]] = parts.count > 1 ? parts[1] : ""
-    }
-    return fields
-  }
-
   /// The "requests io_uring N /dev/fuse M" line: (N, M).
   private func transportCounts(_ mount: String) throws -> (ring: Int, device: Int) {
-    let words = (try connection(mount)["requests"] ?? "").split(separator: " ")
+    let words = (try fuseConnection(mount)["requests"] ?? "").split(separator: " ")
     guard words.count == 4, words[0] == "io_uring", words[2] == "/dev/fuse",
       let ring = Int(words[1]), let device = Int(words[3])
     else { throw SupportError("no requests line: \(words)") }
@@ -97,7 +86,7 @@ final class UringTransportTests: MountTestCase {
   }
 
   func testConnectionSaysIoUring() throws {
-    let c = try connection(vfs.path)
+    let c = try fuseConnection(vfs.path)
     let transport = c["transport"] ?? ""
     let queues = try possibleCPUs()
     XCTAssertTrue(
@@ -161,7 +150,7 @@ final class UringTransportTests: MountTestCase {
     try Self.writeParameter("N")
     let other = try VfsMount(options: ["allow_other", "engine=native", "transport=uring"])
     defer { other.unmount() }
-    let c = try connection(other.path)
+    let c = try fuseConnection(other.path)
     let transport = c["transport"] ?? ""
     XCTAssertTrue(transport.hasPrefix("read/write, "), transport)
     XCTAssertTrue(transport.hasSuffix("(io_uring unavailable: enable_uring is off)"), transport)
@@ -177,7 +166,7 @@ final class UringTransportTests: MountTestCase {
   func testReadWriteTransportIsUnchanged() throws {
     let other = try VfsMount(options: ["allow_other", "engine=native", "transport=readwrite"])
     defer { other.unmount() }
-    let c = try connection(other.path)
+    let c = try fuseConnection(other.path)
     XCTAssertFalse((c["transport"] ?? "").contains("io_uring"), "\(c)")
     XCTAssertEqual(try transportCounts(other.path).ring, 0)
   }

@@ -176,3 +176,15 @@ func which(_ name: String) -> String? {
 
 /// Quotes a string for /bin/sh.
 func shq(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+
+/// MOUNT/proc/vfs/connection as key -> value: the first word of each line,
+/// and the rest of it ("protocol" -> "7.45", "flags" -> "ASYNC_READ ...").
+func fuseConnection(_ mount: String) throws -> [String: String] {
+  let text = try String(contentsOfFile: mount + "/proc/vfs/connection", encoding: .utf8)
+  var fields: [String: String] = [:]
+  for line in text.split(separator: "\n") {
+    let parts = line.split(separator: " ", maxSplits: 1).map(String.init)
+    fields[parts[0]] = parts.count > 1 ? parts[1] : ""
+  }
+  return fields
+}
