@@ -142,32 +142,8 @@ enum ReadOnlyWorkloads {
     let label = "\(c.sizes.seqMiB) MiB"
 
     func readBack(flags: Int32) throws -> (UInt64, Bool)? {
-      var watch = Stopwatch()
-      c.begin()
-      watch.start()
-      let fd = open(path, O_RDONLY | O_CLOEXEC | flags)
-      if fd < 0, flags & oDirect != 0, errno == EINVAL { return nil }
-      try Workloads.check(fd >= 0, "open \(path)")
-      defer { close(fd) }
-      var ok = true
-      var off = 0
-      while off < total {
-        errno = 0
-        let n = preadFully(fd, buffer.pointer, chunk, Int64(off))
-        if n == 0, off == 0, flags & oDirect != 0, errno == EINVAL { return nil }
-        watch.pause()
-        if n != chunk
-          || !Pattern.check(buffer.pointer, count: chunk, offset: UInt64(off), seed: seqSeed)
-        {
-          ok = false
-        }
-        watch.resume()
-        if n != chunk { break }
-        off += chunk
-      }
-      watch.pause()
-      if preadFully(fd, buffer.pointer, chunk, Int64(total)) != 0 { ok = false }
-      return (watch.elapsed(), ok)
+      try Workloads.readSequential(
+        c, path: path, total: total, chunk: chunk, buffer: buffer, seed: seqSeed, flags: flags)
     }
 
     try dropCaches()

@@ -289,6 +289,42 @@ enum Workloads {
 
   // MARK: - sequential
 
+  /// Reads `path` (`total` bytes of `Pattern` with `seed`) in `chunk`s,
+  /// then checks nothing lies past the end; returns (nanoseconds without
+  /// the checks, all right), or nil when O_DIRECT is refused (EINVAL).
+  static func readSequential(
+    _ c: Context, path: String, total: Int, chunk: Int, buffer: AlignedBuffer, seed: UInt64,
+    flags: Int32
+  ) throws -> (UInt64, Bool)? {
+    var watch = Stopwatch()
+    c.begin()
+    watch.start()
+    let fd = open(path, O_RDONLY | O_CLOEXEC | flags)
+    if fd < 0, flags & oDirect != 0, errno == EINVAL { return nil }
+    try check(fd >= 0, "open \(path)")
+    defer { close(fd) }
+    var ok = true
+    var off = 0
+    while off < total {
+      errno = 0
+      let n = preadFully(fd, buffer.pointer, chunk, Int64(off))
+      if n == 0, off == 0, flags & oDirect != 0, errno == EINVAL { return nil }
+      watch.pause()
+      if n != chunk
+        || !Pattern.check(buffer.pointer, count: chunk, offset: UInt64(off), seed: seed)
+      {
+        ok = false
+      }
+      watch.resume()
+      if n != chunk { break }
+      off += chunk
+    }
+    // Nothing past the end.
+    watch.pause()
+    if preadFully(fd, buffer.pointer, chunk, Int64(total)) != 0 { ok = false }
+    return (watch.elapsed(), ok)
+  }
+
   /// One big file in 1 MiB writes, then fsync; read back cold (after
   /// drop_caches), warm (page cache), and with O_DIRECT; every read checked.
   static func sequential(_ c: Context) throws {
@@ -328,39 +364,9 @@ enum Workloads {
         note: "VmRSS delta / pages; 4096 = no overhead")
     }
 
-    /// Reads the whole file; returns (nanoseconds without the checks, all right).
     func readBack(flags: Int32) throws -> (UInt64, Bool)? {
-      var watch = Stopwatch()
-      c.begin()
-      watch.start()
-      let fd = open(path, O_RDONLY | O_CLOEXEC | flags)
-      if fd < 0, flags & oDirect != 0, errno == EINVAL { return nil }
-      try check(fd >= 0, "open \(path)")
-      var ok = true
-      var off = 0
-      while off < total {
-        errno = 0
-        let n = preadFully(fd, buffer.pointer, chunk, Int64(off))
-        if n == 0, off == 0, flags & oDirect != 0, errno == EINVAL {
-          close(fd)
-          return nil
-        }
-        watch.pause()
-        if n != chunk
-          || !Pattern.check(buffer.pointer, count: chunk, offset: UInt64(off), seed: seed)
-        {
-          ok = false
-        }
-        watch.resume()
-        if n != chunk { break }
-        off += chunk
-      }
-      // Nothing past the end.
-      watch.pause()
-      if preadFully(fd, buffer.pointer, chunk, Int64(total)) != 0 { ok = false }
-      watch.resume()
-      close(fd)
-      return (watch.elapsed(), ok)
+      try readSequential(
+        c, path: path, total: total, chunk: chunk, buffer: buffer, seed: seed, flags: flags)
     }
 
     try dropCaches()
