@@ -30,20 +30,7 @@ final class MountWatch {
 
   /// Starts the watching thread (after daemonizing: a fork keeps no thread).
   func start() {
-    let box = Unmanaged.passRetained(self).toOpaque()
-    var thread = pthread_t()
-    let made = pthread_create(
-      &thread, nil,
-      { arg in
-        let watch = Unmanaged<MountWatch>.fromOpaque(arg!).takeRetainedValue()
-        watch.loop()
-        return nil
-      }, box)
-    if made == 0 {
-      pthread_detach(thread)
-    } else {
-      Unmanaged<MountWatch>.fromOpaque(box).release()
-    }
+    if let thread = startKernelThread({ [self] in loop() }) { pthread_detach(thread) }
   }
 
   private func loop() {

@@ -322,21 +322,9 @@ final class Flusher: @unchecked Sendable {
 
   /// Starts the thread (kthread_run()); it keeps this object alive until it ends.
   func start() {
-    let context = Unmanaged.passRetained(self).toOpaque()
-    var handle = pthread_t()
-    let started = pthread_create(
-      &handle, nil,
-      { context in
-        guard let context else { return nil }
-        let flusher = Unmanaged<Flusher>.fromOpaque(context).takeRetainedValue()
-        flusher.run()
-        return nil
-      }, context)
-    if started == 0 {
-      state.withLock { thread = handle }
-    } else {
-      Unmanaged<Flusher>.fromOpaque(context).release()  // no thread: writeback on sync only
-    }
+    // No thread to be had: writeback on sync only.
+    guard let handle = startKernelThread({ [self] in run() }) else { return }
+    state.withLock { thread = handle }
   }
 
   /// Asks the thread to end and waits for it (kthread_stop()). From the

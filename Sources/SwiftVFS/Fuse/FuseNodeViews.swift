@@ -69,23 +69,13 @@ final class FuseNotifier: DeviceNodeViewObserver, @unchecked Sendable {
   }
 
   private func send(_ job: Job) {
-    let context = Unmanaged.passRetained(job)
-    var thread = pthread_t()
-    let started = pthread_create(
-      &thread, nil,
-      { raw in
-        let job = Unmanaged<Job>.fromOpaque(raw!).takeRetainedValue()
-        for entry in job.names {
-          job.notifier.invalidateEntry(parent: entry.parent, name: entry.name.bytes)
-        }
-        for ino in job.inodes { job.notifier.invalidateInode(ino) }
-        return nil
-      }, context.toOpaque())
-    if started == 0 {
-      pthread_detach(thread)
-    } else {
-      context.release()
+    let thread = startKernelThread {
+      for entry in job.names {
+        job.notifier.invalidateEntry(parent: entry.parent, name: entry.name.bytes)
+      }
+      for ino in job.inodes { job.notifier.invalidateInode(ino) }
     }
+    if let thread { pthread_detach(thread) }
   }
 
   /// Like fuse_lowlevel_notify_inval_entry(); ENOENT (the kernel holds no

@@ -45,20 +45,10 @@ final class FuseWorkers: @unchecked Sendable {
     if idle > 0 { pthread_cond_signal(wake) }
     if queue.count > idle, threads < maxThreads {
       threads += 1
-      let context = Unmanaged.passRetained(self).toOpaque()
-      var thread = pthread_t()
-      if pthread_create(
-        &thread, nil,
-        { raw in
-          let workers = Unmanaged<FuseWorkers>.fromOpaque(raw!).takeRetainedValue()
-          workers.work()
-          return nil
-        }, context) == 0
-      {
+      if let thread = startKernelThread({ [self] in work() }) {
         pthread_detach(thread)
       } else {
         threads -= 1
-        Unmanaged<FuseWorkers>.fromOpaque(context).release()
       }
     }
     pthread_mutex_unlock(lock)
