@@ -111,22 +111,8 @@ enum ReadOnlyWorkloads {
     let dfd = try Workloads.openDir(c.root + "/ro/small")
     defer { close(dfd) }
     let input = AlignedBuffer(count: n * size + size)
-    try dropCaches()
-    var sizesOK = true
-    let t0 = c.start()
-    for i in 0..<n {
-      let fd = openat(dfd, names[i], O_RDONLY | O_CLOEXEC)
-      try Workloads.check(fd >= 0, "open")
-      let got = read(fd, input.pointer + i * size, 2 * size)
-      close(fd)
-      if got != size { sizesOK = false }
-    }
-    let elapsed = nowNanos() - t0
-    var ok = sizesOK
-    for i in 0..<n
-    where !Pattern.check(input.pointer + i * size, count: size, offset: 0, seed: UInt64(i) &+ 77) {
-      ok = false
-    }
+    let (elapsed, ok) = try Workloads.readSmallFiles(
+      c, dfd, names, count: n, size: size, into: input)
     c.record(
       "ro-smallfiles", "ro-small-read", "ro read \(n) files of \(size / 1024) KiB, cold",
       nanos: elapsed, ops: n, bytes: n * size, verified: ok)
