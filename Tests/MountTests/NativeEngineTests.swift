@@ -27,6 +27,9 @@ final class NativeEngineTests: MountTestCase {
     XCTAssertEqual(c["max_write"], "1048576")
     XCTAssertEqual(c["max_pages"], "256")
     XCTAssertEqual(c["time_gran"], "1")
+    // Room for readahead beside O_DIRECT writes held for a page drop.
+    XCTAssertEqual(c["max_background"], "64")
+    XCTAssertEqual(c["congestion_threshold"], "48")
     let readahead = Int(c["max_readahead"] ?? "") ?? 0
     XCTAssertTrue((4096...(1 << 20)).contains(readahead), "\(c)")
     let flags = Set((c["flags"] ?? "").split(separator: " ").map(String.init))
@@ -51,6 +54,7 @@ final class NativeEngineTests: MountTestCase {
     XCTAssertEqual(version.first, 7, "\(c)")
     XCTAssertTrue((36...38).contains(version.last ?? 0), "\(c)")
     XCTAssertEqual(c["max_write"], "1048576")
+    XCTAssertEqual(c["max_background"], "64")
     let flags = Set((c["flags"] ?? "").split(separator: " ").map(String.init))
     XCTAssertTrue(
       flags.isSuperset(of: ["ASYNC_READ", "DO_READDIRPLUS", "ATOMIC_O_TRUNC"]), "\(flags)")

@@ -58,6 +58,17 @@ public final class FuseBridge: @unchecked Sendable {
   /// Threads for requests that may sleep; nil when the loop serves all
   /// requests itself (`-s`, or libfuse's multi-threaded loop).
   nonisolated(unsafe) var workers: FuseWorkers?
+  /// Background requests (readahead, AIO, writeback) the kernel lets be
+  /// out at once, asked at INIT for both engines; the kernel's default is
+  /// 12. Room beyond what `heldWriteLimit` writes may hold.
+  static let maxBackground: UInt16 = 64
+  /// Past this many background requests the kernel skips async readahead.
+  static let congestionThreshold: UInt16 = 48
+  /// O_DIRECT writes held for a page drop at once: a quarter of the slots.
+  static let heldWriteLimit = Int(maxBackground / 4)
+  /// O_DIRECT writes held on a worker until the kernel has dropped the
+  /// file's cached pages (see `write`): at most `FuseBridge.heldWriteLimit`.
+  private let heldWrites = Atomic<Int>(0)
   /// Drops the kernel's entries of char nodes whose view changed.
   let notifier: FuseNotifier
   /// Node ids in and out: FUSE_ROOT_ID is the VFS root, whatever its number.
@@ -579,11 +590,30 @@ public final class FuseBridge: @unchecked Sendable {
     let bytes = UnsafeRawBufferPointer(start: data, count: data == nil ? 0 : size)
     if let file = asyncFile(handle) { return writeAsync(req, file, Array(bytes), offset) }
     if let workers = sleepyWorkers(handle, droppingCachedPages: true) {
+      // An O_DIRECT write that drops cached pages before its reply is held
+      // while the kernel waits for pages under readahead, whose READs need a
+      // background slot (max_background) as the held write does. Holding
+      // more than a quarter of the slots could leave none for those READs
+      // and hang every caller (seen with fio's 64 AIO writes and buffered
+      // readers): past the limit the write replies first and the pages are
+      // dropped right after it.
+      // (A file its file system opened with direct I/O, a device, is not
+      // cached by the kernel: nothing to drop.)
+      let hold = handle.flatMap { try? vfs.file($0) }.map { !$0.directIO } ?? false
+      if hold,
+        heldWrites.add(1, ordering: .acquiringAndReleasing).newValue > FuseBridge.heldWriteLimit
+      {
+        heldWrites.subtract(1, ordering: .acquiringAndReleasing)
+        return write(req, ino, bytes, offset, handle: handle)
+      }
       // The loop reuses its buffer for the next request: copy the data.
       let copy = Array(bytes)
       let pending = PendingRequest(req: req)
       workers.run {
-        copy.withUnsafeBytes { self.write(pending.req, ino, $0, offset, handle: handle) }
+        copy.withUnsafeBytes {
+          self.write(pending.req, ino, $0, offset, handle: handle, dropPagesBeforeReply: hold)
+        }
+        if hold { self.heldWrites.subtract(1, ordering: .acquiringAndReleasing) }
       }
       return
     }
@@ -592,7 +622,7 @@ public final class FuseBridge: @unchecked Sendable {
 
   func write(
     _ req: FuseReplier, _ ino: UInt64, _ bytes: UnsafeRawBufferPointer, _ offset: off_t,
-    handle: UInt64?
+    handle: UInt64?, dropPagesBeforeReply: Bool = false
   ) {
     serve(req, .write, ino, detail: "off=\(offset) size=\(bytes.count)") {
       () throws(Errno) -> Inode? in
@@ -602,22 +632,31 @@ public final class FuseBridge: @unchecked Sendable {
       let n = try mayBlock(req, file) { () throws(Errno) -> Int in
         try vfs.write(file, from: bytes, at: Int64(offset))
       }
+      // An O_DIRECT write behind the kernel's page cache. The kernel drops
+      // the cached pages of the range before it sends an asynchronous (AIO)
+      // direct write, but not after (it leaves that to dio_complete(), which
+      // FUSE does not use): a buffered read in between cached the old bytes
+      // for good. So every cached page is dropped, before the reply when the
+      // write is held for it; the flag, cleared first, is set again by the
+      // next buffered read or write. The drop waits for pages a reader holds
+      // locked while its READ is served, so it runs on a worker, never on
+      // the thread that serves requests.
+      var dropPagesAfterReply = false
       if file.bypassesKernelCache, workers != nil, let kernel,
         file.inode.kernelMayCachePages.exchange(false, ordering: .acquiringAndReleasing)
       {
-        // An O_DIRECT write behind the kernel's page cache. The kernel drops
-        // the cached pages of the range before it sends an asynchronous (AIO)
-        // direct write, but not after (it leaves that to dio_complete(), which
-        // FUSE does not use): a buffered read in between cached the old bytes
-        // for good. Drop every cached page now, before the reply; the flag,
-        // cleared first, is set again by the next buffered read or write.
-        // This waits for pages a reader holds locked while its READ is
-        // served, so it runs on a worker, never on the loop thread.
-        _ = kernel.invalidateInode(ino, offset: 0, length: 0)
+        if dropPagesBeforeReply {
+          _ = kernel.invalidateInode(ino, offset: 0, length: 0)
+        } else {
+          dropPagesAfterReply = true
+        }
       } else if !file.directIO, !file.bypassesKernelCache {
         file.inode.noteKernelMayCachePages()
       }
       req.reply(write: n)
+      if dropPagesAfterReply, let workers, let kernel {
+        workers.run { _ = kernel.invalidateInode(ino, offset: 0, length: 0) }
+      }
       if options.writebackCache, let kernel {
         // The kernel cached this write and keeps its own size and times, but
         // st_blocks is ours: have it ask again (attributes only, offset -1).

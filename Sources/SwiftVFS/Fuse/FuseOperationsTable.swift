@@ -135,6 +135,8 @@ extension FuseBridge {
     conn.pointee.max_write = 1 << 20
     conn.pointee.max_readahead = 1 << 20
     conn.pointee.time_gran = 1
+    conn.pointee.max_background = UInt32(FuseBridge.maxBackground)
+    conn.pointee.congestion_threshold = UInt32(FuseBridge.congestionThreshold)
     let info = FuseOperationsTableReport.info(conn.pointee, offeredReadahead: offeredReadahead)
     vfs.requests.connectionReport = info.report
   }
@@ -181,6 +183,8 @@ enum FuseOperationsTableReport {
       maxWrite: maxWrite, maxPages: maxPages,
       // The kernel takes the smaller of its offer and ours (process_init_reply()).
       maxReadahead: min(conn.max_readahead, offeredReadahead), timeGran: conn.time_gran,
+      maxBackground: UInt16(truncatingIfNeeded: conn.max_background),
+      congestionThreshold: UInt16(truncatingIfNeeded: conn.congestion_threshold),
       transport: "libfuse 3.14 loop")
   }
 }

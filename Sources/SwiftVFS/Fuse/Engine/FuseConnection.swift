@@ -261,6 +261,7 @@ final class FuseConnection: @unchecked Sendable {
     agreed = FuseConnectionInfo(
       minor: out.minor, flags: out.flags, maxWrite: out.maxWrite, maxPages: out.maxPages,
       maxReadahead: out.maxReadahead, timeGran: out.timeGran,
+      maxBackground: out.maxBackground, congestionThreshold: out.congestionThreshold,
       transport: "read/write")
     publishReport()
     lock.withLock { initialized = true }
@@ -324,6 +325,8 @@ final class FuseConnection: @unchecked Sendable {
     return FuseInitOut(
       minor: min(offer.minor, FuseProtocolVersion.minor),
       maxReadahead: min(offer.maxReadahead, 1 << 20), flags: want,
+      maxBackground: FuseBridge.maxBackground,
+      congestionThreshold: FuseBridge.congestionThreshold,
       maxWrite: maxPages > 0 ? 1 << 20 : 128 << 10, timeGran: 1, maxPages: maxPages)
   }
 
@@ -394,6 +397,8 @@ struct FuseConnectionInfo: Sendable {
   var maxPages: UInt16
   var maxReadahead: UInt32
   var timeGran: UInt32
+  var maxBackground: UInt16
+  var congestionThreshold: UInt16
   var transport: String
 
   /// One "key value" line each; the flags by their INIT names.
@@ -405,6 +410,8 @@ struct FuseConnectionInfo: Sendable {
     max_pages \(maxPages)
     max_readahead \(maxReadahead)
     time_gran \(timeGran)
+    max_background \(maxBackground)
+    congestion_threshold \(congestionThreshold)
     flags \(flags.names.joined(separator: " "))
 
     """
