@@ -211,6 +211,17 @@ final class FuseConnection: @unchecked Sendable {
   /// does not decode gets the error reply the decoder names, or none.
   func handle(_ bytes: UnsafeRawBufferPointer, channel: FuseChannel) {
     counters.countDevice()
+    // A WRITE's data is served where read(2) put it.
+    let head = FuseInHeader.wireSize + decoder.argumentSize(.write)
+    if bytes.count > head,
+      UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
+        == FuseKernelOpcode.write.rawValue,
+      handleWrite(
+        head: UnsafeRawBufferPointer(rebasing: bytes[0..<head]),
+        data: UnsafeRawBufferPointer(rebasing: bytes[head...]), fd: channel.fd)
+    {
+      return
+    }
     let message = FuseWireBytes(Array(bytes))
     let request: FuseRequest
     do throws(FuseDecodeFailure) {

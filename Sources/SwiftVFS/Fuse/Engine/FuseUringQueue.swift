@@ -91,6 +91,26 @@ final class FuseUringEntry: @unchecked Sendable {
     return bytes
   }
 
+  /// For a WRITE: the header and the fixed argument (`argumentSize` bytes
+  /// of op_in) joined, and the data left in the payload buffer; nil for
+  /// another opcode or sizes that do not add up (`message()` then).
+  func writeParts(argumentSize: Int) -> (head: [UInt8], data: UnsafeRawBufferPointer)? {
+    let opcode = UInt32(littleEndian: header.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
+    let payloadCount = ringPayloadSize
+    guard opcode == FuseKernelOpcode.write.rawValue, argumentSize <= 128,
+      payloadCount <= payloadSize,
+      inLength == FuseInHeader.wireSize + argumentSize + payloadCount
+    else { return nil }
+    var head = [UInt8](repeating: 0, count: FuseInHeader.wireSize + argumentSize)
+    head.withUnsafeMutableBytes { out in
+      guard let base = out.baseAddress else { return }
+      base.copyMemory(from: header, byteCount: FuseInHeader.wireSize)
+      (base + FuseInHeader.wireSize).copyMemory(
+        from: header + FuseUringEntry.opInOffset, byteCount: argumentSize)
+    }
+    return (head, UnsafeRawBufferPointer(start: payload, count: payloadCount))
+  }
+
   /// Puts a reply (fuse_out_header then the body, as writev() would send
   /// it) into the buffers: the header in in_out, the body in the payload
   /// (fuse_uring_copy_from_ring() reads payload_sz bytes of it). Called

@@ -202,6 +202,12 @@ extension FuseConnection {
   /// even a request that needs none, or the kernel's entry would stay out.
   func handleRing(_ entry: FuseUringEntry) {
     counters.countRing()
+    // A WRITE's data is served where the kernel put it, in the payload buffer.
+    if let (head, data) = entry.writeParts(argumentSize: decoder.argumentSize(.write)),
+      head.withUnsafeBytes({ handleWrite(head: $0, data: data, fd: entry.tag) })
+    {
+      return
+    }
     guard let bytes = entry.message() else {
       _ = sendError(unique: entry.commitID, .EIO, fd: entry.tag)
       return

@@ -101,6 +101,29 @@ public struct FuseRequestDecoder: Sendable {
     }
   }
 
+  /// The header and fuse_write_in of a WRITE whose data stays where the
+  /// transport put it (up to 1 MiB not copied): `head` holds the header and
+  /// the fixed argument, `dataCount` bytes follow them. nil for anything
+  /// but a well-formed WRITE without extensions: the caller then decodes the
+  /// whole message with `decode`, which names what is wrong. Whatever this
+  /// returns, `decode` returns too for the same bytes.
+  public func decodeWriteHead(_ head: FuseWireBytes, dataCount: Int) -> (
+    header: FuseInHeader, write: FuseWriteIn
+  )? {
+    let fixedSize = argumentSize(.write)
+    guard head.count == FuseInHeader.wireSize + fixedSize, dataCount >= 0,
+      let headerBytes = head.window(at: 0, length: FuseInHeader.wireSize),
+      let fixed = head.window(at: FuseInHeader.wireSize, length: fixedSize)
+    else { return nil }
+    let header = FuseInHeader(wire: headerBytes)
+    guard header.opcode == FuseKernelOpcode.write.rawValue, header.totalExtlen == 0,
+      Int(header.len) == head.count + dataCount
+    else { return nil }
+    let write = FuseWriteIn(wire: fixed)
+    guard Int(write.size) == dataCount else { return nil }
+    return (header, write)
+  }
+
   /// The typed body; `fixed` is the first `argumentSize(opcode)` bytes of `args`.
   private func decodeBody(
     _ op: FuseKernelOpcode, args: FuseWireBytes, fixed: FuseWireBytes
