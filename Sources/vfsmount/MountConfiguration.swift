@@ -23,8 +23,8 @@ struct MountConfiguration {
   var maxThreads = 16
   var maxIdleThreads = 8
   var libfuseLoop = false
-  /// engine=libfuse (the default) or engine=native (Sources/SwiftVFS/Fuse/Engine).
-  var engine = FuseSession.Engine.libfuse
+  /// engine=native (the default: Sources/SwiftVFS/Fuse/Engine) or engine=libfuse.
+  var engine = FuseSession.Engine.native
   /// transport=readwrite (the default) or transport=uring, for engine=native.
   var transport = FuseSession.Transport.readWrite
 

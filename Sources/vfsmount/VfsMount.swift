@@ -37,10 +37,10 @@ struct VfsMount: ParsableCommand {
         dcache_max=N        most dentries the Swift dcache keeps
         max_threads=N       most threads serving requests that may sleep (default 16)
         libfuse_mt          serve every request on libfuse's thread pool (slower
-                            for one client at a time; see README)
+                            for one client at a time; see README; engine=libfuse)
         max_idle_threads=N  with libfuse_mt: idle threads kept (default 8)
-        engine=E            who reads /dev/fuse: libfuse (default) or native (the
-                            newest FUSE protocol, one thread per CPU)
+        engine=E            who reads /dev/fuse: native (default: the newest FUSE
+                            protocol, one thread per CPU) or libfuse (3.14's loop)
         transport=T         with engine=native: readwrite (default) or uring
                             (FUSE-over-io_uring when enable_uring is Y, else
                             read/write; /proc/vfs/connection says which)
@@ -164,7 +164,8 @@ struct VfsMount: ParsableCommand {
     let loop: FuseSession.Loop =
       singleThreaded ? .single : parsed.libfuseLoop ? .libfuseMultithreaded : .threaded
     let result = session.run(
-      loop: loop, engine: parsed.engine, maxThreads: parsed.maxThreads,
+      loop: loop, engine: parsed.libfuseLoop ? .libfuse : parsed.engine,
+      maxThreads: parsed.maxThreads,
       maxIdleThreads: parsed.maxIdleThreads, transport: parsed.transport)
     session.close()
     // No request can come any more: each file system writes back what it

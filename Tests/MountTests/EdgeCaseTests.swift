@@ -289,7 +289,7 @@ final class EdgeCaseTests: ConformanceTestCase {
     let error = onVfs < 0 ? errnoName(errno) : "OK"
     if onVfs >= 0 { close(onVfs) }
     XCTAssertEqual(
-      error, testEngine == "native" ? "OK" : "EOPNOTSUPP",
+      error, testUsesNativeEngine ? "OK" : "EOPNOTSUPP",
       "O_TMPFILE on vfsmount (libfuse 3.14 has no tmpfile op; the native engine has)")
   }
 

@@ -96,7 +96,7 @@ final class WritebackCacheTests: ConformanceTestCase {
     XCTAssertEqual(tmpfsSide.probe(["write", "@g", "Y"]), ["OK"])
     XCTAssertEqual(vfsSide.probe(["write", "@g", "Y"]), ["OK"])
     XCTAssertEqual(tmpfsSide.mode("g"), "reg 767")
-    XCTAssertEqual(vfsSide.mode("g"), testEngine == "native" ? "reg 767" : "reg 2767")
+    XCTAssertEqual(vfsSide.mode("g"), testUsesNativeEngine ? "reg 767" : "reg 2767")
   }
 }
 

@@ -184,27 +184,34 @@ public final class FuseSession {
   /// How requests are served.
   public enum Loop: Sendable {
     /// One thread serves everything; a request that would sleep gets EAGAIN.
+    /// (On the native engine: one thread on one cloned descriptor.)
     case single
     /// One thread serves what cannot sleep (all of memfs) at once, and hands
     /// requests on files that may sleep (devices, /proc) to worker threads
-    /// (`FuseWorkers` explains why). The default.
+    /// (`FuseWorkers` explains why). The default. (On the native engine:
+    /// one such thread per CPU, each on its own cloned descriptor.)
     case threaded
-    /// libfuse's multi-threaded loop: every request on a pool thread.
+    /// libfuse's multi-threaded loop: every request on a pool thread
+    /// (libfuse's engine only).
     case libfuseMultithreaded
   }
 
-  /// Serves requests with libfuse's `loop` until unmount or a signal
-  /// (`run(loop:engine:maxThreads:maxIdleThreads:)` with `.libfuse`).
+  /// Serves requests until unmount or a signal: on the native engine, or
+  /// on libfuse's for `.libfuseMultithreaded`
+  /// (`run(loop:engine:maxThreads:maxIdleThreads:transport:)`).
   public func run(loop: Loop, maxThreads: Int = 16, maxIdleThreads: Int = 8) -> Int32 {
-    run(loop: loop, engine: .libfuse, maxThreads: maxThreads, maxIdleThreads: maxIdleThreads)
+    run(
+      loop: loop, engine: loop == .libfuseMultithreaded ? .libfuse : .native,
+      maxThreads: maxThreads, maxIdleThreads: maxIdleThreads)
   }
 
   /// Who reads the requests from /dev/fuse.
   public enum Engine: String, Sendable {
-    /// libfuse 3.14's loop (`Loop` says which); the default.
+    /// libfuse 3.14's loop (`Loop` says which): protocol 7.38 at most.
     case libfuse
-    /// The native engine (Engine/FuseConnection.swift): the kernel's newest
-    /// protocol, read/write on one cloned descriptor per CPU.
+    /// The native engine (Engine/FuseConnection.swift), the default: the
+    /// kernel's newest protocol, read/write on one cloned descriptor per
+    /// CPU, or io_uring.
     case native
 
     /// The engine named `rawValue` (`-o engine=`): "libfuse" or "native", else nil.
@@ -241,14 +248,16 @@ public final class FuseSession {
 
   /// Serves requests until unmount or a signal. Returns 0 on a clean end,
   /// and -EBADF at once if the session is already closed. The native
-  /// `engine` ignores `loop` and `maxIdleThreads`.
+  /// `engine` ignores `maxIdleThreads`, and serves `.libfuseMultithreaded`
+  /// as `.threaded`.
   public func run(
     loop: Loop, engine: Engine, maxThreads: Int = 16, maxIdleThreads: Int = 8,
     transport: Transport = .readWrite
   ) -> Int32 {
     guard let session else { return -EBADF }
     if engine == .native {
-      return runNative(session, maxThreads: maxThreads, transport: transport)
+      return runNative(
+        session, single: loop == .single, maxThreads: maxThreads, transport: transport)
     }
     let bridge = self.bridge.takeUnretainedValue()
     // Requests that sleep (device reads, the trace) may hold at most a few
@@ -291,17 +300,19 @@ public final class FuseSession {
   /// The native engine: libfuse mounted, the engine serves the session's
   /// descriptor; requests that may sleep go to workers, as in `.threaded`.
   private func runNative(
-    _ session: OpaquePointer, maxThreads: Int, transport: Transport
+    _ session: OpaquePointer, single: Bool, maxThreads: Int, transport: Transport
   ) -> Int32 {
     let bridge = self.bridge.takeUnretainedValue()
     for op in FuseOpcode.allCases where op.isNativeOnly {
       bridge.vfs.requests.declare(op.name, operation: op.vfsOperation)
     }
-    WaitQueue.sleeperLimit = max(1, maxThreads - 4)
+    // `.single`: one thread and no workers; a request that would sleep
+    // gets EAGAIN, as on libfuse's single loop.
+    WaitQueue.sleeperLimit = single ? 0 : max(1, maxThreads - 4)
     let connection = FuseConnection(
-      bridge: bridge, sessionFD: fuse_session_fd(session), threads: FuseConnection.defaultThreads,
-      transport: transport)
-    bridge.workers = FuseWorkers(maxThreads: maxThreads)
+      bridge: bridge, sessionFD: fuse_session_fd(session),
+      threads: single ? 1 : FuseConnection.defaultThreads, transport: transport)
+    bridge.workers = single ? nil : FuseWorkers(maxThreads: maxThreads)
     bridge.kernel = .native(connection)
     bridge.notifier.attach(.native(connection))
     SignalWatch.stopFD = connection.stopWriteFD

@@ -71,8 +71,8 @@ public final class FuseMount: Sendable {
     public var bridge = FuseBridge.Options()
     /// How requests are served (see `FuseSession.Loop`).
     public var loop = FuseSession.Loop.threaded
-    /// Who reads requests: libfuse's loop (the default) or the native engine.
-    public var engine = FuseSession.Engine.libfuse
+    /// Who reads requests: the native engine (the default) or libfuse's loop.
+    public var engine = FuseSession.Engine.native
     /// The native engine's transport: read/write (the default) or io_uring.
     public var transport = FuseSession.Transport.readWrite
     /// The most threads the loop may use.

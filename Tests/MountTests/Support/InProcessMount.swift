@@ -35,7 +35,7 @@ final class InProcessMount {
     let loop = Loop(session: session)
     let ended = loopEnded
     Thread {
-      let engine = testEngine.flatMap { FuseSession.Engine(rawValue: $0) } ?? .libfuse
+      let engine = testEngine.flatMap { FuseSession.Engine(rawValue: $0) } ?? .native
       let transport =
         testTransport.flatMap { FuseSession.Transport(rawValue: $0) } ?? .readWrite
       _ = loop.session.run(loop: .threaded, engine: engine, transport: transport)

@@ -107,6 +107,9 @@ let testEngine: String? = ProcessInfo.processInfo.environment["SWIFTVFS_ENGINE"]
 /// needs /sys/module/fuse/parameters/enable_uring at Y (the runner sets it),
 /// else the mount falls back to read/write (/proc/vfs/connection says so).
 let testTransport: String? = ProcessInfo.processInfo.environment["SWIFTVFS_TRANSPORT"]
+/// Whether the mounts run on the native engine: the default, unless
+/// SWIFTVFS_ENGINE=libfuse.
+let testUsesNativeEngine = (testEngine ?? "native") == "native"
 
 final class VfsMount {
   let path: String
