@@ -55,7 +55,11 @@ extension VFS {
     }
     for sb in superBlocks {
       guard let number = sb.ownNumber(ofIno: ino) else { continue }
-      let inode = try sb.ops.inodeForHandle(sb, number: number)
+      // Under the namespace lock, as a lookup loads an inode: no unlink
+      // frees the number between the disk read and the inode cache.
+      let inode = try sb.namespaceLock.withReadLock { () throws(Errno) -> Inode in
+        try sb.ops.inodeForHandle(sb, number: number)
+      }
       // A file system that answers with another number would make the
       // kernel's node id check fail (EIO there): refuse it here.
       guard inode.ino == ino, inode.sb === sb else { throw VFS.staleHandle }

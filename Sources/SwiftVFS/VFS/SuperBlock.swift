@@ -244,8 +244,9 @@ public protocol SuperOperations: Sendable {
   /// above forgot (it sends LOOKUP "." on the node id). Load it through the
   /// file system's own inode cache, so one object stands for one inode. A
   /// number out of range, reserved, or of a deleted inode is ESTALE. The VFS
-  /// asks only when no live inode has the number, and the kernel compares
-  /// the generation itself. The default: ESTALE (memfs and proc keep every
+  /// asks only when no live inode has the number, with the namespace lock
+  /// held for reading (as for ->lookup), and the kernel compares the
+  /// generation itself. The default: ESTALE (memfs and proc keep every
   /// live inode in `SuperBlock.liveInode`, and need nothing here).
   func inodeForHandle(_ sb: SuperBlock, number: UInt64) throws(Errno) -> Inode
   /// Linux: `export_operations` ->get_parent, as ext2_get_parent() does it:
