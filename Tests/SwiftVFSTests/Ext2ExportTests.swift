@@ -3,8 +3,9 @@
 // every cache let go is found again by its number, which is its disk number,
 // with the disk's i_generation (debugfs is the oracle); a directory's parent
 // is read from its ".." on the disk; a deleted, reserved or out-of-range
-// number is ESTALE; and a reused number takes over the lookups the kernel
-// still holds on the freed inode.
+// number is ESTALE; a reused number takes over the lookups the kernel
+// still holds on the freed inode; and below another root the numbers are
+// shifted past those already handed out, and still found.
 
 import Foundation
 import SwiftVFS
@@ -191,5 +192,47 @@ final class Ext2ExportTests: XCTestCase {
     XCTAssertEqual(found.generation, new.generation)
     XCTAssertNotEqual(found.generation, old.generation)
     vfs.forget(ino, count: 1)
+  }
+
+  func testBelowAnotherRootTheNumbersAreShiftedAndStillFound() throws {
+    // A memfs at / took numbers first: ext2's follow them, st_ino stays the disk's.
+    let shared = VFS()
+    try shared.filesystems.register(MemfsType())
+    try shared.filesystems.register(Ext2FileSystem())
+    try shared.mount("memfs", at: "/", options: MountOptions())
+    let other = try scratch.makeImage("other.img", bytes: 0)
+    let (status, output) = try run(
+      "/usr/sbin/mke2fs", ["-q", "-F", "-t", "ext2", "-b", "1024", other, "4M"])
+    XCTAssertEqual(status, 0, output)
+    let sb = try shared.mount(
+      "ext2", at: "/mnt", options: MountOptions(parsing: "source=\(other)"),
+      createMountPoint: true)
+    defer { shared.unmountAll() }
+    let (offset, count) = try XCTUnwrap(sb.ownInodeNumbers)
+    XCTAssertGreaterThan(offset, 0)
+    XCTAssertEqual(sb.root.ino, offset + 2)
+    XCTAssertEqual(try shared.getattr(sb.root).ino, 2)
+    let later = try shared.mkdir(shared.root, "later", mode: 0o755, cred: .root)
+    XCTAssertGreaterThan(later.ino, offset + count, "numbers after the run")
+
+    let ino = try { () throws -> UInt64 in
+      let (inode, fh, _) = try shared.create(
+        sb.root, "f", mode: 0o644, flags: O_RDWR | O_CREAT, cred: .root)
+      shared.release(fh)
+      let disk = try shared.getattr(inode).ino
+      XCTAssertEqual(inode.ino, offset + disk)
+      shared.forget(inode.ino, count: 1)
+      return inode.ino
+    }()
+    _ = shared.dcache.shrink(to: 0)
+    try shared.syncFS(sb.root)
+    XCTAssertThrowsError(try shared.inode(ino))
+    let found = try shared.exportLookup(ino, ".")
+    XCTAssertEqual(found.ino, ino)
+    XCTAssertTrue(found.sb === sb)
+    shared.forget(ino, count: 1)
+    // memfs's numbers are still found in memfs's index.
+    XCTAssertTrue(try shared.exportLookup(later.ino, ".") === later)
+    shared.forget(later.ino, count: 2)
   }
 }

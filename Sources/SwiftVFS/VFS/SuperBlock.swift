@@ -312,6 +312,8 @@ public final class InodeNumbers: Sendable {
   /// mount with one st_dev, so the inodes of the other superblocks (/dev,
   /// /proc) must not show the same numbers, or `cp -a`, `tar` and `du` would
   /// take them for hard links of its files. Numbers already handed out stay.
+  /// (A file system whose VFS numbers are its own, like ext2, uses
+  /// `SuperBlock.useOwnInodeNumbers`, which reserves them as well.)
   public func reserve(through last: UInt64) {
     guard last < UInt64.max else { return }
     var current = nextIno.load(ordering: .relaxed)
