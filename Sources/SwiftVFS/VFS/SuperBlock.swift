@@ -161,9 +161,11 @@ public final class SuperBlock: @unchecked Sendable {
     guard let (offset, count) = ownInodeNumbers, number >= 1, number <= count else {
       throw .EINVAL
     }
+    let (ino, overflow) = offset.addingReportingOverflow(number)
+    guard !overflow else { throw .EINVAL }
     try reserveInode()
     return Inode(
-      sb: self, ino: offset + number, generation: generation, mode: mode, cred: cred, rdev: rdev,
+      sb: self, ino: ino, generation: generation, mode: mode, cred: cred, rdev: rdev,
       ops: ops, fileOps: fileOps)
   }
 
