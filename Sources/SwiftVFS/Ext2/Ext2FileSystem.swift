@@ -107,6 +107,12 @@ public final class Ext2FileSystem: FileSystemType {
     sb.privateData = info
     info.superBlockRef = sb
     info.blockDevices = registry
+    // Its VFS inode numbers are the disk's, 1 to s_inodes_count (shifted if
+    // other superblocks took numbers first): st_ino and, with it at the
+    // root, the FUSE node ids, so a file handle still names the inode after
+    // the kernel forgot it (Ext2Export.swift). The inodes of /dev and /proc
+    // in the same tree take theirs above.
+    sb.useOwnInodeNumbers(count: UInt64(disk.inodesCount))
     let root: Inode
     do {
       root = try info.iget(Ext2SuperBlock.rootIno)
@@ -118,9 +124,6 @@ public final class Ext2FileSystem: FileSystemType {
     // The flusher starts at the first change (markDirty), in the process
     // that serves: vfsmount forks into the background after mounting.
     if !readOnlyMount { try info.setupSuper() }
-    // Its st_ino are the disk's numbers, 1 to s_inodes_count: the inodes of
-    // /dev and /proc in the same tree take theirs above.
-    context.inodeNumbers.reserve(through: UInt64(disk.inodesCount))
     // /proc/vfs/superblocks: this superblock as dumpe2fs -h shows it, live.
     let sections = context.vfs.procSections
     sections.register(file: "superblocks", key: device.name) { [weak info] in
@@ -331,7 +334,8 @@ final class Ext2FileSystemInfo: @unchecked Sendable {
     }
     let ops = Ext2InodeOperations(info: self)
     let inode = try sb.newInode(
-      mode: UInt32(disk.mode), cred: Cred(uid: disk.uid, gid: disk.gid), rdev: rdev, ops: ops,
+      number: UInt64(core.ino), generation: UInt64(disk.generation), mode: UInt32(disk.mode),
+      cred: Cred(uid: disk.uid, gid: disk.gid), rdev: rdev, ops: ops,
       fileOps: Ext2FileOperations(info: self))
     var mapping: AddressSpace?
     if type == .regular {

@@ -6,15 +6,23 @@
 /// daemon's half of the kernel's fs/fuse/inode.c export operations.
 ///
 /// The kernel encodes a handle as the FUSE node id and the generation
-/// (fuse_encode_fh()); node ids here are inode numbers, unique for the VFS's
-/// whole life and never reused. To decode it, the kernel looks for the node
-/// id in its own inode cache; if it has forgotten the inode (drop_caches,
-/// memory pressure, a remounted client) it sends LOOKUP of "." on that id
-/// (fuse_get_dentry()), and to reconnect a directory LOOKUP of ".." on it
-/// (fuse_get_parent()). So both must work on any inode that still lives,
-/// whether or not the kernel holds it: each superblock keeps an index of its
-/// live inodes (`SuperBlock.liveInode`). An evicted inode is ESTALE, as a
-/// deleted file's handle is on tmpfs.
+/// (fuse_encode_fh()); node ids here are inode numbers. To decode it, the
+/// kernel looks for the node id in its own inode cache; if it has forgotten
+/// the inode (drop_caches, memory pressure, a remounted client) it sends
+/// LOOKUP of "." on that id (fuse_get_dentry()), compares the generation of
+/// the reply with the handle's, and to reconnect a directory sends LOOKUP of
+/// ".." on it (fuse_get_parent()). So both must work on any inode that still
+/// lives, whether or not the kernel holds it:
+/// - a file system whose inodes live in memory (memfs, proc) has each
+///   superblock keep an index of its live inodes (`SuperBlock.liveInode`);
+///   numbers are never reused, and an evicted inode is ESTALE, as a deleted
+///   file's handle is on tmpfs;
+/// - a disk file system (ext2) numbers its inodes itself
+///   (`SuperBlock.useOwnInodeNumbers`) and loads the inode again from the
+///   disk: `SuperOperations.inodeForHandle` and `parentForHandle`, the
+///   kernel's `struct export_operations` (ext2_nfs_get_inode(),
+///   ext2_get_parent()). A freed number is ESTALE, or names a new inode
+///   whose other generation the kernel refuses (ESTALE too).
 extension VFS {
   package static let staleHandle = Errno(Glibc.ESTALE)
 
@@ -27,17 +35,15 @@ extension VFS {
       found = inode
     } else {
       guard inode.isDirectory else { throw .ENOTDIR }
-      // Parents move only under the namespace lock (rename).
-      let parent = inode.sb.namespaceLock.withReadLock { inode.parentDirectory }
-      guard let parent else { throw VFS.staleHandle }
-      found = parent
+      found = try parentForHandle(inode)
     }
     icache.hold(found)
     return found
   }
 
   /// The inode numbered `ino` if it is not evicted: the kernel's, else any
-  /// superblock's live one.
+  /// superblock's live one, else the one its superblock loads again
+  /// (`SuperOperations.inodeForHandle`).
   func liveInode(_ ino: UInt64) throws(Errno) -> Inode {
     if let held = icache.get(ino) {
       guard !icache.isEvicted(held) else { throw VFS.staleHandle }
@@ -47,6 +53,39 @@ extension VFS {
     for sb in superBlocks {
       if let inode = sb.liveInode(ino) { return inode }
     }
+    for sb in superBlocks {
+      guard let number = sb.ownNumber(ofIno: ino) else { continue }
+      // Under the namespace lock, as a lookup loads an inode: no unlink
+      // frees the number between the disk read and the inode cache.
+      let inode = try sb.namespaceLock.withReadLock { () throws(Errno) -> Inode in
+        try sb.ops.inodeForHandle(sb, number: number)
+      }
+      // A file system that answers with another number would make the
+      // kernel's node id check fail (EIO there): refuse it here.
+      guard inode.ino == ino, inode.sb === sb else { throw VFS.staleHandle }
+      guard !icache.isEvicted(inode) else { throw VFS.staleHandle }
+      return inode
+    }
     throw VFS.staleHandle
+  }
+
+  /// The directory holding `dir` (get_parent()): the one the VFS knows, else
+  /// the file system's answer (ext2 reads ".." on the disk), which the
+  /// directory then remembers, as a lookup's d_splice_alias() would.
+  /// Parents move only under the namespace lock (rename).
+  private func parentForHandle(_ dir: Inode) throws(Errno) -> Inode {
+    try dir.sb.namespaceLock.withReadLock { () throws(Errno) -> Inode in
+      if let parent = dir.parentDirectory { return parent }
+      guard dir !== dir.sb.root else { throw VFS.staleHandle }
+      let parent = try dir.sb.ops.parentForHandle(dir)
+      guard parent.isDirectory, !icache.isEvicted(parent) else { throw VFS.staleHandle }
+      // Lookups share the namespace lock: the inode's lock orders the store
+      // (as in resolveMissLocked).
+      return dir.lock.withLock { () -> Inode in
+        if let known = dir.parentDirectory { return known }
+        dir.parentDirectory = parent
+        return parent
+      }
+    }
   }
 }

@@ -3,8 +3,11 @@ import Synchronization
 /// An inode: one file system object, whatever names it has. Like `struct inode`.
 ///
 /// Invariants:
-/// - `ino` is unique in the VFS for the inode's whole life and never reused,
-///   so a stale FUSE node id can never name another file.
+/// - `ino` is unique in the VFS for the inode's whole life. A number from
+///   the VFS's counter is never reused, so a stale FUSE node id can never
+///   name another file; a file system with numbers of its own (a disk's,
+///   `SuperBlock.useOwnInodeNumbers`) reuses a freed one with a new
+///   `generation`, which the kernel checks, as it does on a disk.
 /// - An inode lives while a directory entry names it (nlink > 0), the kernel
 ///   above holds a lookup on it, or a `File` has it open. When all three are
 ///   gone the VFS evicts it (`SuperOperations.evictInode`).

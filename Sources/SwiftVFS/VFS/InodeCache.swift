@@ -44,9 +44,23 @@ public final class InodeCache: @unchecked Sendable {
   /// Adds `count` lookups: the kernel now holds the inode (an entry reply).
   public func hold(_ inode: Inode, count: UInt64 = 1) {
     lock.withLock {
-      if inode.lookupCount == 0 && inode.openCount == 0 { table[inode.ino] = inode }
+      if inode.lookupCount == 0 && inode.openCount == 0 { enterLocked(inode) }
       inode.lookupCount += count
     }
+  }
+
+  /// Puts `inode` in the table. A file system with numbers of its own
+  /// (`SuperBlock.useOwnInodeNumbers`, a disk's) reuses the number of an
+  /// inode it freed, maybe before the kernel's FORGET for the old one came:
+  /// the kernel counts lookups per node id, and its FORGET for the old inode
+  /// will come with the old count, so the new inode takes that count over
+  /// (the old one is evicted already: it is freed, only named by number).
+  private func enterLocked(_ inode: Inode) {
+    if let old = table[inode.ino], old !== inode {
+      inode.lookupCount += old.lookupCount
+      old.lookupCount = 0
+    }
+    table[inode.ino] = inode
   }
 
   /// Drops `count` lookups (FUSE forget). Returns the inode if it must now be
@@ -66,7 +80,7 @@ public final class InodeCache: @unchecked Sendable {
   func openFile(_ inode: Inode) throws(Errno) {
     try lock.withLock { () throws(Errno) in
       guard !inode.evicted else { throw .ENOENT }
-      if inode.lookupCount == 0 && inode.openCount == 0 { table[inode.ino] = inode }
+      if inode.lookupCount == 0 && inode.openCount == 0 { enterLocked(inode) }
       inode.openCount += 1
     }
   }

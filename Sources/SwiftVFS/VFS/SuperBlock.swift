@@ -66,8 +66,9 @@ public final class SuperBlock: @unchecked Sendable {
   /// Whether `newInode` indexes inodes: right for a file system whose inodes
   /// live in memory as long as they have links (memfs, proc). One that makes
   /// inodes on demand and lets them go (read from a disk) passes false: the
-  /// index would keep them all; its handles then open only while the kernel
-  /// holds the inode (else ESTALE).
+  /// index would keep them all; it numbers its inodes itself
+  /// (`useOwnInodeNumbers`) and finds one again for a handle with
+  /// `SuperOperations.inodeForHandle`.
   public let indexesInodes: Bool
 
   /// A superblock with its limits; the file system type sets its root with `setRoot`.
@@ -115,6 +116,57 @@ public final class SuperBlock: @unchecked Sendable {
       fileOps: fileOps)
     if indexesInodes { liveLock.withLock { live[ino] = inode } }
     return inode
+  }
+
+  /// The VFS numbers of a file system that numbers its inodes itself (a
+  /// disk's inode numbers): own number n is VFS number `offset + n`, for n
+  /// in 1...`count`. nil: numbers come from the VFS's counter. Set once, at
+  /// mount, by `useOwnInodeNumbers(count:)`.
+  public private(set) var ownInodeNumbers: (offset: UInt64, count: UInt64)?
+
+  /// For a file system whose inodes have numbers of their own, as a disk
+  /// file system's i_ino comes from its inode table: reserves `count` VFS
+  /// numbers for them, so an inode made again after the kernel forgot it
+  /// (`newInode(number:generation:...)`) has the same number, and a file
+  /// handle (node id + generation) still names it. The numbers are the own
+  /// ones themselves (offset 0) when this is the first superblock of the
+  /// VFS to take numbers, so st_ino and the FUSE node id agree; else they
+  /// follow the numbers already handed out. Call it in `mount`, before the
+  /// first inode; later calls change nothing.
+  public func useOwnInodeNumbers(count: UInt64) {
+    guard ownInodeNumbers == nil, count > 0 else { return }
+    ownInodeNumbers = (numbers.reserveRange(count: count), count)
+  }
+
+  /// The own number behind VFS number `ino` (see `ownInodeNumbers`), nil if
+  /// this superblock does not own it.
+  public func ownNumber(ofIno ino: UInt64) -> UInt64? {
+    guard let (offset, count) = ownInodeNumbers, ino > offset, ino - offset <= count else {
+      return nil
+    }
+    return ino - offset
+  }
+
+  /// Like iget_locked() + the file system's own i_ino and i_generation: a new
+  /// inode object for its own number `number` (1...count of
+  /// `useOwnInodeNumbers`, else EINVAL), counted against nr_inodes. The file
+  /// system's own inode cache must make sure that at most one object for a
+  /// number lives at a time (ext2's is `Ext2FileSystemInfo.iget`). A number
+  /// may be reused after its inode was freed: the kernel tells the new inode
+  /// from the old by its generation, so give each a new one (i_generation).
+  public func newInode(
+    number: UInt64, generation: UInt64, mode: UInt32, cred: Cred, rdev: DevT = .zero,
+    ops: InodeOperations, fileOps: FileOperations
+  ) throws(Errno) -> Inode {
+    guard let (offset, count) = ownInodeNumbers, number >= 1, number <= count else {
+      throw .EINVAL
+    }
+    let (ino, overflow) = offset.addingReportingOverflow(number)
+    guard !overflow else { throw .EINVAL }
+    try reserveInode()
+    return Inode(
+      sb: self, ino: ino, generation: generation, mode: mode, cred: cred, rdev: rdev,
+      ops: ops, fileOps: fileOps)
   }
 
   /// Like ilookup() in the inode hash: the inode with this number if it is
@@ -188,6 +240,23 @@ public protocol SuperOperations: Sendable {
   /// Linux: ->put_super, at unmount (`VFS.unmountAll()`): write everything
   /// back and release the storage. The default does nothing.
   func putSuper(_ sb: SuperBlock)
+  /// Linux: `export_operations` ->fh_to_dentry, as ext2_nfs_get_inode()
+  /// does it: the inode with own number `number` (see
+  /// `SuperBlock.ownInodeNumbers`), for a file handle whose inode the kernel
+  /// above forgot (it sends LOOKUP "." on the node id). Load it through the
+  /// file system's own inode cache, so one object stands for one inode. A
+  /// number out of range, reserved, or of a deleted inode is ESTALE. The VFS
+  /// asks only when no live inode has the number, with the namespace lock
+  /// held for reading (as for ->lookup), and the kernel compares the
+  /// generation itself. The default: ESTALE (memfs and proc keep every
+  /// live inode in `SuperBlock.liveInode`, and need nothing here).
+  func inodeForHandle(_ sb: SuperBlock, number: UInt64) throws(Errno) -> Inode
+  /// Linux: `export_operations` ->get_parent, as ext2_get_parent() does it:
+  /// the directory holding `dir`, for a directory handle the kernel
+  /// reconnects to its path (LOOKUP ".." on the node id). The VFS asks when
+  /// it does not know the parent itself (`Inode.parentDirectory`), with the
+  /// namespace lock held for reading. The default: ESTALE.
+  func parentForHandle(_ dir: Inode) throws(Errno) -> Inode
 }
 
 extension SuperOperations {
@@ -198,6 +267,10 @@ extension SuperOperations {
   public func listDirectory(_ dir: Inode) -> [(FileName, Inode)]? { nil }
   public func syncFS(_ sb: SuperBlock, wait: Bool) throws(Errno) {}
   public func putSuper(_ sb: SuperBlock) {}
+  public func inodeForHandle(_ sb: SuperBlock, number: UInt64) throws(Errno) -> Inode {
+    throw .ESTALE
+  }
+  public func parentForHandle(_ dir: Inode) throws(Errno) -> Inode { throw .ESTALE }
 }
 
 /// Hands out inode numbers and generations, like get_next_ino(). One per VFS,
@@ -219,12 +292,30 @@ public final class InodeNumbers: Sendable {
     return (ino, gen)
   }
 
+  /// Reserves `count` numbers in one run and returns the offset to add to
+  /// 1...`count`: 0 if no number was handed out yet (the run is 1...`count`
+  /// itself), else the last number handed out. Later numbers come after
+  /// the run.
+  func reserveRange(count: UInt64) -> UInt64 {
+    var current = nextIno.load(ordering: .relaxed)
+    while true {
+      let (sum, overflow) = current.addingReportingOverflow(count)
+      let desired = overflow ? UInt64.max : sum
+      let (exchanged, original) = nextIno.compareExchange(
+        expected: current, desired: desired, ordering: .relaxed)
+      if exchanged { return current - 1 }
+      current = original
+    }
+  }
+
   /// Hands out no number in 1...`last` from now on. A file system that shows
   /// numbers of its own as `st_ino` (a disk's inode numbers, up to its inode
   /// count) calls this when it mounts: the whole tree goes through one FUSE
   /// mount with one st_dev, so the inodes of the other superblocks (/dev,
   /// /proc) must not show the same numbers, or `cp -a`, `tar` and `du` would
   /// take them for hard links of its files. Numbers already handed out stay.
+  /// (A file system whose VFS numbers are its own, like ext2, uses
+  /// `SuperBlock.useOwnInodeNumbers`, which reserves them as well.)
   public func reserve(through last: UInt64) {
     guard last < UInt64.max else { return }
     var current = nextIno.load(ordering: .relaxed)
