@@ -279,6 +279,15 @@ struct Run: ParsableCommand {
         log("vfsbench: \(t.name) is read-only: \(error)")
       }
     }
+    // Which transport each vfsmount column really ran on (the uring column
+    // falls back to read/write if the kernel refuses the ring).
+    for m in mounts where m.target.isVfsmount {
+      let text = (try? String(contentsOfFile: m.path + "/proc/vfs/connection", encoding: .utf8))
+      if let line = text?.split(separator: "\n").first(where: { $0.hasPrefix("transport ") }) {
+        let note = "\(m.name): \(line)"
+        if !results.notes.contains(note) { results.notes.append(note) }
+      }
+    }
     let primary = mounts.first { $0.target.isVfsmount && $0.pid != nil }
     let prefix = suite.phases.count > 1 ? "\(phase.name) phase: " : ""
     if let pid = primary?.pid, let rss = procStatusBytes(pid, "VmRSS") {
