@@ -29,7 +29,7 @@ final class Ext2ExportTests: XCTestCase {
   override func setUpWithError() throws {
     scratch = try ScratchDirectory("swiftvfs-ext2x")
     image = scratch.path + "/x.img"
-    let (status, output) = try run(
+    let (status, output) = try runTool(
       "/usr/sbin/mke2fs", ["-q", "-F", "-t", "ext2", "-b", "4096", image, "8M"])
     XCTAssertEqual(status, 0, output)
     vfs = VFS()
@@ -44,22 +44,9 @@ final class Ext2ExportTests: XCTestCase {
     scratch = nil
   }
 
-  private func run(_ path: String, _ arguments: [String]) throws -> (Int32, String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    let out = Pipe()
-    process.standardOutput = out
-    process.standardError = out
-    try process.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-  }
-
   /// The i_generation debugfs reads for disk inode `ino` (after a sync).
   private func diskGeneration(_ ino: UInt64) throws -> UInt64? {
-    let (_, output) = try run("/usr/sbin/debugfs", ["-R", "stat <\(ino)>", image])
+    let (_, output) = try runTool("/usr/sbin/debugfs", ["-R", "stat <\(ino)>", image])
     guard let range = output.range(of: "Generation: ") else { return nil }
     return UInt64(output[range.upperBound...].prefix { $0.isNumber })
   }
@@ -201,7 +188,7 @@ final class Ext2ExportTests: XCTestCase {
     try shared.filesystems.register(Ext2FileSystem())
     try shared.mount("memfs", at: "/", options: MountOptions())
     let other = try scratch.makeImage("other.img", bytes: 0)
-    let (status, output) = try run(
+    let (status, output) = try runTool(
       "/usr/sbin/mke2fs", ["-q", "-F", "-t", "ext2", "-b", "1024", other, "4M"])
     XCTAssertEqual(status, 0, output)
     let sb = try shared.mount(

@@ -1,5 +1,6 @@
 // Helpers the ext2 unit tests share, through the public VFS API only.
 
+import Foundation
 import SwiftVFS
 
 #if canImport(Glibc)
@@ -23,4 +24,18 @@ func readBytes(_ vfs: VFS, _ inode: Inode, at offset: Int64, count: Int) throws 
     done += n
   }
   return Array(buffer[0..<done])
+}
+
+/// Runs a program; returns its exit status and output (stdout + stderr).
+func runTool(_ path: String, _ arguments: [String]) throws -> (Int32, String) {
+  let process = Process()
+  process.executableURL = URL(fileURLWithPath: path)
+  process.arguments = arguments
+  let out = Pipe()
+  process.standardOutput = out
+  process.standardError = out
+  try process.run()
+  let data = out.fileHandleForReading.readDataToEndOfFile()
+  process.waitUntilExit()
+  return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }

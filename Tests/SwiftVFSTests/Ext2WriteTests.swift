@@ -13,20 +13,6 @@ import XCTest
   import Glibc
 #endif
 
-/// Runs a program; returns its exit status and output (stdout + stderr).
-private func runTool(_ path: String, _ arguments: [String]) throws -> (Int32, String) {
-  let process = Process()
-  process.executableURL = URL(fileURLWithPath: path)
-  process.arguments = arguments
-  let out = Pipe()
-  process.standardOutput = out
-  process.standardError = out
-  try process.run()
-  let data = out.fileHandleForReading.readDataToEndOfFile()
-  process.waitUntilExit()
-  return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-}
-
 /// The bytes of a deterministic pattern.
 private func pattern(_ seed: Int, count: Int) -> [UInt8] {
   (0..<count).map { UInt8(truncatingIfNeeded: ($0 &* 31) ^ ($0 >> 7) ^ seed) }
