@@ -1,8 +1,11 @@
+#define _GNU_SOURCE
 #include "curing.h"
 
 #include <errno.h>
 #include <liburing.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -88,6 +91,14 @@ int curing_next_cqe(struct curing_ring *ring, uint64_t *user_data, int32_t *res)
   *res = cqe->res;
   io_uring_cqe_seen(&ring->ring, cqe);
   return 1;
+}
+
+int curing_pin_to_cpu(int cpu) {
+  if (cpu < 0 || cpu >= CPU_SETSIZE) return -EINVAL;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  return -pthread_setaffinity_np(pthread_self(), sizeof set, &set);
 }
 
 int curing_eventfd(void) {

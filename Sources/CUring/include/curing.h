@@ -43,4 +43,7 @@ int curing_next_cqe(struct curing_ring *ring, uint64_t *user_data, int32_t *res)
 // through its ring; -errno on failure.
 int curing_eventfd(void);
 
+// Pins the calling thread to `cpu` (pthread_setaffinity_np): 0 or -errno.
+int curing_pin_to_cpu(int cpu);
+
 #endif

@@ -1,3 +1,4 @@
+import CUring
 import SwiftVFSCore
 
 #if canImport(Glibc)
@@ -128,6 +129,12 @@ final class FuseUringTransport: @unchecked Sendable {
     for queue in queues {
       guard
         let thread = startKernelThread({ [self] in
+          // The kernel queues a request on the queue of its caller's CPU
+          // (fuse_uring_task_to_queue()); served on that CPU, the caller's
+          // sleep and the queue thread's wake-up cost no cross-CPU wake-up,
+          // as libfuse pins its queue threads. A CPU that cannot be had
+          // (offline) leaves the thread unpinned.
+          _ = curing_pin_to_cpu(Int32(queue.qid))
           let result = queue.register()
           lock.withLock {
             if result != 0, refusal == 0 { refusal = result }
