@@ -177,7 +177,7 @@ private struct InodeSlot {
 /// Shared by the VFS inode and its address space.
 final class Ext2InodeCore: @unchecked Sendable {
   let ino: UInt32
-  /// Guards `disk`, `raw`, `goal`, `freed` (a leaf lock).
+  /// Guards `disk`, `raw`, `goal`, the directory hints, `freed` (a leaf lock).
   let lock = Lock()
   /// i_rwsem with the invalidate lock: a write or truncate of this file
   /// holds it exclusively, a read shares it, so no read maps a block that a
@@ -190,6 +190,12 @@ final class Ext2InodeCore: @unchecked Sendable {
   var raw: [UInt8]
   /// i_next_alloc_goal: the block after the last one allocated.
   var goal: UInt32 = 0
+  /// i_dir_start_lookup: the directory block where the last name was found.
+  var dirStartLookup: UInt64 = 0
+  /// What the last ext2_add_link() learned: no directory block below
+  /// `noRoomBelow` has a free slot of `noRoomSize` bytes or more.
+  var noRoomBelow: UInt64 = 0
+  var noRoomSize = Int.max
   /// Whether eviction gave the inode back to the bitmap.
   var freed = false
   /// The ACLs as the disk holds them (to notice the VFS's changes).

@@ -34,8 +34,8 @@ struct Ext2InodeOperations: InodeOperations {
   /// Like ext2_lookup(): the entry's inode; an entry naming a deleted inode
   /// is EIO ("deleted inode referenced"), as the kernel answers.
   func lookup(_ dir: Inode, _ name: FileName) throws(Errno) -> Inode? {
-    let disk = try info.diskInode(of: dir)
-    guard let ino = try info.findEntry(disk, name.bytes) else { return nil }
+    let core = try info.core(of: dir)
+    guard let ino = try info.findEntry(core.snapshot, name.bytes, core: core) else { return nil }
     do {
       return try info.iget(ino)
     } catch  where error == ESTALE_ {
