@@ -198,18 +198,7 @@ extension Ext2FileSystemInfo {
     if disk.fileACL != 0 { releaseXattrBlock(core) }
     let now = UInt32(truncatingIfNeeded: max(0, Timestamp.now.sec))
     inode.lock.withLock { inode.size = 0 }
-    try writeInode(inode)
-    try core.writeLock.withLock { () throws(Errno) in
-      let raw = core.lock.withLock { () -> [UInt8] in
-        core.disk.dtime = now
-        core.disk.linksCount = 0
-        core.disk.size = 0
-        core.disk.encode(into: &core.raw)
-        core.freed = true
-        return core.raw
-      }
-      try writeRawInode(core.ino, raw)
-    }
+    try writeInode(inode, deletedAt: now)
     unhash(inode, ino: core.ino)
     freeInodeNumber(core.ino, isDirectory: inode.type == .directory)
   }

@@ -412,8 +412,10 @@ final class Ext2FileSystemInfo: @unchecked Sendable {
 
   /// Like ext2_write_inode(): the VFS inode's attributes into the disk
   /// inode, and its bytes into the inode table's buffer. An inode freed by
-  /// eviction is not written again.
-  func writeInode(_ inode: Inode) throws(Errno) {
+  /// eviction is not written again. With `deletedAt`, this is the inode's
+  /// last write (ext2_evict_inode()): i_dtime set, no links, size 0, and
+  /// the core marked freed, in the same pass.
+  func writeInode(_ inode: Inode, deletedAt: UInt32? = nil) throws(Errno) {
     let core = try core(of: inode)
     if posixAcl, !readOnly { try syncAcls(inode, core) }
     try core.writeLock.withLock { () throws(Errno) in
@@ -433,6 +435,12 @@ final class Ext2FileSystemInfo: @unchecked Sendable {
         core.disk.atime = atime
         core.disk.mtime = mtime
         core.disk.ctime = ctime
+        if let deletedAt {
+          core.disk.dtime = deletedAt
+          core.disk.linksCount = 0
+          core.disk.size = 0
+          core.freed = true
+        }
         core.disk.encode(into: &core.raw)
         return core.raw
       }
