@@ -100,12 +100,10 @@ extension Ext2FileSystemInfo {
         }
         if fresh {
           // Only the range's first and last blocks can be written in part.
-          for i in Set([0, run - 1]) {
-            let blockStart = (logical + UInt64(i)) * blockSize
-            if start > blockStart || end < blockStart + blockSize {
-              try zeroBlock(first &+ UInt32(i))
-            }
-          }
+          let firstStart = logical * blockSize
+          if start > firstStart || end < firstStart + blockSize { try zeroBlock(first) }
+          let lastStart = (logical + UInt64(run - 1)) * blockSize
+          if run > 1, end < lastStart + blockSize { try zeroBlock(first &+ UInt32(run - 1)) }
         }
         logical += UInt64(run)
       }
