@@ -25,14 +25,27 @@ extension Ext2FileSystemInfo {
     Int(superBlock.groupLastBlock(group) &- superBlock.groupFirstBlock(group) &+ 1)
   }
 
+  /// The buffer of descriptor block `index` (block `block`), kept pinned
+  /// from its first use to the unmount, as ext2_fill_super() keeps
+  /// s_group_desc[]: every allocation changes one, so it is never looked up
+  /// in the cache again (allocLock held).
+  private func descriptorBuffer(_ index: Int, _ block: UInt32) throws(Errno) -> BufferHead {
+    if index < descriptorBuffers.count, let bh = descriptorBuffers[index] { return bh }
+    let bh = try disk.buffer(block)
+    if index >= descriptorBuffers.count {
+      descriptorBuffers += Array(repeating: nil, count: index + 1 - descriptorBuffers.count)
+    }
+    descriptorBuffers[index] = bh
+    return bh
+  }
+
   /// Writes descriptor `group` into its descriptor block (allocLock held).
   private func writeDescriptorLocked(_ group: UInt32) throws(Errno) {
     let perBlock = UInt32(superBlock.descriptorsPerBlock)
     let block = superBlock.descriptorBlock(group / perBlock)
     let offset = Int(group % perBlock) * Ext2GroupDescriptor.size
     let d = groupTable[Int(group)]
-    let bh = try disk.buffer(block)
-    defer { bh.release() }
+    let bh = try descriptorBuffer(Int(group / perBlock), block)
     // bg_free_blocks_count, bg_free_inodes_count, bg_used_dirs_count in
     // place: no temporary array per allocation.
     guard offset >= 0, offset + 18 <= bh.size else { throw .EINVAL }

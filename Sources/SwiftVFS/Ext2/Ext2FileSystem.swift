@@ -250,6 +250,8 @@ final class Ext2FileSystemInfo: @unchecked Sendable {
   var unmounted = false
   /// Groups whose block bitmap passed ext2_valid_block_bitmap().
   var validatedGroups: Set<UInt32> = []
+  /// The descriptor blocks' buffers, held once used (sbi->s_group_desc).
+  var descriptorBuffers: [BufferHead?] = []
 
   private let lock = Lock()
   private var inodes: [UInt32: InodeSlot] = [:]
@@ -568,6 +570,7 @@ final class Ext2FileSystemInfo: @unchecked Sendable {
     // kill_block_super(): everything is on the disk now. The cache is the
     // VFS's: the unmount writes back all of it (other mounts' dirty pages
     // too, harmless) and empties it, so no page keeps this mount's inodes.
+    allocLock.withLock { descriptorBuffers = [] }
     try? disk.cache.shutdown()
     procSections?.unregister(file: "superblocks", key: disk.device.name)
     if let blockDevices { _ = try? blockDevices.deleteDisk(disk.device.dev) }
