@@ -25,14 +25,27 @@ extension Ext2FileSystemInfo {
     Int(superBlock.groupLastBlock(group) &- superBlock.groupFirstBlock(group) &+ 1)
   }
 
+  /// The buffer of descriptor block `index` (block `block`), kept pinned
+  /// from its first use to the unmount, as ext2_fill_super() keeps
+  /// s_group_desc[]: every allocation changes one, so it is never looked up
+  /// in the cache again (allocLock held).
+  private func descriptorBuffer(_ index: Int, _ block: UInt32) throws(Errno) -> BufferHead {
+    if index < descriptorBuffers.count, let bh = descriptorBuffers[index] { return bh }
+    let bh = try disk.buffer(block)
+    if index >= descriptorBuffers.count {
+      descriptorBuffers += Array(repeating: nil, count: index + 1 - descriptorBuffers.count)
+    }
+    descriptorBuffers[index] = bh
+    return bh
+  }
+
   /// Writes descriptor `group` into its descriptor block (allocLock held).
   private func writeDescriptorLocked(_ group: UInt32) throws(Errno) {
     let perBlock = UInt32(superBlock.descriptorsPerBlock)
     let block = superBlock.descriptorBlock(group / perBlock)
     let offset = Int(group % perBlock) * Ext2GroupDescriptor.size
     let d = groupTable[Int(group)]
-    let bh = try disk.buffer(block)
-    defer { bh.release() }
+    let bh = try descriptorBuffer(Int(group / perBlock), block)
     // bg_free_blocks_count, bg_free_inodes_count, bg_used_dirs_count in
     // place: no temporary array per allocation.
     guard offset >= 0, offset + 18 <= bh.size else { throw .EINVAL }
@@ -50,12 +63,29 @@ extension Ext2FileSystemInfo {
   /// or if only the superuser's reserve is left and `mayUseReserved` is
   /// false (ext2_has_free_blocks()).
   func newBlock(goal: UInt32, mayUseReserved: Bool = true) throws(Errno) -> UInt32 {
-    try allocLock.withLock { () throws(Errno) -> UInt32 in
+    try newBlocks(goal: goal, count: 1, mayUseReserved: mayUseReserved).first
+  }
+
+  /// Like ext2_new_blocks() with a count: the first free block at or after
+  /// `goal` (its group first, then the next groups, as `newBlock`), and up
+  /// to `count - 1` free blocks right after it in the same group, all
+  /// marked used with one bitmap and one descriptor update
+  /// (bitmap_search_next_usable_block() + ext2_try_to_allocate()). Returns
+  /// the first block and how many follow it (at least 1). The run never
+  /// dips into the superuser's reserve when `mayUseReserved` is false, so
+  /// a run ends where one-at-a-time allocation would have hit ENOSPC.
+  /// ENOSPC if not one block can be had.
+  func newBlocks(goal: UInt32, count: Int, mayUseReserved: Bool = true) throws(Errno)
+    -> (first: UInt32, count: Int)
+  {
+    try allocLock.withLock { () throws(Errno) -> (first: UInt32, count: Int) in
       let sbd = superBlock
       let groups = UInt32(groupTable.count)
       guard freeBlocks > 0, groups > 0 else { throw .ENOSPC }
-      if !mayUseReserved, UInt64(freeBlocks) < UInt64(sbd.reservedBlocksCount) + 1 {
-        throw .ENOSPC
+      var available = Int(freeBlocks)
+      if !mayUseReserved {
+        guard UInt64(freeBlocks) >= UInt64(sbd.reservedBlocksCount) + 1 else { throw .ENOSPC }
+        available = Int(UInt64(freeBlocks) - UInt64(sbd.reservedBlocksCount))
       }
       var goalGroup: UInt32 = 0
       var goalBit = 0
@@ -65,19 +95,24 @@ extension Ext2FileSystemInfo {
       }
       for step in 0...groups {
         let group = (goalGroup + step) % groups
-        guard groupTable[Int(group)].freeBlocksCount > 0 else { continue }
-        let count = blocksInGroup(group)
+        let groupFree = Int(groupTable[Int(group)].freeBlocksCount)
+        guard groupFree > 0 else { continue }
+        let bitsInGroup = blocksInGroup(group)
         let bh = BufferHeadBits(try disk.buffer(groupTable[Int(group)].blockBitmap))
         guard validBlockBitmap(bh, group: group) else { continue }  // "Invalid block bitmap"
-        let start = step == 0 ? min(goalBit, count) : 0
+        let start = step == 0 ? min(goalBit, bitsInGroup) : 0
         guard
-          let bit = bh.firstClear(from: start, count: count) ?? bh.firstClear(from: 0, count: count)
+          let bit = bh.firstClear(from: start, count: bitsInGroup)
+            ?? bh.firstClear(from: 0, count: bitsInGroup)
         else { continue }
-        bh.set(bit)
-        groupTable[Int(group)].freeBlocksCount &-= 1
-        freeBlocks &-= 1
+        // The counts bound the run too: a descriptor that claims fewer free
+        // blocks than its bitmap shows never goes below zero.
+        let limit = max(1, min(count, available, groupFree))
+        let run = bh.setClearRun(from: bit, limit: limit, count: bitsInGroup)
+        groupTable[Int(group)].freeBlocksCount &-= UInt16(truncatingIfNeeded: run)
+        freeBlocks &-= UInt32(run)
         try writeDescriptorLocked(group)
-        return sbd.groupFirstBlock(group) &+ UInt32(bit)
+        return (sbd.groupFirstBlock(group) &+ UInt32(bit), run)
       }
       throw .ENOSPC
     }
@@ -102,25 +137,36 @@ extension Ext2FileSystemInfo {
   /// Like ext2_free_blocks(): clears the blocks' bits and counts them free;
   /// their buffers are forgotten (bforget()), so a stale copy never reaches
   /// the disk. A block outside the data area is skipped ("freeing blocks
-  /// not in datazone").
+  /// not in datazone"), and so is one whose bit is already clear ("bit
+  /// already cleared"). The blocks are taken group by group, in order, so
+  /// each group's bitmap is found once and its descriptor written once
+  /// however many of its blocks go (as ext2_free_blocks() takes a run).
   func freeBlocks(_ blocks: [UInt32]) {
     guard !blocks.isEmpty else { return }
     for block in blocks { disk.buffers.forget(block: UInt64(block)) }
+    let sbd = superBlock
+    let sorted = blocks.filter {
+      $0 >= sbd.firstDataBlock && $0 < sbd.blocksCount && $0 > sbd.superBlockBlock
+    }.sorted()
     allocLock.withLock {
-      let sbd = superBlock
-      for block in blocks {
-        guard block >= sbd.firstDataBlock, block < sbd.blocksCount, block > sbd.superBlockBlock
-        else { continue }
-        let group = (block - sbd.firstDataBlock) / sbd.blocksPerGroup
-        let bit = Int((block - sbd.firstDataBlock) % sbd.blocksPerGroup)
+      var i = 0
+      while i < sorted.count {
+        let group = (sorted[i] - sbd.firstDataBlock) / sbd.blocksPerGroup
+        var end = i + 1
+        while end < sorted.count, (sorted[end] - sbd.firstDataBlock) / sbd.blocksPerGroup == group {
+          end += 1
+        }
+        defer { i = end }
         guard Int(group) < groupTable.count,
           let bh = try? disk.buffer(groupTable[Int(group)].blockBitmap)
         else { continue }
         let bits = BufferHeadBits(bh)
-        guard bits.test(bit) else { continue }  // "bit already cleared"
-        bits.clear(bit)
-        groupTable[Int(group)].freeBlocksCount &+= 1
-        freeBlocks &+= 1
+        let cleared = bits.clearBits(
+          sorted[i..<end].map { Int(($0 - sbd.firstDataBlock) % sbd.blocksPerGroup) })
+        bh.release()
+        guard cleared > 0 else { continue }
+        groupTable[Int(group)].freeBlocksCount &+= UInt16(truncatingIfNeeded: cleared)
+        freeBlocks &+= UInt32(cleared)
         try? writeDescriptorLocked(group)
       }
     }
@@ -213,12 +259,19 @@ struct BufferHeadBits {
     }
   }
 
-  /// The first clear bit in `from..<count` (count capped at the block's bits).
+  /// The first clear bit in `from..<count` (count capped at the block's
+  /// bits), 64 bits at a time over full words (find_next_zero_bit_le()).
   func firstClear(from: Int, count: Int) -> Int? {
     bh.withUnsafeBytes { bytes -> Int? in
       let limit = min(count, bytes.count * 8)
       var bit = max(0, from)
       while bit < limit {
+        if bit % 64 == 0, bit + 64 <= limit,
+          bytes.loadUnaligned(fromByteOffset: bit / 8, as: UInt64.self) == UInt64.max
+        {
+          bit += 64
+          continue
+        }
         if bit % 8 == 0, bytes[bit / 8] == 0xFF {
           bit += 8
           continue
@@ -227,6 +280,39 @@ struct BufferHeadBits {
         bit += 1
       }
       return nil
+    }
+  }
+
+  /// Sets clear bit `from` and the clear bits right after it, at most
+  /// `limit` in all and none at or past `count`; returns how many were set
+  /// (at least 1 when `from` is clear and inside).
+  func setClearRun(from: Int, limit: Int, count: Int) -> Int {
+    bh.modify { bytes -> Int in
+      let end = min(count, bytes.count * 8)
+      var bit = max(0, from)
+      var run = 0
+      while run < limit, bit < end, bytes[bit / 8] & (1 << UInt8(bit % 8)) == 0 {
+        bytes[bit / 8] |= 1 << UInt8(bit % 8)
+        bit += 1
+        run += 1
+      }
+      return run
+    }
+  }
+
+  /// Clears each set bit of `bits` (in one modify); returns how many were
+  /// set before.
+  func clearBits(_ bits: [Int]) -> Int {
+    bh.modify { bytes -> Int in
+      var cleared = 0
+      for bit in bits where bit >= 0 && bit / 8 < bytes.count {
+        let mask: UInt8 = 1 << UInt8(bit % 8)
+        if bytes[bit / 8] & mask != 0 {
+          bytes[bit / 8] &= ~mask
+          cleared += 1
+        }
+      }
+      return cleared
     }
   }
 }

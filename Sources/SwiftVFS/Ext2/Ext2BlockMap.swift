@@ -68,6 +68,72 @@ extension Ext2FileSystemInfo {
     return pointer
   }
 
+  /// Like ext2_get_blocks() for lookups of a range: appends to `blocks`
+  /// the physical blocks of logical blocks `logical..<logical + count`
+  /// (nil for a hole), walking the tree once per indirect block of
+  /// pointers rather than once per block (the Indirect chain that
+  /// ext2_get_branch() builds, reused for its siblings). Errors as
+  /// `lookupBlock`.
+  func lookupBlocks(
+    _ inode: Ext2Inode, _ logical: UInt64, count: Int, into blocks: inout [UInt64?]
+  ) throws(Errno) {
+    let perBlock = superBlock.blockSize / 4
+    var next = logical
+    let end = logical + UInt64(max(0, count))
+    while next < end {
+      guard let path = Ext2BlockMap.path(next, blockSize: superBlock.blockSize) else {
+        throw .EIO
+      }
+      guard path[0] < inode.block.count else { throw EFSCORRUPTED }
+      let left = Int(min(end - next, UInt64(Int.max)))
+      if path.count == 1 {
+        // Direct blocks: straight from i_block.
+        let n = min(left, Ext2Inode.directBlocks - path[0])
+        for i in 0..<n {
+          let pointer = inode.block[path[0] + i]
+          if pointer == 0 {
+            blocks.append(nil)
+          } else {
+            try checkPointer(pointer)
+            blocks.append(UInt64(pointer))
+          }
+        }
+        next += UInt64(n)
+        continue
+      }
+      // The leaf: the indirect block that holds this block's pointer.
+      let n = min(left, perBlock - path[path.count - 1])
+      var pointer = inode.block[path[0]]
+      for index in path.dropFirst().dropLast() where pointer != 0 {
+        pointer = try self.pointer(in: pointer, at: index)
+      }
+      if pointer == 0 {
+        blocks.append(contentsOf: repeatElement(nil, count: n))
+        next += UInt64(n)
+        continue
+      }
+      try checkPointer(pointer)
+      let bh = try disk.buffer(pointer)
+      let first = path[path.count - 1]
+      let leaf = bh.withUnsafeBytes { bytes -> [UInt32] in
+        (first..<first + n).map { i in
+          i * 4 + 4 <= bytes.count
+            ? bytes.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self).littleEndian : 0
+        }
+      }
+      bh.release()
+      for value in leaf {
+        if value == 0 {
+          blocks.append(nil)
+        } else {
+          try checkPointer(value)
+          blocks.append(UInt64(value))
+        }
+      }
+      next += UInt64(n)
+    }
+  }
+
   /// Like ext2_get_blocks() with create: the physical block of `logical`,
   /// allocating it and the indirect blocks on its path if missing (each
   /// indirect block zeroed, i_blocks counting them all). Returns the block
@@ -78,19 +144,61 @@ extension Ext2FileSystemInfo {
   func getBlock(_ core: Ext2InodeCore, _ logical: UInt64, mayUseReserved: Bool = true)
     throws(Errno) -> (UInt32, Bool)
   {
+    let (first, _, fresh) = try getBlocks(
+      core, logical, maxBlocks: 1, mayUseReserved: mayUseReserved)
+    return (first, fresh)
+  }
+
+  /// Like ext2_get_blocks() with create and a count (ext2_blks_to_allocate()
+  /// + ext2_alloc_branch()): maps `logical` and up to `maxBlocks - 1` blocks
+  /// after it that share its pointer block (i_block's direct slots, or one
+  /// indirect block). If `logical` is mapped, returns its block and how many
+  /// of the next ones follow it on the disk, not new. If it is a hole, the
+  /// indirect blocks on its path are made as `getBlock` makes them, and the
+  /// hole and the holes right after it get one run of consecutive blocks
+  /// from one bitmap search (`newBlocks`), new. Returns (first block,
+  /// blocks in the run, new). Errors as `getBlock`.
+  func getBlocks(
+    _ core: Ext2InodeCore, _ logical: UInt64, maxBlocks: Int, mayUseReserved: Bool = true
+  ) throws(Errno) -> (first: UInt32, count: Int, fresh: Bool) {
     guard let path = Ext2BlockMap.path(logical, blockSize: superBlock.blockSize) else {
       throw .EFBIG
     }
     let sectors = UInt32(superBlock.blockSize / 512)
+    let perBlock = superBlock.blockSize / 4
     let (top, goalHint) = core.lock.withLock { (core.disk.block[path[0]], core.goal) }
     let group = (core.ino - 1) / superBlock.inodesPerGroup
     var goal = goalHint != 0 ? goalHint : superBlock.groupFirstBlock(group)
+    if path.count == 1 {
+      // A direct block: the run stays within i_block[0..11].
+      let slots = min(max(1, maxBlocks), Ext2Inode.directBlocks - path[0])
+      if top != 0 {
+        try checkPointer(top)
+        let run = core.lock.withLock { () -> Int in
+          var run = 1
+          while run < slots, core.disk.block[path[0] + run] == top &+ UInt32(run) { run += 1 }
+          return run
+        }
+        return (top, run, false)
+      }
+      let holes = core.lock.withLock { () -> Int in
+        var holes = 1
+        while holes < slots, core.disk.block[path[0] + holes] == 0 { holes += 1 }
+        return holes
+      }
+      let (first, run) = try newBlocks(goal: goal, count: holes, mayUseReserved: mayUseReserved)
+      core.lock.withLock {
+        for i in 0..<run { core.disk.setPointer(path[0] + i, first &+ UInt32(i)) }
+        core.disk.blocks &+= sectors &* UInt32(run)
+        core.goal = first &+ UInt32(run)
+      }
+      return (first, run, true)
+    }
+    // The indirect blocks on the path, made where missing.
     var pointer = top
-    var fresh = false
     if pointer == 0 {
       pointer = try newBlock(goal: goal, mayUseReserved: mayUseReserved)
-      fresh = true
-      if path.count > 1 { _ = try disk.zeroedBuffer(pointer) }
+      _ = try disk.zeroedBuffer(pointer)
       core.lock.withLock {
         core.disk.setPointer(path[0], pointer)
         core.disk.blocks &+= sectors
@@ -98,29 +206,62 @@ extension Ext2FileSystemInfo {
     } else {
       try checkPointer(pointer)
     }
-    for (level, index) in path.dropFirst().enumerated() {
+    for index in path.dropFirst().dropLast() {
       let parent = pointer
       pointer = try self.pointer(in: parent, at: index)
       if pointer != 0 {
         try checkPointer(pointer)
-        fresh = false
         continue
       }
-      goal = parent &+ 1
-      pointer = try newBlock(goal: goal, mayUseReserved: mayUseReserved)
-      fresh = true
-      let isIndirect = level + 2 < path.count
-      if isIndirect { _ = try disk.zeroedBuffer(pointer) }
-      let bh = try disk.buffer(parent)
-      let value = pointer
-      bh.modify { bytes in
-        bytes.storeBytes(of: value.littleEndian, toByteOffset: index * 4, as: UInt32.self)
-      }
-      bh.release()
+      pointer = try newBlock(goal: parent &+ 1, mayUseReserved: mayUseReserved)
+      _ = try disk.zeroedBuffer(pointer)
+      try setPointer(in: parent, at: index, to: pointer)
       core.lock.withLock { core.disk.blocks &+= sectors }
     }
-    core.lock.withLock { core.goal = pointer &+ 1 }
-    return (pointer, fresh)
+    // The leaf: this block's pointer and its siblings, read once.
+    let leafIndex = path[path.count - 1]
+    let slots = min(max(1, maxBlocks), perBlock - leafIndex)
+    try checkPointer(pointer)
+    let bh = try disk.buffer(pointer)
+    defer { bh.release() }
+    let leaf = bh.withUnsafeBytes { bytes -> [UInt32] in
+      (leafIndex..<leafIndex + slots).map { i in
+        i * 4 + 4 <= bytes.count
+          ? bytes.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self).littleEndian : 0
+      }
+    }
+    if leaf[0] != 0 {
+      try checkPointer(leaf[0])
+      var run = 1
+      while run < slots, leaf[run] == leaf[0] &+ UInt32(run) { run += 1 }
+      return (leaf[0], run, false)
+    }
+    var holes = 1
+    while holes < slots, leaf[holes] == 0 { holes += 1 }
+    goal = goalHint != 0 ? goalHint : pointer &+ 1
+    let (first, run) = try newBlocks(goal: goal, count: holes, mayUseReserved: mayUseReserved)
+    bh.modify { bytes in
+      for i in 0..<run where (leafIndex + i) * 4 + 4 <= bytes.count {
+        bytes.storeBytes(
+          of: (first &+ UInt32(i)).littleEndian, toByteOffset: (leafIndex + i) * 4, as: UInt32.self)
+      }
+    }
+    core.lock.withLock {
+      core.disk.blocks &+= sectors &* UInt32(run)
+      core.goal = first &+ UInt32(run)
+    }
+    return (first, run, true)
+  }
+
+  /// Stores `value` as pointer `index` of indirect block `block`.
+  private func setPointer(in block: UInt32, at index: Int, to value: UInt32) throws(Errno) {
+    let bh = try disk.buffer(block)
+    defer { bh.release() }
+    bh.modify { bytes in
+      if index * 4 + 4 <= bytes.count {
+        bytes.storeBytes(of: value.littleEndian, toByteOffset: index * 4, as: UInt32.self)
+      }
+    }
   }
 
   /// Like __ext2_truncate_blocks(): frees every block that maps logical

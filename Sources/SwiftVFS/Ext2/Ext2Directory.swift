@@ -10,6 +10,10 @@
 import SwiftVFSBlock
 import SwiftVFSCore
 
+#if canImport(Glibc)
+  import Glibc
+#endif
+
 /// One directory record (struct ext2_dir_entry_2).
 struct Ext2DirEntry {
   /// EXT2_DIR_REC_LEN(1): the smallest record.
@@ -133,21 +137,14 @@ extension Ext2FileSystemInfo {
   }
 
   /// Like ext2_find_entry(): the inode number `name` names in `dir`, or nil.
-  func findEntry(_ dir: Ext2Inode, _ name: [UInt8]) throws(Errno) -> UInt32? {
-    for index in 0..<(try directoryBlockCount(dir)) {
-      let found = try withDirectoryBlock(dir, index) { (bh) throws(Errno) -> UInt32? in
-        try bh.withUnsafeBytes { (raw) throws(Errno) -> UInt32? in
-          var found: UInt32?
-          try scanDirectoryBlock(raw) { record in
-            if record.ino != 0, record.hasName(name, in: raw) { found = record.ino }
-            return found == nil
-          }
-          return found
-        }
-      }
-      if let found { return found }
-    }
-    return nil
+  /// The search starts at the block where the last name was found in `core`
+  /// (i_dir_start_lookup) and wraps around, as ext2_find_entry() does: a
+  /// name is in one place only, so the answer is the same, and a run of
+  /// lookups or unlinks in directory order reads one block each.
+  func findEntry(_ dir: Ext2Inode, _ name: [UInt8], core: Ext2InodeCore? = nil) throws(Errno)
+    -> UInt32?
+  {
+    try locate(dir, name, core: core)?.ino
   }
 
   /// Like ext2_readdir(): the used records from byte offset `offset` on,
@@ -223,7 +220,13 @@ extension Ext2FileSystemInfo {
     let needed = Ext2DirEntry.recordLength(nameLength: name.count)
     let fileType = diskFileType(type)
     let count = try directoryBlockCount(disk)
-    for index in 0..<count {
+    // The blocks the last add found without room for this many bytes are
+    // passed over unread: the slot chosen is the first with room, as
+    // ext2_add_link() chooses it scanning from block 0.
+    let first = core.lock.withLock { () -> UInt64 in
+      needed >= core.noRoomSize ? min(core.noRoomBelow, count) : 0
+    }
+    for index in first..<count {
       let placed = try withDirectoryBlock(disk, index) { (bh) throws(Errno) -> Bool in
         // The first record with room: unused and long enough, or used with
         // enough slack after its name.
@@ -256,10 +259,12 @@ extension Ext2FileSystemInfo {
         return true
       }
       if placed {
+        noRoom(core, below: index, size: needed)
         touchDirectory(dir)
         return
       }
     }
+    noRoom(core, below: count, size: needed)
     // No room: a new block (ext2_add_link()'s "extend the directory").
     let (physical, _) = try getBlock(core, count)
     let bh = try self.disk.zeroedBuffer(physical)
@@ -273,6 +278,16 @@ extension Ext2FileSystemInfo {
     touchDirectory(dir)
   }
 
+  /// Notes that blocks `0..<below` of directory `core` have no free slot of
+  /// `size` bytes (those from the hint's start were just scanned, those
+  /// before it had no slot of the hint's size, which is at most `size`).
+  private func noRoom(_ core: Ext2InodeCore, below: UInt64, size: Int) {
+    core.lock.withLock {
+      core.noRoomBelow = below
+      core.noRoomSize = size
+    }
+  }
+
   /// mtime and ctime of a changed directory, written.
   func touchDirectory(_ dir: Inode) {
     let now = Timestamp.now
@@ -284,19 +299,26 @@ extension Ext2FileSystemInfo {
     markDirty(dir)
   }
 
-  /// The block, offset and record of `name` in `dir`, or nil.
-  private func locate(_ dir: Ext2Inode, _ name: [UInt8]) throws(Errno)
-    -> (block: UInt32, offset: Int, previous: Int?, recordLength: Int)?
+  /// The block, offset and record of `name` in `dir`, or nil, searched
+  /// from `core`'s i_dir_start_lookup on (see `findEntry`), which moves to
+  /// the block it is found in.
+  private func locate(_ dir: Ext2Inode, _ name: [UInt8], core: Ext2InodeCore?) throws(Errno)
+    -> (block: UInt32, offset: Int, previous: Int?, recordLength: Int, ino: UInt32, index: UInt64)?
   {
-    for index in 0..<(try directoryBlockCount(dir)) {
+    let count = try directoryBlockCount(dir)
+    guard count > 0 else { return nil }
+    var start = core?.lock.withLock { core?.dirStartLookup } ?? 0
+    if start >= count { start = 0 }
+    for step in 0..<count {
+      let index = (start + step) % count
       let found = try withDirectoryBlock(dir, index) {
-        (bh) throws(Errno) -> (block: UInt32, offset: Int, previous: Int?, recordLength: Int)? in
-        try bh.withUnsafeBytes { (raw) throws(Errno) -> (UInt32, Int, Int?, Int)? in
+        (bh) throws(Errno) -> (UInt32, Int, Int?, Int, UInt32)? in
+        try bh.withUnsafeBytes { (raw) throws(Errno) -> (UInt32, Int, Int?, Int, UInt32)? in
           var previous: Int?
-          var found: (UInt32, Int, Int?, Int)?
+          var found: (UInt32, Int, Int?, Int, UInt32)?
           try scanDirectoryBlock(raw) { record in
             if record.ino != 0, record.hasName(name, in: raw) {
-              found = (UInt32(bh.block), record.offset, previous, record.recordLength)
+              found = (UInt32(bh.block), record.offset, previous, record.recordLength, record.ino)
               return false
             }
             previous = record.offset
@@ -305,7 +327,10 @@ extension Ext2FileSystemInfo {
           return found
         }
       }
-      if let found { return found }
+      if let found {
+        if let core { core.lock.withLock { core.dirStartLookup = index } }
+        return (found.0, found.1, found.2, found.3, found.4, index)
+      }
     }
     return nil
   }
@@ -315,9 +340,11 @@ extension Ext2FileSystemInfo {
   func deleteEntry(_ dir: Inode, _ name: [UInt8]) throws(Errno) {
     let core = try core(of: dir)
     dropIndex(core)
-    guard let found = try locate(core.snapshot, name) else { throw .ENOENT }
+    guard let found = try locate(core.snapshot, name, core: core) else { throw .ENOENT }
     let bh = try disk.buffer(found.block)
     defer { bh.release() }
+    // The freed bytes make room in this block: the add hint stops before it.
+    core.lock.withLock { core.noRoomBelow = min(core.noRoomBelow, found.index) }
     bh.modify { bytes in
       if let previous = found.previous {
         let length = found.offset + found.recordLength - previous
@@ -335,7 +362,7 @@ extension Ext2FileSystemInfo {
   {
     let core = try core(of: dir)
     dropIndex(core)
-    guard let found = try locate(core.snapshot, name) else { throw .ENOENT }
+    guard let found = try locate(core.snapshot, name, core: core) else { throw .ENOENT }
     let bh = try disk.buffer(found.block)
     defer { bh.release() }
     let fileType = diskFileType(type)
@@ -409,8 +436,12 @@ struct Ext2Record {
 
   /// Whether its name is `name` (ext2_match()); the record must be checked.
   func hasName(_ name: [UInt8], in raw: UnsafeRawBufferPointer) -> Bool {
-    guard nameLength == name.count, offset + 8 + nameLength <= raw.count else { return false }
-    for i in 0..<nameLength where raw[offset + 8 + i] != name[i] { return false }
-    return true
+    guard nameLength == name.count, offset + 8 + nameLength <= raw.count,
+      let base = raw.baseAddress
+    else { return false }
+    return name.withUnsafeBytes { wanted in
+      guard let bytes = wanted.baseAddress else { return nameLength == 0 }
+      return memcmp(base + offset + 8, bytes, nameLength) == 0
+    }
   }
 }

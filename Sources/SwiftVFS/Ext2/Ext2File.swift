@@ -19,13 +19,10 @@ struct Ext2AddressSpace: AddressSpaceOperations {
   /// nil for a hole.
   private func blocks(ofPage index: UInt64, count: Int = 1) throws(Errno) -> [UInt64?] {
     let perPage = PageCache.pageSize / info.superBlock.blockSize
-    let disk = core.snapshot
     var blocks: [UInt64?] = []
     blocks.reserveCapacity(perPage * count)
-    for i in 0..<perPage * count {
-      let logical = index * UInt64(perPage) + UInt64(i)
-      blocks.append(try info.lookupBlock(disk, logical).map { UInt64($0) })
-    }
+    try info.lookupBlocks(
+      core.snapshot, index * UInt64(perPage), count: perPage * count, into: &blocks)
     return blocks
   }
 
@@ -89,19 +86,26 @@ extension Ext2FileSystemInfo {
       let end = start + UInt64(count)
       var covered = end
       var logical = start / blockSize
-      while logical * blockSize < end {
-        let (physical, fresh): (UInt32, Bool)
+      let last = (end - 1) / blockSize
+      while logical <= last {
+        // Runs of blocks: one map walk and one bitmap search for each.
+        let (first, run, fresh): (UInt32, Int, Bool)
         do throws(Errno) {
-          (physical, fresh) = try getBlock(core, logical, mayUseReserved: reserved)
+          (first, run, fresh) = try getBlocks(
+            core, logical, maxBlocks: Int(min(last - logical + 1, 1 << 16)),
+            mayUseReserved: reserved)
         } catch  where error == .ENOSPC {
           covered = max(start, logical * blockSize)
           break
         }
-        let blockStart = logical * blockSize
-        if fresh && (start > blockStart || end < blockStart + blockSize) {
-          try zeroBlock(physical)
+        if fresh {
+          // Only the range's first and last blocks can be written in part.
+          let firstStart = logical * blockSize
+          if start > firstStart || end < firstStart + blockSize { try zeroBlock(first) }
+          let lastStart = (logical + UInt64(run - 1)) * blockSize
+          if run > 1, end < lastStart + blockSize { try zeroBlock(first &+ UInt32(run - 1)) }
         }
-        logical += 1
+        logical += UInt64(run)
       }
       syncBlocks(inode, core)
       guard covered > start else {
@@ -192,18 +196,7 @@ extension Ext2FileSystemInfo {
     if disk.fileACL != 0 { releaseXattrBlock(core) }
     let now = UInt32(truncatingIfNeeded: max(0, Timestamp.now.sec))
     inode.lock.withLock { inode.size = 0 }
-    try writeInode(inode)
-    try core.writeLock.withLock { () throws(Errno) in
-      let raw = core.lock.withLock { () -> [UInt8] in
-        core.disk.dtime = now
-        core.disk.linksCount = 0
-        core.disk.size = 0
-        core.disk.encode(into: &core.raw)
-        core.freed = true
-        return core.raw
-      }
-      try writeRawInode(core.ino, raw)
-    }
+    try writeInode(inode, deletedAt: now)
     unhash(inode, ino: core.ino)
     freeInodeNumber(core.ino, isDirectory: inode.type == .directory)
   }

@@ -180,7 +180,7 @@ private struct InodeSlot {
 /// Shared by the VFS inode and its address space.
 final class Ext2InodeCore: @unchecked Sendable {
   let ino: UInt32
-  /// Guards `disk`, `raw`, `goal`, `freed` (a leaf lock).
+  /// Guards `disk`, `raw`, `goal`, the directory hints, `freed` (a leaf lock).
   let lock = Lock()
   /// i_rwsem with the invalidate lock: a write or truncate of this file
   /// holds it exclusively, a read shares it, so no read maps a block that a
@@ -193,6 +193,12 @@ final class Ext2InodeCore: @unchecked Sendable {
   var raw: [UInt8]
   /// i_next_alloc_goal: the block after the last one allocated.
   var goal: UInt32 = 0
+  /// i_dir_start_lookup: the directory block where the last name was found.
+  var dirStartLookup: UInt64 = 0
+  /// What the last ext2_add_link() learned: no directory block below
+  /// `noRoomBelow` has a free slot of `noRoomSize` bytes or more.
+  var noRoomBelow: UInt64 = 0
+  var noRoomSize = Int.max
   /// Whether eviction gave the inode back to the bitmap.
   var freed = false
   /// The ACLs as the disk holds them (to notice the VFS's changes).
@@ -247,6 +253,8 @@ final class Ext2FileSystemInfo: @unchecked Sendable {
   var unmounted = false
   /// Groups whose block bitmap passed ext2_valid_block_bitmap().
   var validatedGroups: Set<UInt32> = []
+  /// The descriptor blocks' buffers, held once used (sbi->s_group_desc).
+  var descriptorBuffers: [BufferHead?] = []
 
   private let lock = Lock()
   private var inodes: [UInt32: InodeSlot] = [:]
@@ -410,8 +418,10 @@ final class Ext2FileSystemInfo: @unchecked Sendable {
 
   /// Like ext2_write_inode(): the VFS inode's attributes into the disk
   /// inode, and its bytes into the inode table's buffer. An inode freed by
-  /// eviction is not written again.
-  func writeInode(_ inode: Inode) throws(Errno) {
+  /// eviction is not written again. With `deletedAt`, this is the inode's
+  /// last write (ext2_evict_inode()): i_dtime set, no links, size 0, and
+  /// the core marked freed, in the same pass.
+  func writeInode(_ inode: Inode, deletedAt: UInt32? = nil) throws(Errno) {
     let core = try core(of: inode)
     if posixAcl, !readOnly { try syncAcls(inode, core) }
     try core.writeLock.withLock { () throws(Errno) in
@@ -431,6 +441,12 @@ final class Ext2FileSystemInfo: @unchecked Sendable {
         core.disk.atime = atime
         core.disk.mtime = mtime
         core.disk.ctime = ctime
+        if let deletedAt {
+          core.disk.dtime = deletedAt
+          core.disk.linksCount = 0
+          core.disk.size = 0
+          core.freed = true
+        }
         core.disk.encode(into: &core.raw)
         return core.raw
       }
@@ -558,6 +574,7 @@ final class Ext2FileSystemInfo: @unchecked Sendable {
     // kill_block_super(): everything is on the disk now. The cache is the
     // VFS's: the unmount writes back all of it (other mounts' dirty pages
     // too, harmless) and empties it, so no page keeps this mount's inodes.
+    allocLock.withLock { descriptorBuffers = [] }
     try? disk.cache.shutdown()
     procSections?.unregister(file: "superblocks", key: disk.device.name)
     if let blockDevices { _ = try? blockDevices.deleteDisk(disk.device.dev) }

@@ -8,6 +8,10 @@
 import SwiftVFSBlock
 import SwiftVFSCore
 
+#if canImport(Glibc)
+  import Glibc
+#endif
+
 /// One inode as stored on the disk (struct ext2_inode + the large-inode tail).
 public struct Ext2Inode: Sendable, Equatable {
   /// EXT2_NDIR_BLOCKS: direct block pointers in i_block.
@@ -145,10 +149,20 @@ extension Ext2FileSystemInfo {
     let (block, start) = try inodeLocation(ino)
     let bh = try disk.buffer(block)
     defer { bh.release() }
-    let changed = bh.withUnsafeBytes { bytes in
-      start + raw.count <= bytes.count && !raw.elementsEqual(bytes[start..<start + raw.count])
+    // One pass under the buffer's lock: compare, and copy only if changed.
+    let changed = bh.withUnsafeMutableBytes { bytes -> Bool in
+      guard start >= 0, start + raw.count <= bytes.count, let base = bytes.baseAddress else {
+        return false
+      }
+      return raw.withUnsafeBytes { source -> Bool in
+        guard let from = source.baseAddress,
+          memcmp(base + start, from, source.count) != 0
+        else { return false }
+        (base + start).copyMemory(from: from, byteCount: source.count)
+        return true
+      }
     }
-    if changed { try bh.replace(at: start, with: raw) }
+    if changed { bh.markDirty() }
   }
 }
 

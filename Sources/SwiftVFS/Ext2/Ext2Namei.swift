@@ -34,8 +34,8 @@ struct Ext2InodeOperations: InodeOperations {
   /// Like ext2_lookup(): the entry's inode; an entry naming a deleted inode
   /// is EIO ("deleted inode referenced"), as the kernel answers.
   func lookup(_ dir: Inode, _ name: FileName) throws(Errno) -> Inode? {
-    let disk = try info.diskInode(of: dir)
-    guard let ino = try info.findEntry(disk, name.bytes) else { return nil }
+    let core = try info.core(of: dir)
+    guard let ino = try info.findEntry(core.snapshot, name.bytes, core: core) else { return nil }
     do {
       return try info.iget(ino)
     } catch  where error == ESTALE_ {
@@ -118,8 +118,9 @@ struct Ext2InodeOperations: InodeOperations {
     setup(&disk)
     disk.encode(into: &raw)
     let core = Ext2InodeCore(ino: ino, disk: disk, raw: raw)
+    // Not written to the inode table yet: every caller writes the inode
+    // (write_inode()) once it is complete, or frees it on failure.
     do {
-      try info.writeRawInode(ino, raw)
       let inode = try info.instantiate(core)
       return (inode, core)
     } catch {
@@ -211,16 +212,18 @@ struct Ext2InodeOperations: InodeOperations {
       dir, mode: FileType.directory.rawValue | mode & ModeBits.permissions, cred: cred
     ) { disk in disk.linksCount = 2 }
     inode.lock.withLock { inode.nlink = 2 }
+    // inode_inc_link_count(dir) before ext2_add_link(), as ext2_mkdir()
+    // orders them: the parent is written once, with its link and its times.
+    dir.lock.withLock { dir.nlink += 1 }
     do {
       try info.makeEmpty(inode, core, parent: parentIno)
       try info.writeInode(inode)
       try info.addLink(dir, name.bytes, ino: core.ino, type: .directory)
     } catch {
+      dir.lock.withLock { dir.nlink -= min(dir.nlink, 1) }
       discard(inode)
       throw error
     }
-    dir.lock.withLock { dir.nlink += 1 }
-    try info.writeInode(dir)
     info.markDirty(inode)
     return inode
   }
@@ -254,15 +257,24 @@ struct Ext2InodeOperations: InodeOperations {
   /// each lose a link.
   func rmdir(_ dir: Inode, _ name: FileName, _ victim: Inode) throws(Errno) {
     guard try info.isEmptyDirectory(try info.diskInode(of: victim)) else { throw .ENOTEMPTY }
-    try info.deleteEntry(dir, name.bytes)
+    // The parent's link goes with the record, so that ext2_delete_entry()'s
+    // write of the parent carries both (one write, not two).
+    let dirLinks = dir.lock.withLock { () -> UInt32 in
+      defer { dir.nlink -= min(dir.nlink, 1) }
+      return dir.nlink
+    }
+    do {
+      try info.deleteEntry(dir, name.bytes)
+    } catch {
+      dir.lock.withLock { dir.nlink = dirLinks }
+      throw error
+    }
     victim.lock.withLock {
       victim.nlink = 0
       victim.size = 0
       victim.ctime = .now
     }
-    dir.lock.withLock { dir.nlink -= min(dir.nlink, 1) }
     try info.writeInode(victim)
-    try info.writeInode(dir)
     info.markDirty(victim)
   }
 
