@@ -277,19 +277,35 @@ extension PageCache {
   {
     let size = PageCache.pageSize
     var hook: (@Sendable (PageCacheTraceEvent) -> Void)?
+    // How many pages from `index` are missing now; their entries (a page
+    // from the pool each, zeroed) are made outside the lock, which every
+    // reader and writer of every file takes.
+    let wanted = lock.withLock { () -> Int in
+      var count = 0
+      while count < maxCount, mapping.pages[index + UInt64(count)] == nil { count += 1 }
+      return count
+    }
+    var made: [CacheEntry] = []
+    if wanted > 1 {
+      made.reserveCapacity(wanted)
+      for i in 0..<wanted {
+        made.append(CacheEntry(owner: .page(mapping), index: index + UInt64(i), size: size))
+      }
+    }
+    // Those still missing go in, locked, up to the first page another thread
+    // added meanwhile (a single missing page takes the getEntry path below).
     let run = lock.withLock { () -> [CacheEntry] in
       var run: [CacheEntry] = []
-      var next = index
-      while run.count < max(maxCount, 1), mapping.pages[next] == nil {
-        let entry = CacheEntry(owner: .page(mapping), index: next, size: size)
+      run.reserveCapacity(made.count)
+      for entry in made {
+        guard mapping.pages[entry.index] == nil else { break }
         entry.locked = true
         entry.pins = 1
         insertLocked(entry)
         run.append(entry)
-        next += 1
       }
       counters.misses += UInt64(run.count)
-      hook = traceHookStorage
+      if !run.isEmpty { hook = traceHookStorage }
       return run
     }
     guard let first = run.first else {
