@@ -134,8 +134,8 @@ public final class AddressSpace: @unchecked Sendable {
   /// Copies `buffer.count` bytes of the file from `offset` into `buffer`,
   /// page by page from the cache (filemap_read()). For a file system that
   /// takes page runs, a missing page is read together with the missing
-  /// pages after it inside the range, up to
-  /// ``readaheadPages``, with one ``AddressSpaceOperations/readFolios(_:index:count:into:)``
+  /// pages after it inside the range, up to 64 (256 KiB), with one
+  /// ``AddressSpaceOperations/readFolios(_:index:count:into:)``
   /// (page_cache_sync_ra()). EINVAL if the range overflows; a failed read
   /// throws its error (EIO), caches none of that run's pages and leaves the
   /// pages before it cached.
