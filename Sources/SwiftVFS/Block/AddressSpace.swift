@@ -316,7 +316,7 @@ extension PageCache {
       return ([entry], inserted)
     }
     if let hook { for entry in run { hook(.pageMiss(ino: mapping.ino, page: entry.index)) } }
-    do {
+    do throws(Errno) {
       if run.count == 1 {
         try CacheIOContext.run { () throws(Errno) in
           try mapping.operations.readFolio(mapping, index: index, into: first.bytes)
@@ -324,9 +324,9 @@ extension PageCache {
       } else {
         // The pages' bytes are apart; the run is read into one buffer and
         // copied (aligned for an image opened O_DIRECT).
-        let pages = UnsafeMutableRawBufferPointer.allocate(
-          byteCount: run.count * size, alignment: PagePool.pageSize)
-        defer { pages.deallocate() }
+        guard let whole = ReadaheadBuffer.take() else { throw .ENOMEM }
+        defer { ReadaheadBuffer.give(whole) }
+        let pages = UnsafeMutableRawBufferPointer(rebasing: whole[0..<run.count * size])
         try CacheIOContext.run { () throws(Errno) in
           try mapping.operations.readFolios(mapping, index: index, count: run.count, into: pages)
         }
@@ -357,6 +357,41 @@ extension PageCache {
       lock.wakeAll()
     }
     return (run, true)
+  }
+}
+
+/// One readahead window of memory per thread, kept between reads: a fresh
+/// 256 KiB allocation per run costs an mmap and 64 page faults.
+enum ReadaheadBuffer {
+  static let bytes = AddressSpace.readaheadPages * PageCache.pageSize
+
+  private static let key: pthread_key_t = {
+    var key = pthread_key_t()
+    pthread_key_create(&key) { free($0) }
+    return key
+  }()
+
+  /// The calling thread's buffer, taken out of its slot (a nested use, if a
+  /// file system's readFolios ever reads another file's pages, makes its own).
+  /// Nil when memory is short.
+  static func take() -> UnsafeMutableRawBufferPointer? {
+    if let kept = pthread_getspecific(key) {
+      pthread_setspecific(key, nil)
+      return UnsafeMutableRawBufferPointer(start: kept, count: bytes)
+    }
+    var memory: UnsafeMutableRawPointer?
+    guard posix_memalign(&memory, PagePool.pageSize, bytes) == 0, let memory else { return nil }
+    return UnsafeMutableRawBufferPointer(start: memory, count: bytes)
+  }
+
+  /// Puts `buffer` back in the thread's slot, or frees it if the slot is full.
+  static func give(_ buffer: UnsafeMutableRawBufferPointer) {
+    guard let base = buffer.baseAddress else { return }
+    if pthread_getspecific(key) == nil {
+      pthread_setspecific(key, base)
+    } else {
+      free(base)
+    }
   }
 }
 
