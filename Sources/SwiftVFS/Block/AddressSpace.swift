@@ -29,6 +29,18 @@ public protocol AddressSpaceOperations: Sendable {
   /// nothing is cached then.
   func readFolio(_ mapping: AddressSpace, index: UInt64, into page: UnsafeMutableRawBufferPointer)
     throws(Errno)
+  /// Whether a miss may hand this file system runs of consecutive missing
+  /// pages through ``readFolios(_:index:count:into:)`` (default false: page
+  /// by page through ``readFolio(_:index:into:)``, each page's error its own,
+  /// as before readahead existed).
+  var readsPageRuns: Bool { get }
+  /// Fills `pages` (`count` pages, back to back) with pages
+  /// `index..<index + count` of the file, each as ``readFolio(_:index:into:)``
+  /// would (->readahead, mpage_readahead()): one map walk for the run, and
+  /// its consecutive blocks as one bio. A thrown error caches none of them.
+  func readFolios(
+    _ mapping: AddressSpace, index: UInt64, count: Int, into pages: UnsafeMutableRawBufferPointer
+  ) throws(Errno)
   /// Writes the dirty page `index` to disk from `page` (writepage), allocating
   /// blocks if the file system allocates at writeback. A thrown error leaves
   /// the page dirty and is reported to the next ``AddressSpace/sync()``.
@@ -47,6 +59,22 @@ public protocol AddressSpaceOperations: Sendable {
 }
 
 extension AddressSpaceOperations {
+  /// Page by page unless a file system says otherwise.
+  public var readsPageRuns: Bool { false }
+
+  /// Calls ``readFolio(_:index:into:)`` for each page in turn (a file system
+  /// without ->readahead: read_pages() falls back to ->read_folio()).
+  public func readFolios(
+    _ mapping: AddressSpace, index: UInt64, count: Int, into pages: UnsafeMutableRawBufferPointer
+  ) throws(Errno) {
+    let size = PageCache.pageSize
+    for i in 0..<count {
+      try readFolio(
+        mapping, index: index + UInt64(i),
+        into: UnsafeMutableRawBufferPointer(rebasing: pages[i * size..<(i + 1) * size]))
+    }
+  }
+
   /// Page by page unless a file system says otherwise.
   public var writesPageRuns: Bool { false }
 
@@ -99,26 +127,45 @@ public final class AddressSpace: @unchecked Sendable {
     self.device = device
   }
 
+  /// The most pages one miss reads together (256 KiB), like the kernel's
+  /// readahead window (read_ahead_kb) bounding page_cache_ra_unbounded().
+  static let readaheadPages = 64
+
   /// Copies `buffer.count` bytes of the file from `offset` into `buffer`,
-  /// page by page from the cache, reading missing pages (filemap_read()).
-  /// EINVAL if the range overflows; a failed page read throws its error
-  /// (EIO) and leaves the pages before it cached.
+  /// page by page from the cache (filemap_read()). For a file system that
+  /// takes page runs, a missing page is read together with the missing
+  /// pages after it inside the range, up to 64 (256 KiB), with one
+  /// ``AddressSpaceOperations/readFolios(_:index:count:into:)``
+  /// (page_cache_sync_ra()). EINVAL if the range overflows; a failed read
+  /// throws its error (EIO), caches none of that run's pages and leaves the
+  /// pages before it cached.
   public func read(at offset: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(Errno) {
     guard let base = buffer.baseAddress, buffer.count > 0 else { return }
     guard !offset.addingReportingOverflow(UInt64(buffer.count)).overflow else { throw .EINVAL }
     // Only pages read in grow the cache: a read served from it needs no reclaim.
     var grew = false
     defer { if grew { cache.balance() } }
-    try forEachPage(offset: offset, count: buffer.count) {
-      (index, inPage, done, length) throws(Errno) in
-      let (entry, _, inserted) = try cache.getEntry(
-        .page(self), index: index, size: PageCache.pageSize
-      ) { (page) throws(Errno) in try operations.readFolio(self, index: index, into: page) }
+    let pageSize = UInt64(PageCache.pageSize)
+    let end = offset + UInt64(buffer.count)
+    let last = (end - 1) / pageSize
+    var index = offset / pageSize
+    while index <= last {
+      let limit =
+        operations.readsPageRuns
+        ? Int(min(last - index + 1, UInt64(AddressSpace.readaheadPages))) : 1
+      let (entries, inserted) = try cache.getPages(self, index: index, maxCount: limit)
       if inserted { grew = true }
-      entry.dataLock.withLock {
-        (base + done).copyMemory(from: entry.data + inPage, byteCount: length)
+      for entry in entries {
+        let pageStart = entry.index * pageSize
+        let from = max(offset, pageStart)
+        let to = min(end, pageStart + pageSize)
+        entry.dataLock.withLock {
+          (base + Int(from - offset)).copyMemory(
+            from: entry.data + Int(from - pageStart), byteCount: Int(to - from))
+        }
+        cache.unpin(entry)
       }
-      cache.unpin(entry)
+      index += UInt64(entries.count)
     }
   }
 
@@ -213,6 +260,137 @@ public final class AddressSpace: @unchecked Sendable {
       let length = min(pageSize - inPage, count - done)
       try body(position / UInt64(pageSize), inPage, done, length)
       done += length
+    }
+  }
+}
+
+extension PageCache {
+  /// Returns pinned, up-to-date pages of `mapping` from `index` on, at least
+  /// one: the cached page at `index` (waiting for a read of it in flight), or,
+  /// when it is missing, the run of missing pages from it, at most `maxCount`,
+  /// read with one readFolios call (page_cache_ra_unbounded(): the pages are
+  /// added locked, so other readers wait for them as for a single miss, then
+  /// read_pages()). A failed read detaches all of the run's pages, wakes
+  /// their waiters and throws. `inserted` says whether pages were added.
+  func getPages(_ mapping: AddressSpace, index: UInt64, maxCount: Int) throws(Errno)
+    -> (entries: [CacheEntry], inserted: Bool)
+  {
+    let size = PageCache.pageSize
+    var hook: (@Sendable (PageCacheTraceEvent) -> Void)?
+    // How many pages from `index` are missing now; their entries (a page
+    // from the pool each, zeroed) are made outside the lock, which every
+    // reader and writer of every file takes.
+    let wanted = lock.withLock { () -> Int in
+      var count = 0
+      while count < maxCount, mapping.pages[index + UInt64(count)] == nil { count += 1 }
+      return count
+    }
+    var made: [CacheEntry] = []
+    if wanted > 1 {
+      made.reserveCapacity(wanted)
+      for i in 0..<wanted {
+        made.append(CacheEntry(owner: .page(mapping), index: index + UInt64(i), size: size))
+      }
+    }
+    // Those still missing go in, locked, up to the first page another thread
+    // added meanwhile (a single missing page takes the getEntry path below).
+    let run = lock.withLock { () -> [CacheEntry] in
+      var run: [CacheEntry] = []
+      run.reserveCapacity(made.count)
+      for entry in made {
+        guard mapping.pages[entry.index] == nil else { break }
+        entry.locked = true
+        entry.pins = 1
+        insertLocked(entry)
+        run.append(entry)
+      }
+      counters.misses += UInt64(run.count)
+      if !run.isEmpty { hook = traceHookStorage }
+      return run
+    }
+    guard let first = run.first else {
+      // Cached (or being read by another thread): the single-page path waits and pins.
+      let (entry, _, inserted) = try getEntry(.page(mapping), index: index, size: size) {
+        (page) throws(Errno) in try mapping.operations.readFolio(mapping, index: index, into: page)
+      }
+      return ([entry], inserted)
+    }
+    if let hook { for entry in run { hook(.pageMiss(ino: mapping.ino, page: entry.index)) } }
+    do throws(Errno) {
+      if run.count == 1 {
+        try CacheIOContext.run { () throws(Errno) in
+          try mapping.operations.readFolio(mapping, index: index, into: first.bytes)
+        }
+      } else {
+        // The pages' bytes are apart; the run is read into one buffer and
+        // copied (aligned for an image opened O_DIRECT).
+        guard let whole = ReadaheadBuffer.take() else { throw .ENOMEM }
+        defer { ReadaheadBuffer.give(whole) }
+        let pages = UnsafeMutableRawBufferPointer(rebasing: whole[0..<run.count * size])
+        try CacheIOContext.run { () throws(Errno) in
+          try mapping.operations.readFolios(mapping, index: index, count: run.count, into: pages)
+        }
+        for (i, entry) in run.enumerated() {
+          entry.bytes.copyMemory(
+            from: UnsafeRawBufferPointer(rebasing: pages[i * size..<(i + 1) * size]))
+        }
+      }
+    } catch {
+      lock.withLock {
+        for entry in run {
+          detachLocked(entry)
+          entry.locked = false
+          entry.pins -= 1
+        }
+        lock.wakeAll()
+      }
+      throw error
+    }
+    lock.withLock {
+      for entry in run {
+        // folio_mark_uptodate() + folio_unlock() for each page of the run.
+        entry.uptodate = true
+        entry.locked = false
+        counters.pagesRead += 1
+        counters.bytesRead += UInt64(size)
+      }
+      lock.wakeAll()
+    }
+    return (run, true)
+  }
+}
+
+/// One readahead window of memory per thread, kept between reads: a fresh
+/// 256 KiB allocation per run costs an mmap and 64 page faults.
+enum ReadaheadBuffer {
+  static let bytes = AddressSpace.readaheadPages * PageCache.pageSize
+
+  private static let key: pthread_key_t = {
+    var key = pthread_key_t()
+    pthread_key_create(&key) { free($0) }
+    return key
+  }()
+
+  /// The calling thread's buffer, taken out of its slot (a nested use, if a
+  /// file system's readFolios ever reads another file's pages, makes its own).
+  /// Nil when memory is short.
+  static func take() -> UnsafeMutableRawBufferPointer? {
+    if let kept = pthread_getspecific(key) {
+      pthread_setspecific(key, nil)
+      return UnsafeMutableRawBufferPointer(start: kept, count: bytes)
+    }
+    var memory: UnsafeMutableRawPointer?
+    guard posix_memalign(&memory, PagePool.pageSize, bytes) == 0, let memory else { return nil }
+    return UnsafeMutableRawBufferPointer(start: memory, count: bytes)
+  }
+
+  /// Puts `buffer` back in the thread's slot, or frees it if the slot is full.
+  static func give(_ buffer: UnsafeMutableRawBufferPointer) {
+    guard let base = buffer.baseAddress else { return }
+    if pthread_getspecific(key) == nil {
+      pthread_setspecific(key, base)
+    } else {
+      free(base)
     }
   }
 }

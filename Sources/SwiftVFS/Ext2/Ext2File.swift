@@ -35,6 +35,19 @@ struct Ext2AddressSpace: AddressSpaceOperations {
       into: page)
   }
 
+  /// ext2 reads runs of missing pages at once (ext2_readahead()).
+  var readsPageRuns: Bool { true }
+
+  /// Like ext2_readahead() (mpage_readahead()): one map walk for the run,
+  /// one bio per run of consecutive blocks.
+  func readFolios(
+    _ mapping: AddressSpace, index: UInt64, count: Int, into pages: UnsafeMutableRawBufferPointer
+  ) throws(Errno) {
+    try mapping.cache.readBlocks(
+      try blocks(ofPage: index, count: count), blockSize: info.superBlock.blockSize,
+      from: info.disk.device, into: pages)
+  }
+
   /// Like ext2_writepages() for one page: the mapped parts go to their blocks.
   func writepage(_ mapping: AddressSpace, index: UInt64, from page: UnsafeRawBufferPointer)
     throws(Errno)
