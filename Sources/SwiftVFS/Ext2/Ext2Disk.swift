@@ -43,13 +43,14 @@ final class Ext2Disk: Sendable {
     return try buffers.read(block: UInt64(number))
   }
 
-  /// The buffer of a block about to be overwritten whole (sb_getblk()),
-  /// zero-filled and dirty: a newly allocated indirect or directory block.
-  func zeroedBuffer(_ number: UInt32) throws(Errno) -> BufferHead {
+  /// The buffer of a newly allocated block (an indirect, directory or
+  /// xattr block), taken without reading the disk (sb_getblk()), zeroed
+  /// once, filled by `fill`, up to date and dirty.
+  func zeroedBuffer(
+    _ number: UInt32, _ fill: (UnsafeMutableRawBufferPointer) -> Void = { _ in }
+  ) throws(Errno) -> BufferHead {
     guard number < blockCount else { throw EFSCORRUPTED }
-    let bh = try buffers.get(block: UInt64(number))
-    bh.modify { bytes in _ = bytes.initializeMemory(as: UInt8.self, repeating: 0) }
-    return bh
+    return try buffers.getZeroed(block: UInt64(number), fill)
   }
 
   /// A copy of block `number`'s bytes.
