@@ -106,14 +106,24 @@ struct Ext2Bytes {
   /// past the end).
   static func put16(_ bytes: inout [UInt8], _ offset: Int, _ value: UInt16) {
     guard offset >= 0, offset + 2 <= bytes.count else { return }
-    bytes[offset] = UInt8(value & 0xFF)
-    bytes[offset + 1] = UInt8(value >> 8)
+    // One store, not two checked subscripts: every inode write encodes
+    // some thirty fields this way.
+    bytes.withUnsafeMutableBytes {
+      $0.storeBytes(of: value.littleEndian, toByteOffset: offset, as: UInt16.self)
+    }
   }
 
-  /// Stores a little-endian 32-bit value at `offset` of `bytes`.
+  /// Stores a little-endian 32-bit value at `offset` of `bytes` (the half
+  /// that fits if only the low 16 bits do).
   static func put32(_ bytes: inout [UInt8], _ offset: Int, _ value: UInt32) {
-    put16(&bytes, offset, UInt16(value & 0xFFFF))
-    put16(&bytes, offset + 2, UInt16(value >> 16))
+    guard offset >= 0, offset + 4 <= bytes.count else {
+      put16(&bytes, offset, UInt16(value & 0xFFFF))
+      put16(&bytes, offset + 2, UInt16(value >> 16))
+      return
+    }
+    bytes.withUnsafeMutableBytes {
+      $0.storeBytes(of: value.littleEndian, toByteOffset: offset, as: UInt32.self)
+    }
   }
 
   /// `count` bytes at `offset`, clipped to what exists.
