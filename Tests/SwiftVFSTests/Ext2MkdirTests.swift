@@ -201,6 +201,31 @@ final class Ext2MkdirTests: XCTestCase {
     }
   }
 
+  /// A directory removed while open stays usable (no links, empty) until
+  /// it is closed or the file system is unmounted, which frees it: e2fsck
+  /// finds nothing and the inode and block counts come back.
+  func testRmdirOfAnOpenDirectoryFreesItAtUnmount() throws {
+    let image = try makeImage(blockSize: 1024, size: "8M")
+    var vfs = try mount(image)
+    let before = vfs.statfs(vfs.root)
+    let dir = try vfs.mkdir(vfs.root, FileName("gone"), mode: 0o755, cred: .root)
+    let (fh, _) = try vfs.open(dir, flags: O_RDONLY, cred: .root)
+    try vfs.rmdir(vfs.root, FileName("gone"))
+    XCTAssertEqual(try vfs.getattr(dir).nlink, 0)
+    XCTAssertThrowsError(try vfs.lookup(vfs.root, FileName("gone"))) {
+      XCTAssertEqual($0 as? Errno, .ENOENT)
+    }
+    _ = fh
+    vfs.unmountAll()
+    try assertClean(image)
+    vfs = try mount(image)
+    let after = vfs.statfs(vfs.root)
+    XCTAssertEqual(after.filesFree, before.filesFree)
+    XCTAssertEqual(after.blocksFree, before.blocksFree)
+    vfs.unmountAll()
+    try assertClean(image)
+  }
+
   /// A tree removed and made again reuses the freed inodes and blocks (the
   /// free counts come back exactly), lookups of removed names fail, and
   /// e2fsck finds nothing after each round.
