@@ -9,7 +9,9 @@
 // Chunks are kept for the life of the process: pages dropped from the
 // cache (eviction, drop_caches) go back to the free list, not to the
 // system, so the resident size stays at the most pages the cache has held
-// at once, which its bound limits.
+// at once (rounded up to a whole chunk: chunks are mapped pre-faulted),
+// which its bound limits. Freed pages are handed out again first (LIFO),
+// so a page reused is one already resident.
 
 import SwiftVFSCore
 
