@@ -73,6 +73,32 @@ public final class BufferCache: @unchecked Sendable {
   /// fill whole with ``BufferHead/modify(_:)``, which marks it up to date and
   /// dirty. EIO for a block past the device's end.
   public func get(block: UInt64) throws(Errno) -> BufferHead {
+    let (entry, _) = try getEntry(block: block)
+    return BufferHead(buffers: self, entry: entry)
+  }
+
+  /// The buffer of a block just allocated, all zeros but for what `fill`
+  /// writes, up to date and dirty (sb_getblk(), memset(), the new contents,
+  /// set_buffer_uptodate() and mark_buffer_dirty() in one pass under the
+  /// buffer's lock). A buffer not cached before is new and already zero
+  /// (its page is cleared when it is taken), so only a cached one is
+  /// cleared here: the block's page is zeroed once. EIO for a block past
+  /// the device's end.
+  public func getZeroed(
+    block: UInt64, _ fill: (UnsafeMutableRawBufferPointer) -> Void = { _ in }
+  ) throws(Errno) -> BufferHead {
+    let (entry, inserted) = try getEntry(block: block)
+    let bh = BufferHead(buffers: self, entry: entry)
+    bh.modify { bytes in
+      if !inserted { _ = bytes.initializeMemory(as: UInt8.self, repeating: 0) }
+      fill(bytes)
+    }
+    return bh
+  }
+
+  /// The entry of block `block`, pinned, and whether it was made now
+  /// (zero-filled, not up to date) rather than found cached.
+  private func getEntry(block: UInt64) throws(Errno) -> (CacheEntry, Bool) {
     guard block < blockCount else { throw .EIO }
     let (entry, inserted) = cache.lock.withLock { () -> (CacheEntry, Bool) in
       // A read of the block in flight fills the bytes without their lock:
@@ -89,7 +115,7 @@ public final class BufferCache: @unchecked Sendable {
       return (entry, true)
     }
     if inserted { cache.balance() }
-    return BufferHead(buffers: self, entry: entry)
+    return (entry, inserted)
   }
 
   /// Writes back this device's dirty buffers, waits for writeback in flight,

@@ -9,7 +9,9 @@
 // Chunks are kept for the life of the process: pages dropped from the
 // cache (eviction, drop_caches) go back to the free list, not to the
 // system, so the resident size stays at the most pages the cache has held
-// at once, which its bound limits.
+// at once (rounded up to a whole chunk: chunks are mapped pre-faulted),
+// which its bound limits. Freed pages are handed out again first (LIFO),
+// so a page reused is one already resident.
 
 import SwiftVFSCore
 
@@ -34,7 +36,12 @@ final class PagePool: @unchecked Sendable {
   func allocate() -> UnsafeMutableRawPointer {
     if let page = lock.withLock({ free.popLast() }) { return page }
     let bytes = PagePool.pageSize * PagePool.pagesPerChunk
-    guard let chunk = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+    // MAP_POPULATE: the chunk's pages are faulted in by this one call (the
+    // kernel zeroes them in a batch) rather than by one page fault each at
+    // first touch, which a new buffer otherwise takes inside a request.
+    guard
+      let chunk = mmap(
+        nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0),
       chunk != MAP_FAILED
     else {
       return UnsafeMutableRawPointer.allocate(

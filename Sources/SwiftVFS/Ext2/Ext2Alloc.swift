@@ -180,21 +180,28 @@ extension Ext2FileSystemInfo {
       let sbd = superBlock
       let groups = UInt32(groupTable.count)
       guard freeInodes > 0, groups > 0 else { throw .ENOSPC }
-      var order: [UInt32] = []
       let parentGroup = (parentIno - 1) / sbd.inodesPerGroup % groups
+      var best: UInt32?
       if isDirectory {
         let average = freeInodes / groups
-        var best: UInt32?
         for g in 0..<groups {
           let d = groupTable[Int(g)]
           guard UInt32(d.freeInodesCount) >= max(average, 1) else { continue }
           if let b = best, groupTable[Int(b)].freeBlocksCount >= d.freeBlocksCount { continue }
           best = g
         }
-        if let best { order.append(best) }
       }
-      order += (0..<groups).map { (parentGroup + $0) % groups }
-      for group in order where groupTable[Int(group)].freeInodesCount > 0 {
+      // The directory's chosen group first, then every group from the
+      // parent's on (no array of the order per call: this runs per create).
+      for step in 0...groups {
+        let group: UInt32
+        if step == 0 {
+          guard let best else { continue }
+          group = best
+        } else {
+          group = (parentGroup + step - 1) % groups
+        }
+        guard groupTable[Int(group)].freeInodesCount > 0 else { continue }
         let bh = BufferHeadBits(try disk.buffer(groupTable[Int(group)].inodeBitmap))
         let first = group == 0 ? Int(sbd.firstIno) - 1 : 0
         guard let bit = bh.firstClear(from: first, count: Int(sbd.inodesPerGroup)) else {

@@ -288,7 +288,11 @@ extension Ext2FileSystemInfo {
     }
     let sectors = UInt32(superBlock.blockSize / 512)
     core.lock.withLock {
-      for (i, pointer) in block.enumerated() { core.disk.setPointer(i, pointer) }
+      // Only the pointers that changed (most inodes have few blocks).
+      for (i, pointer) in block.enumerated()
+      where i >= core.disk.block.count || core.disk.block[i] != pointer {
+        core.disk.setPointer(i, pointer)
+      }
       core.disk.blocks &-= min(core.disk.blocks, UInt32(freed.count) &* sectors)
       core.goal = 0
     }

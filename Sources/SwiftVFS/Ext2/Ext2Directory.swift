@@ -144,7 +144,9 @@ extension Ext2FileSystemInfo {
   func findEntry(_ dir: Ext2Inode, _ name: [UInt8], core: Ext2InodeCore? = nil) throws(Errno)
     -> UInt32?
   {
-    try locate(dir, name, core: core)?.ino
+    guard let found = try locate(dir, name, core: core) else { return nil }
+    found.bh.release()
+    return found.ino
   }
 
   /// Like ext2_readdir(): the used records from byte offset `offset` on,
@@ -202,6 +204,28 @@ extension Ext2FileSystemInfo {
     bytes[offset + 6] = UInt8(name.count)
     bytes[offset + 7] = fileType
     for (i, byte) in name.enumerated() { bytes[offset + 8 + i] = byte }
+  }
+
+  /// Writes "." (naming `ino`) and ".." (naming `parent`, spanning the rest
+  /// of the block) at the start of a new directory block, without a
+  /// temporary array for the names.
+  static func putDotEntries(
+    _ bytes: UnsafeMutableRawBufferPointer, ino: UInt32, parent: UInt32, type: UInt8
+  ) {
+    guard bytes.count >= 24 else { return }
+    bytes.storeBytes(of: ino.littleEndian, toByteOffset: 0, as: UInt32.self)
+    bytes.storeBytes(of: UInt16(12).littleEndian, toByteOffset: 4, as: UInt16.self)
+    bytes[6] = 1
+    bytes[7] = type
+    bytes[8] = 0x2E
+    bytes.storeBytes(of: parent.littleEndian, toByteOffset: 12, as: UInt32.self)
+    bytes.storeBytes(
+      of: UInt16(truncatingIfNeeded: bytes.count - 12).littleEndian, toByteOffset: 16,
+      as: UInt16.self)
+    bytes[18] = 2
+    bytes[19] = type
+    bytes[20] = 0x2E
+    bytes[21] = 0x2E
   }
 
   /// Clears EXT2_INDEX_FL of a directory about to change.
@@ -267,8 +291,7 @@ extension Ext2FileSystemInfo {
     noRoom(core, below: count, size: needed)
     // No room: a new block (ext2_add_link()'s "extend the directory").
     let (physical, _) = try getBlock(core, count)
-    let bh = try self.disk.zeroedBuffer(physical)
-    bh.modify { bytes in
+    let bh = try self.disk.zeroedBuffer(physical) { bytes in
       Ext2FileSystemInfo.putEntry(
         bytes, at: 0, ino: ino, recordLength: blockSize, name: name, fileType: fileType)
     }
@@ -299,11 +322,13 @@ extension Ext2FileSystemInfo {
     markDirty(dir)
   }
 
-  /// The block, offset and record of `name` in `dir`, or nil, searched
+  /// The buffer, offset and record of `name` in `dir`, or nil, searched
   /// from `core`'s i_dir_start_lookup on (see `findEntry`), which moves to
-  /// the block it is found in.
+  /// the block it is found in. The found block's buffer comes back pinned
+  /// (as ext2_find_entry() returns its folio mapped), so a change to the
+  /// record needs no second lookup; the caller releases it.
   private func locate(_ dir: Ext2Inode, _ name: [UInt8], core: Ext2InodeCore?) throws(Errno)
-    -> (block: UInt32, offset: Int, previous: Int?, recordLength: Int, ino: UInt32, index: UInt64)?
+    -> (bh: BufferHead, offset: Int, previous: Int?, recordLength: Int, ino: UInt32, index: UInt64)?
   {
     let count = try directoryBlockCount(dir)
     guard count > 0 else { return nil }
@@ -311,14 +336,17 @@ extension Ext2FileSystemInfo {
     if start >= count { start = 0 }
     for step in 0..<count {
       let index = (start + step) % count
-      let found = try withDirectoryBlock(dir, index) {
-        (bh) throws(Errno) -> (UInt32, Int, Int?, Int, UInt32)? in
-        try bh.withUnsafeBytes { (raw) throws(Errno) -> (UInt32, Int, Int?, Int, UInt32)? in
+      // A hole reads as zeros, whose rec_len 0 fails the check: EUCLEAN.
+      guard let physical = try lookupBlock(dir, index) else { throw EFSCORRUPTED }
+      let bh = try disk.buffer(physical)
+      let found: (Int, Int?, Int, UInt32)?
+      do {
+        found = try bh.withUnsafeBytes { (raw) throws(Errno) -> (Int, Int?, Int, UInt32)? in
           var previous: Int?
-          var found: (UInt32, Int, Int?, Int, UInt32)?
+          var found: (Int, Int?, Int, UInt32)?
           try scanDirectoryBlock(raw) { record in
             if record.ino != 0, record.hasName(name, in: raw) {
-              found = (UInt32(bh.block), record.offset, previous, record.recordLength, record.ino)
+              found = (record.offset, previous, record.recordLength, record.ino)
               return false
             }
             previous = record.offset
@@ -326,11 +354,16 @@ extension Ext2FileSystemInfo {
           }
           return found
         }
+      } catch {
+        bh.release()
+        throw error
       }
-      if let found {
-        if let core { core.lock.withLock { core.dirStartLookup = index } }
-        return (found.0, found.1, found.2, found.3, found.4, index)
+      guard let found else {
+        bh.release()
+        continue
       }
+      if let core { core.lock.withLock { core.dirStartLookup = index } }
+      return (bh, found.0, found.1, found.2, found.3, index)
     }
     return nil
   }
@@ -341,7 +374,7 @@ extension Ext2FileSystemInfo {
     let core = try core(of: dir)
     dropIndex(core)
     guard let found = try locate(core.snapshot, name, core: core) else { throw .ENOENT }
-    let bh = try disk.buffer(found.block)
+    let bh = found.bh
     defer { bh.release() }
     // The freed bytes make room in this block: the add hint stops before it.
     core.lock.withLock { core.noRoomBelow = min(core.noRoomBelow, found.index) }
@@ -363,7 +396,7 @@ extension Ext2FileSystemInfo {
     let core = try core(of: dir)
     dropIndex(core)
     guard let found = try locate(core.snapshot, name, core: core) else { throw .ENOENT }
-    let bh = try disk.buffer(found.block)
+    let bh = found.bh
     defer { bh.release() }
     let fileType = diskFileType(type)
     bh.modify { bytes in
@@ -378,14 +411,12 @@ extension Ext2FileSystemInfo {
   func makeEmpty(_ dir: Inode, _ core: Ext2InodeCore, parent: UInt32) throws(Errno) {
     let blockSize = superBlock.blockSize
     let (physical, _) = try getBlock(core, 0)
-    let bh = try disk.zeroedBuffer(physical)
     let type = diskFileType(.directory)
-    bh.modify { bytes in
-      Ext2FileSystemInfo.putEntry(
-        bytes, at: 0, ino: core.ino, recordLength: 12, name: [0x2E], fileType: type)
-      Ext2FileSystemInfo.putEntry(
-        bytes, at: 12, ino: parent, recordLength: blockSize - 12, name: [0x2E, 0x2E], fileType: type
-      )
+    // One pass over the new block: zeros (only if its buffer was cached),
+    // then "." and ".." written in place, as ext2_make_empty() fills the
+    // folio it zeroed.
+    let bh = try disk.zeroedBuffer(physical) { bytes in
+      Ext2FileSystemInfo.putDotEntries(bytes, ino: core.ino, parent: parent, type: type)
     }
     bh.release()
     dir.lock.withLock { dir.size = Int64(blockSize) }

@@ -43,13 +43,14 @@ final class Ext2Disk: Sendable {
     return try buffers.read(block: UInt64(number))
   }
 
-  /// The buffer of a block about to be overwritten whole (sb_getblk()),
-  /// zero-filled and dirty: a newly allocated indirect or directory block.
-  func zeroedBuffer(_ number: UInt32) throws(Errno) -> BufferHead {
+  /// The buffer of a newly allocated block (an indirect, directory or
+  /// xattr block), taken without reading the disk (sb_getblk()), zeroed
+  /// once, filled by `fill`, up to date and dirty.
+  func zeroedBuffer(
+    _ number: UInt32, _ fill: (UnsafeMutableRawBufferPointer) -> Void = { _ in }
+  ) throws(Errno) -> BufferHead {
     guard number < blockCount else { throw EFSCORRUPTED }
-    let bh = try buffers.get(block: UInt64(number))
-    bh.modify { bytes in _ = bytes.initializeMemory(as: UInt8.self, repeating: 0) }
-    return bh
+    return try buffers.getZeroed(block: UInt64(number), fill)
   }
 
   /// A copy of block `number`'s bytes.
@@ -105,14 +106,24 @@ struct Ext2Bytes {
   /// past the end).
   static func put16(_ bytes: inout [UInt8], _ offset: Int, _ value: UInt16) {
     guard offset >= 0, offset + 2 <= bytes.count else { return }
-    bytes[offset] = UInt8(value & 0xFF)
-    bytes[offset + 1] = UInt8(value >> 8)
+    // One store, not two checked subscripts: every inode write encodes
+    // some thirty fields this way.
+    bytes.withUnsafeMutableBytes {
+      $0.storeBytes(of: value.littleEndian, toByteOffset: offset, as: UInt16.self)
+    }
   }
 
-  /// Stores a little-endian 32-bit value at `offset` of `bytes`.
+  /// Stores a little-endian 32-bit value at `offset` of `bytes` (the half
+  /// that fits if only the low 16 bits do).
   static func put32(_ bytes: inout [UInt8], _ offset: Int, _ value: UInt32) {
-    put16(&bytes, offset, UInt16(value & 0xFFFF))
-    put16(&bytes, offset + 2, UInt16(value >> 16))
+    guard offset >= 0, offset + 4 <= bytes.count else {
+      put16(&bytes, offset, UInt16(value & 0xFFFF))
+      put16(&bytes, offset + 2, UInt16(value >> 16))
+      return
+    }
+    bytes.withUnsafeMutableBytes {
+      $0.storeBytes(of: value.littleEndian, toByteOffset: offset, as: UInt32.self)
+    }
   }
 
   /// `count` bytes at `offset`, clipped to what exists.

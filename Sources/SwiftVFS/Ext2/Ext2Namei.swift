@@ -274,7 +274,10 @@ struct Ext2InodeOperations: InodeOperations {
       victim.size = 0
       victim.ctime = .now
     }
-    try info.writeInode(victim)
+    // Only marked dirty, as ext2_rmdir()'s inode_dec_link_count() leaves
+    // it: the eviction that follows (ext2_evict_inode()) writes the inode
+    // once, with i_dtime, and a directory still open past this point is
+    // written by the next sync or freed at unmount, as any orphan.
     info.markDirty(victim)
   }
 
