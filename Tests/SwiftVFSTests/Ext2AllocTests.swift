@@ -28,23 +28,10 @@ final class Ext2AllocTests: XCTestCase {
 
   // MARK: - Helpers
 
-  private func run(_ path: String, _ arguments: [String]) throws -> (Int32, String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    let out = Pipe()
-    process.standardOutput = out
-    process.standardError = out
-    try process.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-  }
-
   /// A 4 MiB image: 1 KiB blocks, 1,024 blocks per group (4 groups).
   private func makeImage(size: String = "4M") throws -> String {
     let image = scratch.path + "/a.img"
-    let (status, output) = try run(
+    let (status, output) = try runTool(
       "/usr/sbin/mke2fs", ["-q", "-F", "-t", "ext2", "-b", "1024", "-g", "1024", image, size])
     XCTAssertEqual(status, 0, output)
     return image
@@ -61,7 +48,7 @@ final class Ext2AllocTests: XCTestCase {
   private func assertClean(_ image: String, file: StaticString = #filePath, line: UInt = #line)
     throws
   {
-    let (status, output) = try run("/usr/sbin/e2fsck", ["-fn", image])
+    let (status, output) = try runTool("/usr/sbin/e2fsck", ["-fn", image])
     XCTAssertEqual(status, 0, "e2fsck -fn:\n\(output)", file: file, line: line)
   }
 
