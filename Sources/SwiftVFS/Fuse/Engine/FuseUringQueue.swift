@@ -193,6 +193,11 @@ final class FuseUringQueue: @unchecked Sendable {
   private var pending: [Int] = []
   private var closed = false
   private var owner: pthread_t?
+  /// Completions `register` reaped that were not its own answers: the
+  /// kernel may fetch a request into an entry as soon as the last queue's
+  /// REGISTER made the ring ready, before `register` returns. `serve`
+  /// handles them first (once they were dropped, and their callers hung).
+  private var early: [(data: UInt64, result: Int32)] = []
 
   /// Sets up the ring and the buffers (no kernel command yet): nil and the
   /// negative errno in `error` if io_uring_setup or eventfd fails.
@@ -255,6 +260,7 @@ final class FuseUringQueue: @unchecked Sendable {
     var result: Int32 = 0
     while curing_next_cqe(ring, &data, &result) == 1 {
       if data >= 1, data <= UInt64(entries.count), result < 0 { return result }
+      early.append((data, result))
     }
     return 0
   }
@@ -285,41 +291,19 @@ final class FuseUringQueue: @unchecked Sendable {
   func serve(_ connection: FuseConnection) {
     var gone = 0
     var stopped = false
+    // What the kernel completed while `register` waited for its answers.
+    let reaped = early
+    early = []
+    for (data, result) in reaped {
+      complete(data, result, connection, stopped: &stopped, gone: &gone)
+    }
     while !stopped, gone < entries.count {
       let waited = curing_submit_and_wait(ring)
       if waited < 0, waited != -EINTR, waited != -EAGAIN, waited != -EBUSY { break }
       var data: UInt64 = 0
       var result: Int32 = 0
       while curing_next_cqe(ring, &data, &result) == 1 {
-        switch data {
-        case FuseUringQueue.stopData:
-          stopped = true
-        case FuseUringQueue.wakeData:
-          var count: UInt64 = 0
-          _ = read(eventFD, &count, 8)
-          armPoll(eventFD, FuseUringQueue.wakeData)
-        default:
-          let index = Int(data) - 1
-          guard entries.indices.contains(index) else { continue }
-          let entry = entries[index]
-          if result == 0 {
-            lock.withLock {
-              inKernel -= 1
-              entry.registering = false
-              entry.commitID = entry.ringCommitID
-              entry.waiting = true
-            }
-            connection.handleRing(entry)
-          } else if result == -EAGAIN || result == -EINTR {
-            lock.withLock {
-              inKernel -= 1
-              prepare(entry)
-            }
-          } else {
-            lock.withLock { inKernel -= 1 }
-            gone += 1
-          }
-        }
+        complete(data, result, connection, stopped: &stopped, gone: &gone)
       }
       let queued = lock.withLock {
         let list = pending
@@ -330,6 +314,44 @@ final class FuseUringQueue: @unchecked Sendable {
       if !stopped, gone == 0 { grow() }
     }
     lock.withLock { closed = true }
+  }
+
+  /// One completion: the stop pipe, the wake-up of a reply made on another
+  /// thread, or an entry: a request fetched into it (served now), a command
+  /// to issue again (EAGAIN, EINTR), or the end of the entry (unmount).
+  private func complete(
+    _ data: UInt64, _ result: Int32, _ connection: FuseConnection, stopped: inout Bool,
+    gone: inout Int
+  ) {
+    switch data {
+    case FuseUringQueue.stopData:
+      stopped = true
+    case FuseUringQueue.wakeData:
+      var count: UInt64 = 0
+      _ = read(eventFD, &count, 8)
+      armPoll(eventFD, FuseUringQueue.wakeData)
+    default:
+      let index = Int(data) - 1
+      guard entries.indices.contains(index) else { return }
+      let entry = entries[index]
+      if result == 0 {
+        lock.withLock {
+          inKernel -= 1
+          entry.registering = false
+          entry.commitID = entry.ringCommitID
+          entry.waiting = true
+        }
+        connection.handleRing(entry)
+      } else if result == -EAGAIN || result == -EINTR {
+        lock.withLock {
+          inKernel -= 1
+          prepare(entry)
+        }
+      } else {
+        lock.withLock { inKernel -= 1 }
+        gone += 1
+      }
+    }
   }
 
   /// A new entry, registered, while fewer than two wait in the kernel.
