@@ -88,12 +88,7 @@ final class NativeEngineTests: MountTestCase {
       touch -d '2020-01-02 03:04:05.5' t; stat -c '%y' t
       dd if=/dev/zero of=z bs=64k count=20 status=none; stat -c %s z; od -An -tx1 -N4 -j 1000000 z
       """
-    var outputs: [String] = []
-    for dir in [tmpfs.path, vfs.path] {
-      let r = runCommand("/bin/sh", ["-c", script, "sh", dir])
-      XCTAssertEqual(r.status, 0, "\(dir): \(r.stderr)")
-      outputs.append(r.stdout)
-    }
+    let outputs = stdoutOnBothSides("/bin/sh") { ["-c", script, "sh", $0] }
     XCTAssertTrue(outputs[0].contains("hello\nworld"), outputs[0])
     XCTAssertEqual(outputs[1], outputs[0], "native engine differs from tmpfs")
   }
@@ -212,13 +207,8 @@ final class NativeEngineTests: MountTestCase {
         os.chmod(p, mode); os.chown(p, -1, -1)
         print('chown -1 -1', oct(mode), '->', oct(os.stat(p).st_mode & 0o7777))
       """
-    var outputs: [String] = []
-    for dir in [tmpfs.path, vfs.path] {
-      XCTAssertEqual(chmod(dir, 0o1777), 0)
-      let r = runCommand("/usr/bin/python3", ["-c", script, dir], timeout: 120)
-      XCTAssertEqual(r.status, 0, r.stderr)
-      outputs.append(r.stdout)
-    }
+    for dir in [tmpfs.path, vfs.path] { XCTAssertEqual(chmod(dir, 0o1777), 0) }
+    let outputs = stdoutOnBothSides("/usr/bin/python3", timeout: 120) { ["-c", script, $0] }
     let lines = outputs.map { $0.split(separator: "\n").map(String.init) }
     XCTAssertEqual(lines[0].count, 42, outputs[0])
     // Only a group member facing 0o6757 (group r-x) may not write.

@@ -48,13 +48,8 @@ final class PrivilegeKillTests: MountTestCase {
             print(name, 'gid', gid, oct(mode), '->', oct(os.stat(p).st_mode & 0o7777),
                 'ok' if r.returncode == 0 else 'failed: ' + r.stderr.strip()[-200:])
       """
-    var outputs: [String] = []
-    for dir in [tmpfs.path, vfs.path] {
-      XCTAssertEqual(chmod(dir, 0o1777), 0)
-      let r = runCommand("/usr/bin/python3", ["-c", script, dir], timeout: 120)
-      XCTAssertEqual(r.status, 0, r.stderr)
-      outputs.append(r.stdout)
-    }
+    for dir in [tmpfs.path, vfs.path] { XCTAssertEqual(chmod(dir, 0o1777), 0) }
+    let outputs = stdoutOnBothSides("/usr/bin/python3", timeout: 120) { ["-c", script, $0] }
     let lines = outputs.map { $0.split(separator: "\n").map(String.init) }
     XCTAssertEqual(lines[0].count, testsOnExt2 ? 50 : 80, "every case ran on \(tmpfs.name)")
     XCTAssertTrue(lines[0].allSatisfy { $0.hasSuffix(" ok") }, outputs[0])

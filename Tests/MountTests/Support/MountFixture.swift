@@ -254,6 +254,19 @@ class MountTestCase: XCTestCase {
 
   static var isCI: Bool { ProcessInfo.processInfo.environment["CI"] == "true" }
 
+  /// Runs `executable` with `arguments(dir)` on the tmpfs, then on vfsmount,
+  /// asserts that each exits 0, and returns their outputs in that order.
+  func stdoutOnBothSides(
+    _ executable: String, timeout: Double = 60, file: StaticString = #filePath,
+    line: UInt = #line, _ arguments: (String) -> [String]
+  ) -> [String] {
+    [tmpfs.path, vfs.path].map { dir in
+      let r = runCommand(executable, arguments(dir), timeout: timeout)
+      XCTAssertEqual(r.status, 0, "\(dir): \(r.stderr)", file: file, line: line)
+      return r.stdout
+    }
+  }
+
   override func setUpWithError() throws {
     try super.setUpWithError()
     do {
