@@ -80,7 +80,13 @@ final class FuseUringEntry: @unchecked Sendable {
     guard length >= FuseInHeader.wireSize, payloadCount <= payloadSize,
       (0...128).contains(opCount)
     else { return nil }
-    var bytes = [UInt8](repeating: 0, count: length)
+    return joined(opCount: opCount, payloadCount: payloadCount)
+  }
+
+  /// fuse_in_header, `opCount` bytes of op_in and `payloadCount` bytes of
+  /// the payload, one after another; the caller has checked the sizes.
+  private func joined(opCount: Int, payloadCount: Int) -> [UInt8] {
+    var bytes = [UInt8](repeating: 0, count: FuseInHeader.wireSize + opCount + payloadCount)
     bytes.withUnsafeMutableBytes { out in
       guard let base = out.baseAddress else { return }
       base.copyMemory(from: header, byteCount: FuseInHeader.wireSize)
@@ -101,14 +107,10 @@ final class FuseUringEntry: @unchecked Sendable {
       payloadCount <= payloadSize,
       inLength == FuseInHeader.wireSize + argumentSize + payloadCount
     else { return nil }
-    var head = [UInt8](repeating: 0, count: FuseInHeader.wireSize + argumentSize)
-    head.withUnsafeMutableBytes { out in
-      guard let base = out.baseAddress else { return }
-      base.copyMemory(from: header, byteCount: FuseInHeader.wireSize)
-      (base + FuseInHeader.wireSize).copyMemory(
-        from: header + FuseUringEntry.opInOffset, byteCount: argumentSize)
-    }
-    return (head, UnsafeRawBufferPointer(start: payload, count: payloadCount))
+    return (
+      joined(opCount: argumentSize, payloadCount: 0),
+      UnsafeRawBufferPointer(start: payload, count: payloadCount)
+    )
   }
 
   /// Puts a reply (fuse_out_header then the body, as writev() would send
