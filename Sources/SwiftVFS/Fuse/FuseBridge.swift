@@ -597,11 +597,14 @@ public final class FuseBridge: @unchecked Sendable {
       // and hang every caller (seen with fio's 64 AIO writes and buffered
       // readers): past the limit the write replies first and the pages are
       // dropped right after it.
+      // On io_uring the entry the write holds is one its queue cannot use
+      // to fetch those READs, so the queue decides too (mayHoldWhileWaiting).
       // (A file its file system opened with direct I/O, a device, is not
       // cached by the kernel: nothing to drop.)
       let hold = handle.flatMap { try? vfs.file($0) }.map { !$0.directIO } ?? false
       if hold,
         heldWrites.add(1, ordering: .acquiringAndReleasing).newValue > FuseBridge.heldWriteLimit
+          || !req.mayHoldWhileWaiting()
       {
         heldWrites.subtract(1, ordering: .acquiringAndReleasing)
         return write(req, ino, bytes, offset, handle: handle)

@@ -91,6 +91,21 @@ struct FuseReplier: @unchecked Sendable {
     }
   }
 
+  // MARK: - Holding a request
+
+  /// Whether this request may stay unanswered on a worker while it waits for
+  /// the kernel (an O_DIRECT write waiting for a page drop, whose pages wait
+  /// for READs of their own). Always on /dev/fuse, where any thread reads
+  /// the next request. On an io_uring entry only while its queue keeps
+  /// enough entries to fetch the requests the wait depends on
+  /// (FuseUringQueue.tryHold); the entry's reply gives the hold back.
+  func mayHoldWhileWaiting() -> Bool {
+    switch transport {
+    case .libfuse: return true
+    case .native(let request): return FuseUringRoutes.tryHold(request.fd)
+    }
+  }
+
   // MARK: - Replies
 
   /// An error reply, or success with no body for `error` 0 (UNLINK, FLUSH ...).

@@ -36,6 +36,9 @@ final class FuseUringEntry: @unchecked Sendable {
   var waiting = false
   /// REGISTER has not been accepted yet: a retry (EAGAIN) registers again.
   var registering = true
+  /// The request is held on a worker while it waits for the kernel
+  /// (FuseUringQueue.tryHold); its reply gives the hold back.
+  var held = false
 
   init(queue: FuseUringQueue, index: Int, payloadSize: Int) {
     self.queue = queue
@@ -166,11 +169,19 @@ final class FuseUringEntry: @unchecked Sendable {
 /// woken through `eventFD`, which it polls through the ring beside the
 /// connection's stop pipe.
 ///
-/// Entries grow on demand, up to `maxDepth`: a request handed to a worker
-/// keeps its entry until it replies, and a worker may wait for another
-/// request of the same queue (an O_DIRECT write waits in an invalidation for
-/// pages whose READ is still to come), so a queue keeps at least two entries
-/// in the kernel while it can: REGISTER adds one at any time.
+/// A request handed to a worker keeps its entry until it replies, and a
+/// worker may wait for another request of the same queue (an O_DIRECT write
+/// waits in an invalidation for pages whose READ is still to come). The
+/// kernel gives a request that finds no free entry to the next entry that
+/// commits (fuse_uring_next_fuse_req()); an entry REGISTERed later only
+/// waits for new requests (fuse_uring_do_register() does not look at the
+/// queued ones). So once every entry is out and held, the queued requests
+/// wait for good, and with them the holders: only `holdLimit` requests may
+/// be held at once, fewer than the entries registered at the start (seen:
+/// fio's 64 AIO O_DIRECT writes held all of a queue's entries while the
+/// READ their page drop waited for stayed queued). Entries still grow on
+/// demand, up to `maxDepth`, while fewer than two wait in the kernel, for
+/// requests that sleep on a worker (a blocking device read) and arrive later.
 ///
 /// Locking: `lock` guards `pending`, `closed`, and the entries' state;
 /// `entries` and `inKernel` change on the owner thread only, under `lock`
@@ -188,6 +199,11 @@ final class FuseUringQueue: @unchecked Sendable {
   private(set) var entries: [FuseUringEntry] = []
   /// The most entries the queue grows to.
   let maxDepth: Int
+  /// The most requests held on workers at once (`tryHold`): half the
+  /// entries registered at the start, the rest left to fetch what they wait for.
+  let holdLimit: Int
+  /// Requests held now.
+  private var holding = 0
   private let payloadSize: Int
   /// Entries the kernel holds (registered or fetching), free for a request.
   private var inKernel = 0
@@ -209,6 +225,7 @@ final class FuseUringQueue: @unchecked Sendable {
   ) {
     self.qid = qid
     self.maxDepth = max(depth, maxDepth)
+    holdLimit = max(1, depth / 2)
     self.payloadSize = payloadSize
     self.fd = fd
     self.stopFD = stopFD
@@ -376,11 +393,26 @@ final class FuseUringQueue: @unchecked Sendable {
 
   // MARK: - Replies, on any thread
 
+  /// Takes one of the queue's holds for the request in `entry`: false when
+  /// `holdLimit` are taken (the caller then replies first).
+  func tryHold(_ entry: FuseUringEntry) -> Bool {
+    lock.withLock {
+      guard entry.waiting, !entry.held, holding < holdLimit else { return false }
+      entry.held = true
+      holding += 1
+      return true
+    }
+  }
+
   /// COMMIT_AND_FETCH for `entry` with the reply `iov`: 0, or -ENOENT when
   /// the entry holds no request (answered already, or the queue has ended).
   func commit(_ entry: FuseUringEntry, _ iov: [iovec], total: Int) -> Int32 {
     let onOwner = owner.map { pthread_equal($0, pthread_self()) != 0 } ?? false
     let queued: Bool = lock.withLock {
+      if entry.held {
+        entry.held = false
+        holding -= 1
+      }
       guard !closed, entry.waiting else { return false }
       entry.waiting = false
       entry.store(iov, total: total)
@@ -425,6 +457,14 @@ enum FuseUringRoutes {
 
   static func remove(_ list: [FuseUringEntry]) {
     lock.withLock { for e in list { entries.removeValue(forKey: e.tag) } }
+  }
+
+  /// Whether the request read from `fd` may be held on a worker: always
+  /// for a real descriptor, else as its entry's queue decides (`tryHold`).
+  static func tryHold(_ fd: Int32) -> Bool {
+    guard isTag(fd) else { return true }
+    guard let entry = lock.withLock({ entries[fd] }) else { return false }
+    return entry.queue.tryHold(entry)
   }
 
   /// The reply `iov` to the entry `tag` names: 0 or a negative errno.
