@@ -218,6 +218,26 @@ extension Ext2FileSystemInfo {
     }
   }
 
+  /// A new inode's i_generation, like ext2_new_inode()'s get_random_u32():
+  /// the high half of a SplitMix64 step from a seed drawn once per mount,
+  /// since Swift's `UInt32.random` makes a getrandom(2) system call per
+  /// draw, one more trip into the kernel on every create and mkdir.
+  func newGeneration() -> UInt32 {
+    allocLock.withLock {
+      UInt32(truncatingIfNeeded: Ext2FileSystemInfo.splitMix64(&generationState) >> 32)
+    }
+  }
+
+  /// One step of SplitMix64 (Steele, Lea and Flood, 2014): advances `state`
+  /// and returns its next 64-bit output.
+  static func splitMix64(_ state: inout UInt64) -> UInt64 {
+    state &+= 0x9E37_79B9_7F4A_7C15
+    var z = state
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+  }
+
   /// Like ext2_free_inode(): clears the inode's bit and counts it free.
   func freeInodeNumber(_ ino: UInt32, isDirectory: Bool) {
     allocLock.withLock {

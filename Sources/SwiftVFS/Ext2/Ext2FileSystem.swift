@@ -255,6 +255,9 @@ final class Ext2FileSystemInfo: @unchecked Sendable {
   var validatedGroups: Set<UInt32> = []
   /// The descriptor blocks' buffers, held once used (sbi->s_group_desc).
   var descriptorBuffers: [BufferHead?] = []
+  /// The state of the i_generation generator, seeded once from the system's
+  /// random source (guarded by `allocLock`).
+  var generationState = UInt64.random(in: .min ... .max)
 
   private let lock = Lock()
   private var inodes: [UInt32: InodeSlot] = [:]
