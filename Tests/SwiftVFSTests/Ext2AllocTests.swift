@@ -309,24 +309,29 @@ final class Ext2AllocTests: XCTestCase {
 
   // MARK: - i_generation
 
-  /// SplitMix64 gives the reference outputs for seed 0 (the published
-  /// sequence), so the generator is the one named.
-  func testSplitMix64GivesTheReferenceSequence() {
-    var state: UInt64 = 0
-    XCTAssertEqual(Ext2FileSystemInfo.splitMix64(&state), 0xE220_A839_7B1D_CDAF)
-    XCTAssertEqual(Ext2FileSystemInfo.splitMix64(&state), 0x6E78_9E6A_A1B9_65F4)
-    XCTAssertEqual(Ext2FileSystemInfo.splitMix64(&state), 0x06C4_5D18_8009_454F)
+  /// A batch holds 256 bytes from the system's random source: not all the
+  /// same number (the chance that 64 random draws agree is 2^-2016).
+  func testRandomBatchIsFullAndRandom() {
+    let batch = Ext2FileSystemInfo.randomBatch(count: Ext2FileSystemInfo.generationBatchSize)
+    XCTAssertEqual(batch.count, 64)
+    XCTAssertGreaterThan(Set(batch).count, 1)
   }
 
-  /// Each new inode takes the next draw of the mount's generator as its
-  /// i_generation (without a system call per inode), and the disk has it
-  /// after the unmount: from seed 0, the high halves of the first outputs.
-  func testNewInodesTakeTheGeneratorsDrawsAsGeneration() throws {
+  /// Each new inode takes the next number of the batch as its i_generation,
+  /// and the disk has it after the unmount; once the batch is spent, a new
+  /// one is drawn.
+  func testNewInodesTakeTheBatchAsGeneration() throws {
     let image = try makeImage()
     let (vfs, info) = try mount(image)
-    info.allocLock.withLock { info.generationState = 0 }
+    info.allocLock.withLock {
+      info.generationBatch = [0xE220_A839, 0x6E78_9E6A]
+      info.generationNext = 0
+    }
     _ = try vfs.mkdir(vfs.root, "a", mode: 0o755, cred: .root)
     try touch(vfs, vfs.root, "b")
+    try touch(vfs, vfs.root, "c")
+    XCTAssertEqual(info.allocLock.withLock { info.generationBatch.count }, 64, "a new batch")
+    XCTAssertEqual(info.allocLock.withLock { info.generationNext }, 1)
     vfs.unmountAll()
     try assertClean(image)
     for (name, expected) in [("a", 0xE220_A839), ("b", 0x6E78_9E6A)] {

@@ -255,9 +255,10 @@ final class Ext2FileSystemInfo: @unchecked Sendable {
   var validatedGroups: Set<UInt32> = []
   /// The descriptor blocks' buffers, held once used (sbi->s_group_desc).
   var descriptorBuffers: [BufferHead?] = []
-  /// The state of the i_generation generator, seeded once from the system's
-  /// random source (guarded by `allocLock`).
-  var generationState = UInt64.random(in: .min ... .max)
+  /// Random i_generation values drawn ahead, and the next one to hand out
+  /// (guarded by `allocLock`).
+  var generationBatch: [UInt32] = []
+  var generationNext = 0
 
   private let lock = Lock()
   private var inodes: [UInt32: InodeSlot] = [:]
