@@ -306,4 +306,38 @@ final class Ext2AllocTests: XCTestCase {
     vfs.unmountAll()
     try assertClean(image)
   }
+
+  // MARK: - i_generation
+
+  /// A batch holds 256 bytes from the system's random source: not all the
+  /// same number (the chance that 64 random draws agree is 2^-2016).
+  func testRandomBatchIsFullAndRandom() {
+    let batch = Ext2FileSystemInfo.randomBatch(count: Ext2FileSystemInfo.generationBatchSize)
+    XCTAssertEqual(batch.count, 64)
+    XCTAssertGreaterThan(Set(batch).count, 1)
+  }
+
+  /// Each new inode takes the next number of the batch as its i_generation,
+  /// and the disk has it after the unmount; once the batch is spent, a new
+  /// one is drawn.
+  func testNewInodesTakeTheBatchAsGeneration() throws {
+    let image = try makeImage()
+    let (vfs, info) = try mount(image)
+    info.allocLock.withLock {
+      info.generationBatch = [0xE220_A839, 0x6E78_9E6A]
+      info.generationNext = 0
+    }
+    _ = try vfs.mkdir(vfs.root, "a", mode: 0o755, cred: .root)
+    try touch(vfs, vfs.root, "b")
+    try touch(vfs, vfs.root, "c")
+    XCTAssertEqual(info.allocLock.withLock { info.generationBatch.count }, 64, "a new batch")
+    XCTAssertEqual(info.allocLock.withLock { info.generationNext }, 1)
+    vfs.unmountAll()
+    try assertClean(image)
+    for (name, expected) in [("a", 0xE220_A839), ("b", 0x6E78_9E6A)] {
+      let (status, output) = try runTool("/usr/sbin/debugfs", ["-R", "stat /\(name)", image])
+      XCTAssertEqual(status, 0, output)
+      XCTAssertTrue(output.contains("Generation: \(expected) "), "\(name):\n\(output)")
+    }
+  }
 }

@@ -12,6 +12,10 @@
 import SwiftVFSBlock
 import SwiftVFSCore
 
+#if canImport(Glibc)
+  import Glibc
+#endif
+
 extension Ext2FileSystemInfo {
   /// Whether `cred` may take the blocks reserved for the superuser: root
   /// (CAP_SYS_RESOURCE), s_def_resuid, or a member of s_def_resgid.
@@ -216,6 +220,41 @@ extension Ext2FileSystemInfo {
       }
       throw .ENOSPC
     }
+  }
+
+  /// A new inode's i_generation, like ext2_new_inode()'s get_random_u32():
+  /// from the kernel's random source, a batch at a time, as get_random_u32()
+  /// hands out a per-CPU batch. Swift's `UInt32.random` makes a getrandom(2)
+  /// system call per draw, one more trip into the kernel on every create
+  /// and mkdir; this makes one per `generationBatchSize` new inodes.
+  func newGeneration() -> UInt32 {
+    allocLock.withLock {
+      if generationNext >= generationBatch.count {
+        generationBatch = Ext2FileSystemInfo.randomBatch(
+          count: Ext2FileSystemInfo.generationBatchSize)
+        generationNext = 0
+      }
+      defer { generationNext += 1 }
+      return generationBatch[generationNext]
+    }
+  }
+
+  /// New generations drawn at once: 256 bytes, the most one getentropy(3)
+  /// (one getrandom(2)) gives.
+  static let generationBatchSize = 64
+
+  /// `count` random numbers from getentropy(3) (Swift's Glibc module does
+  /// not import getrandom(2) itself), or from Swift's generator if it fails.
+  static func randomBatch(count: Int) -> [UInt32] {
+    var batch = [UInt32](repeating: 0, count: count)
+    let filled = batch.withUnsafeMutableBytes { raw -> Bool in
+      guard let base = raw.baseAddress, raw.count <= 256 else { return false }
+      return getentropy(base, raw.count) == 0
+    }
+    if !filled {
+      for i in batch.indices { batch[i] = UInt32.random(in: .min ... .max) }
+    }
+    return batch
   }
 
   /// Like ext2_free_inode(): clears the inode's bit and counts it free.

@@ -255,6 +255,10 @@ final class Ext2FileSystemInfo: @unchecked Sendable {
   var validatedGroups: Set<UInt32> = []
   /// The descriptor blocks' buffers, held once used (sbi->s_group_desc).
   var descriptorBuffers: [BufferHead?] = []
+  /// Random i_generation values drawn ahead, and the next one to hand out
+  /// (guarded by `allocLock`).
+  var generationBatch: [UInt32] = []
+  var generationNext = 0
 
   private let lock = Lock()
   private var inodes: [UInt32: InodeSlot] = [:]

@@ -114,7 +114,7 @@ struct Ext2InodeOperations: InodeOperations {
     disk.linksCount = 1
     disk.flags = Ext2InodeOperations.maskFlags(
       mode, parent.snapshot.flags & Ext2InodeOperations.inheritedFlags)
-    disk.generation = UInt32.random(in: 0...UInt32.max)
+    disk.generation = info.newGeneration()
     setup(&disk)
     disk.encode(into: &raw)
     let core = Ext2InodeCore(ino: ino, disk: disk, raw: raw)
