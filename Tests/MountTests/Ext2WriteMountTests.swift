@@ -285,6 +285,51 @@ final class Ext2WriteMountTests: XCTestCase {
     unmountKernel()
   }
 
+  /// O_TMPFILE as on the kernel's ext2 (ext2_tmpfile()): a file with no name
+  /// and no link, which linkat() names; one never named gives its inode back
+  /// at the last close. e2fsck then finds nothing, and the kernel reads the
+  /// named one.
+  func testTmpfileIsNamedByLinkatOrFreedAtClose() throws {
+    let image = work + "/tmpfile.img"
+    let mkfs = runCommand("mke2fs", ["-q", "-F", "-t", "ext2", "-b", "1024", image, "16M"])
+    XCTAssertTrue(mkfs.ok, "\(mkfs)")
+    let m = try VfsMount(options: ["bare", "allow_other"], arguments: ["-t", "ext2", image])
+    ours = m
+    let script = """
+      import os, sys
+      d = sys.argv[1]
+      def free(): return os.statvfs(d).f_ffree
+      before = free()
+      fd = os.open(d, os.O_TMPFILE | os.O_RDWR, 0o640)
+      os.write(fd, b'kept\\n')
+      links = [os.fstat(fd).st_nlink]
+      # With a dir_fd CPython calls linkat(AT_SYMLINK_FOLLOW), not link().
+      dfd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+      os.link('/proc/self/fd/%d' % fd, 'kept', dst_dir_fd=dfd)
+      os.close(dfd)
+      links.append(os.fstat(fd).st_nlink)
+      os.close(fd)
+      fd = os.open(d, os.O_TMPFILE | os.O_WRONLY, 0o600)
+      os.write(fd, b'x' * 100000)
+      during = free()
+      os.close(fd)
+      print(links, before - during, before - free(), sorted(os.listdir(d)))
+      """
+    let r = runCommand("/usr/bin/python3", ["-c", script, m.path], timeout: 60)
+    XCTAssertEqual(r.status, 0, r.stderr)
+    // nlink 0 then 1; two inodes in use while both live, one after the close.
+    XCTAssertEqual(r.stdout, "[0, 1] 2 1 ['kept', 'lost+found']\n")
+    unmountOurs()
+    assertClean(image)
+    let k = try mountKernel(image)
+    XCTAssertEqual(try? String(contentsOfFile: k + "/kept", encoding: .utf8), "kept\n")
+    var st = stat()
+    XCTAssertEqual(stat(k + "/kept", &st), 0)
+    XCTAssertEqual(st.st_nlink, 1)
+    XCTAssertEqual(st.st_mode & 0o7777, 0o640)
+    unmountKernel()
+  }
+
   /// With `-o writeback_cache` the kernel sends a SETATTR of times for a
   /// file after a rename replaced it and its inode was freed; the inode
   /// must not come back into the table, where the next create that reuses

@@ -156,6 +156,23 @@ struct Ext2InodeOperations: InodeOperations {
     return try addNonDirectory(dir, name, inode, core.ino)
   }
 
+  /// Like ext2_tmpfile(): a regular file with no name. d_tmpfile() takes
+  /// its link away, so the inode is written with i_links_count 0; a linkat()
+  /// gives it a name (`link`), else it is freed at eviction like any
+  /// unlinked file (a crash before that leaves it to e2fsck, as on the kernel).
+  func tmpfile(_ dir: Inode, mode: UInt32, cred: Cred) throws(Errno) -> Inode {
+    let (inode, _) = try newInode(dir, mode: mode, cred: cred) { $0.linksCount = 0 }
+    inode.lock.withLock { inode.nlink = 0 }
+    do {
+      try info.writeInode(inode)
+    } catch {
+      discard(inode)
+      throw error
+    }
+    info.markDirty(inode)
+    return inode
+  }
+
   /// Like ext2_mknod(): the device number in i_block as init_special_inode()
   /// and ext2_write_inode() store it: old 8:8 in i_block[0] when it fits,
   /// else the new encoding in i_block[1].
