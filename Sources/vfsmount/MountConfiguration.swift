@@ -25,8 +25,8 @@ struct MountConfiguration {
   var libfuseLoop = false
   /// engine=native (the default: Sources/SwiftVFS/Fuse/Engine) or engine=libfuse.
   var engine = FuseSession.Engine.native
-  /// transport=readwrite (the default) or transport=uring, for engine=native.
-  var transport = FuseSession.Transport.readWrite
+  /// transport=auto (the default), readwrite or uring, for engine=native.
+  var transport = FuseSession.Transport.automatic
 
   static let fileSystemKeys: Set = [
     "size", "nr_inodes", "mode", "uid", "gid", "dcache_max", "cache_size",

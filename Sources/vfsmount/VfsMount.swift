@@ -41,9 +41,10 @@ struct VfsMount: ParsableCommand {
         max_idle_threads=N  with libfuse_mt: idle threads kept (default 8)
         engine=E            who reads /dev/fuse: native (default: the newest FUSE
                             protocol, one thread per CPU) or libfuse (3.14's loop)
-        transport=T         with engine=native: readwrite (default) or uring
-                            (FUSE-over-io_uring when enable_uring is Y, else
-                            read/write; /proc/vfs/connection says which)
+        transport=T         with engine=native: auto (default: FUSE-over-io_uring
+                            when root turned enable_uring on, else read/write),
+                            readwrite, or uring (read/write only if the kernel
+                            refuses; /proc/vfs/connection says which and why)
         default_permissions always on: the kernel checks modes, as on tmpfs
 
       With -t ext2, SOURCE is an ext2 image (made by mke2fs -t ext2), mounted

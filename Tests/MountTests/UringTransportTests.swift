@@ -162,6 +162,26 @@ final class UringTransportTests: MountTestCase {
     XCTAssertGreaterThan(counts.device, 0)
   }
 
+  /// With no transport asked for, the engine takes the ring when root has
+  /// turned it on, and read/write without a word about the ring when not.
+  func testDefaultTransportFollowsTheParameter() throws {
+    let on = try VfsMount(options: ["allow_other", "engine=native", "transport=auto"])
+    defer { on.unmount() }
+    let ring = try fuseConnection(on.path)
+    XCTAssertTrue((ring["transport"] ?? "").hasPrefix("io_uring, "), "\(ring)")
+    XCTAssertTrue((ring["flags"] ?? "").contains("OVER_IO_URING"), "\(ring)")
+    XCTAssertEqual(sh("echo on > \"$1/f\" && cat \"$1/f\"", arguments: [on.path]).stdout, "on\n")
+    XCTAssertGreaterThan(try transportCounts(on.path).ring, 0)
+
+    try Self.writeParameter("N")
+    let off = try VfsMount(options: ["allow_other", "engine=native", "transport=auto"])
+    defer { off.unmount() }
+    let plain = try fuseConnection(off.path)
+    XCTAssertTrue((plain["transport"] ?? "").hasPrefix("read/write, "), "\(plain)")
+    XCTAssertFalse((plain["transport"] ?? "").contains("io_uring"), "\(plain)")
+    XCTAssertEqual(try transportCounts(off.path).ring, 0)
+  }
+
   /// The read/write transport says nothing of io_uring and counts no ring request.
   func testReadWriteTransportIsUnchanged() throws {
     let other = try VfsMount(options: ["allow_other", "engine=native", "transport=readwrite"])

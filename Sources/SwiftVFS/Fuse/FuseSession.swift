@@ -226,16 +226,21 @@ public final class FuseSession {
 
   /// How the native engine talks to the kernel.
   public enum Transport: String, Sendable {
-    /// read(2) and writev(2) on /dev/fuse descriptors (the default).
+    /// FUSE-over-io_uring when root has turned it on (enable_uring is Y),
+    /// else read/write, without a word about the ring (the default).
+    case automatic
+    /// read(2) and writev(2) on /dev/fuse descriptors.
     case readWrite
     /// FUSE-over-io_uring (Engine/FuseUringTransport.swift) when the kernel
     /// allows it (enable_uring), else read/write, saying why in
     /// /proc/vfs/connection.
     case ioUring
 
-    /// The transport named `rawValue` (`-o transport=`): "readwrite" or "uring", else nil.
+    /// The transport named `rawValue` (`-o transport=`): "auto", "readwrite"
+    /// or "uring", else nil.
     public init?(rawValue: String) {
       switch rawValue {
+      case "auto", "automatic": self = .automatic
       case "readwrite", "read/write", "dev": self = .readWrite
       case "uring", "io_uring": self = .ioUring
       default: return nil
@@ -243,7 +248,13 @@ public final class FuseSession {
     }
 
     /// The name `-o transport=` takes.
-    public var rawValue: String { self == .readWrite ? "readwrite" : "uring" }
+    public var rawValue: String {
+      switch self {
+      case .automatic: return "auto"
+      case .readWrite: return "readwrite"
+      case .ioUring: return "uring"
+      }
+    }
   }
 
   /// Serves requests until unmount or a signal. Returns 0 on a clean end,
@@ -252,7 +263,7 @@ public final class FuseSession {
   /// as `.threaded`.
   public func run(
     loop: Loop, engine: Engine, maxThreads: Int = 16, maxIdleThreads: Int = 8,
-    transport: Transport = .readWrite
+    transport: Transport = .automatic
   ) -> Int32 {
     guard let session else { return -EBADF }
     if engine == .native {

@@ -73,8 +73,9 @@ public final class FuseMount: Sendable {
     public var loop = FuseSession.Loop.threaded
     /// Who reads requests: the native engine (the default) or libfuse's loop.
     public var engine = FuseSession.Engine.native
-    /// The native engine's transport: read/write (the default) or io_uring.
-    public var transport = FuseSession.Transport.readWrite
+    /// The native engine's transport: io_uring when the kernel has it
+    /// enabled, else read/write (the default), or either one asked for.
+    public var transport = FuseSession.Transport.automatic
     /// The most threads the loop may use.
     public var maxThreads = 16
     /// Seconds `unmount()` waits for the loop after the lazy unmount before

@@ -67,7 +67,7 @@ final class FuseConnection: @unchecked Sendable {
 
   init(
     bridge: FuseBridge, sessionFD: Int32, threads: Int,
-    transport: FuseSession.Transport = .readWrite
+    transport: FuseSession.Transport = .automatic
   ) {
     self.bridge = bridge
     transportChoice = transport
@@ -259,7 +259,7 @@ final class FuseConnection: @unchecked Sendable {
       return
     }
     // The ring's flag and limits go into the reply (offerRing skips a newer major).
-    if transportChoice == .ioUring { offerRing(offer, &out) }
+    if transportChoice != .readWrite { offerRing(offer, &out) }
     let reply = encoder.initReply(unique: request.header.unique, out, kernelMinor: offer.minor)
     if out.major != FuseProtocolVersion.major {
       // A newer major: the kernel sends INIT again with ours.
@@ -291,7 +291,8 @@ final class FuseConnection: @unchecked Sendable {
   private func offerRing(_ offer: FuseInitIn, _ out: inout FuseInitOut) {
     guard out.major == FuseProtocolVersion.major else { return }
     if let refusal = FuseUringTransport.kernelRefusal() {
-      uringUnavailable = refusal
+      // Left off by root: `.automatic` has nothing to explain.
+      if transportChoice == .ioUring { uringUnavailable = refusal }
       return
     }
     // flags2 (where the flag lives) is read only with INIT_EXT.
