@@ -147,14 +147,7 @@ public final class AddressSpace: @unchecked Sendable {
     defer { if grew { cache.balance() } }
     let pageSize = UInt64(PageCache.pageSize)
     let end = offset + UInt64(buffer.count)
-    let last = (end - 1) / pageSize
-    var index = offset / pageSize
-    while index <= last {
-      let limit =
-        operations.readsPageRuns
-        ? Int(min(last - index + 1, UInt64(AddressSpace.readaheadPages))) : 1
-      let (entries, inserted) = try cache.getPages(self, index: index, maxCount: limit)
-      if inserted { grew = true }
+    try forEachPageRun(offset: offset, end: end, grew: &grew) { entries in
       for entry in entries {
         let pageStart = entry.index * pageSize
         let from = max(offset, pageStart)
@@ -163,8 +156,63 @@ public final class AddressSpace: @unchecked Sendable {
           (base + Int(from - offset)).copyMemory(
             from: entry.data + Int(from - pageStart), byteCount: Int(to - from))
         }
-        cache.unpin(entry)
       }
+      cache.unpin(entries)
+    }
+  }
+
+  /// Hands `sink` the `count` bytes at `offset` straight from the cached
+  /// pages, read in as `read(at:into:)` reads them (filemap_splice_read():
+  /// the pages go to the reply, not through a buffer). Every page stays
+  /// pinned, and its bytes locked, while `sink` runs; the locks are taken in
+  /// page order, so two splices of one file never wait on each other in a
+  /// cycle. EINVAL if the range overflows; a failed read throws before
+  /// `sink` is called.
+  public func splice(
+    at offset: UInt64, count: Int, to sink: ([UnsafeRawBufferPointer]) -> Void
+  ) throws(Errno) {
+    guard count > 0 else { return sink([]) }
+    guard !offset.addingReportingOverflow(UInt64(count)).overflow else { throw .EINVAL }
+    var grew = false
+    defer { if grew { cache.balance() } }
+    let pageSize = UInt64(PageCache.pageSize)
+    let end = offset + UInt64(count)
+    var held: [CacheEntry] = []
+    held.reserveCapacity(Int((end - 1) / pageSize - offset / pageSize + 1))
+    defer { cache.unpin(held) }
+    try forEachPageRun(offset: offset, end: end, grew: &grew) { held.append(contentsOf: $0) }
+    var slices: [UnsafeRawBufferPointer] = []
+    slices.reserveCapacity(held.count)
+    for entry in held {
+      let pageStart = entry.index * pageSize
+      let from = max(offset, pageStart)
+      let to = min(end, pageStart + pageSize)
+      slices.append(
+        UnsafeRawBufferPointer(start: entry.data + Int(from - pageStart), count: Int(to - from)))
+    }
+    for entry in held { entry.dataLock.lock() }
+    sink(slices)
+    for entry in held.reversed() { entry.dataLock.unlock() }
+  }
+
+  /// Calls `body` with each run of pages (pinned, up to date) covering
+  /// `offset..<end`, in order; the body unpins them (or keeps them). A
+  /// missing page is read together with the missing pages after it, up to
+  /// `readaheadPages`, for a file system that takes page runs. `grew` is set
+  /// when pages came into the cache.
+  private func forEachPageRun(
+    offset: UInt64, end: UInt64, grew: inout Bool, _ body: ([CacheEntry]) -> Void
+  ) throws(Errno) {
+    let pageSize = UInt64(PageCache.pageSize)
+    let last = (end - 1) / pageSize
+    var index = offset / pageSize
+    while index <= last {
+      let limit =
+        operations.readsPageRuns
+        ? Int(min(last - index + 1, UInt64(AddressSpace.readaheadPages))) : 1
+      let (entries, inserted) = try cache.getPages(self, index: index, maxCount: limit)
+      if inserted { grew = true }
+      body(entries)
       index += UInt64(entries.count)
     }
   }
@@ -287,9 +335,12 @@ extension PageCache {
     }
     var made: [CacheEntry] = []
     if wanted > 1 {
+      // Not zeroed: the run's read fills each page whole (a lone page is
+      // zeroed below before its readFolio).
       made.reserveCapacity(wanted)
       for i in 0..<wanted {
-        made.append(CacheEntry(owner: .page(mapping), index: index + UInt64(i), size: size))
+        made.append(
+          CacheEntry(owner: .page(mapping), index: index + UInt64(i), size: size, zeroed: false))
       }
     }
     // Those still missing go in, locked, up to the first page another thread
@@ -318,6 +369,7 @@ extension PageCache {
     if let hook { for entry in run { hook(.pageMiss(ino: mapping.ino, page: entry.index)) } }
     do throws(Errno) {
       if run.count == 1 {
+        memset(first.data, 0, size)
         try CacheIOContext.run { () throws(Errno) in
           try mapping.operations.readFolio(mapping, index: index, into: first.bytes)
         }

@@ -56,7 +56,9 @@ final class CacheEntry: @unchecked Sendable {
   var lruPrev: CacheEntry?
   var lruNext: CacheEntry?
 
-  init(owner: Owner, index: UInt64, size: Int) {
+  /// `zeroed: false` leaves the bytes as the pool gives them, for a caller
+  /// that fills every byte before anyone reads them (a page-run read).
+  init(owner: Owner, index: UInt64, size: Int, zeroed: Bool = true) {
     self.owner = owner
     self.index = index
     self.size = size
@@ -67,7 +69,7 @@ final class CacheEntry: @unchecked Sendable {
       size == PagePool.pageSize
       ? PagePool.shared.allocate()
       : UnsafeMutableRawPointer.allocate(byteCount: size, alignment: min(size, PagePool.pageSize))
-    memset(data, 0, size)
+    if zeroed { memset(data, 0, size) }
   }
 
   deinit {

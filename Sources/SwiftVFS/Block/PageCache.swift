@@ -408,6 +408,12 @@ public final class PageCache: @unchecked Sendable {
     lock.withLock { entry.pins -= 1 }
   }
 
+  /// Drops one pin of each entry, under one taking of the lock.
+  func unpin(_ entries: [CacheEntry]) {
+    guard !entries.isEmpty else { return }
+    lock.withLock { for entry in entries { entry.pins -= 1 } }
+  }
+
   /// Marks `entry` dirty and drops one pin, in one go (after a write into it).
   func markDirtyAndUnpin(_ entry: CacheEntry) {
     let now = clock()

@@ -249,17 +249,43 @@ struct Ext2FileOperations: FileOperations {
         at: UInt64(offset), into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<count]))
       return count
     }
-    guard count > 0 else { return 0 }
-    // file_accessed(): atime as the mount's policy says, written at the next sync.
-    if !info.readOnly {
-      let moved = inode.lock.withLock { () -> Bool in
-        let before = inode.atime
-        inode.touchAtimeLocked()
-        return inode.atime != before
-      }
-      if moved { info.markDirty(inode) }
-    }
+    if count > 0 { accessed(inode) }
     return count
+  }
+
+  /// `read` with the reply made from the cached pages themselves, no copy
+  /// into a buffer (filemap_splice_read()). Anything but a regular file goes
+  /// to `read` (false), which gives its error.
+  func spliceRead(
+    _ file: File, at offset: Int64, count: Int, to sink: ([UnsafeRawBufferPointer]) -> Void
+  ) throws(Errno) -> Bool {
+    let inode = file.inode
+    guard inode.type == .regular, offset >= 0 else { return false }
+    let mapping = try info.mapping(of: inode)
+    let core = try info.core(of: inode)
+    let spliced = try core.ioLock.withReadLock { () throws(Errno) -> Int in
+      let size = inode.lock.withLock { inode.size }
+      guard offset < size, count > 0 else {
+        sink([])
+        return 0
+      }
+      let n = Int(min(Int64(count), size - offset))
+      try mapping.splice(at: UInt64(offset), count: n, to: sink)
+      return n
+    }
+    if spliced > 0 { accessed(inode) }
+    return true
+  }
+
+  /// file_accessed(): atime as the mount's policy says, written at the next sync.
+  private func accessed(_ inode: Inode) {
+    guard !info.readOnly else { return }
+    let moved = inode.lock.withLock { () -> Bool in
+      let before = inode.atime
+      inode.touchAtimeLocked()
+      return inode.atime != before
+    }
+    if moved { info.markDirty(inode) }
   }
 
   /// Like ext2_file_write_iter().
