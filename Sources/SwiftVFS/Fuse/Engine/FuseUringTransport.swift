@@ -22,6 +22,8 @@ final class FuseUringTransport: @unchecked Sendable {
   static let depth = 8
   /// The most a queue grows to when workers hold its entries (FuseUringQueue).
   static let maxDepth = 64
+  /// READs of at least this many bytes are served on a worker (`handleRing`).
+  static let offloadedReadSize = 128 * 1024
 
   let queues: [FuseUringQueue]
   private var threads: [pthread_t] = []
@@ -226,6 +228,17 @@ extension FuseConnection {
       var errno = Errno.EIO
       if case .reply(_, let given) = error.disposition { errno = given }
       _ = sendError(unique: entry.commitID, errno, fd: entry.tag)
+      return
+    }
+    // A large READ is served on a worker, off this queue's CPU. The kernel
+    // queues a request on its caller's CPU, where the pinned queue thread
+    // runs: a sequential reader (and the readahead it triggers) and the
+    // copy of its data would take turns on one CPU while the other idles.
+    // Small requests stay here, where the round trip is cheapest.
+    if case .read(let r) = request.body, Int(r.size) >= FuseUringTransport.offloadedReadSize,
+      let workers = bridge.workers
+    {
+      workers.run { [self] in dispatch(request, fd: entry.tag) }
       return
     }
     dispatch(request, fd: entry.tag)
