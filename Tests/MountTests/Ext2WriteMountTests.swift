@@ -313,6 +313,12 @@ final class Ext2WriteMountTests: XCTestCase {
       os.write(fd, b'x' * 100000)
       during = free()
       os.close(fd)
+      # The kernel sends RELEASE and FORGET after close() returns: wait for
+      # the inode to come back (bounded), then print what was seen.
+      import time
+      deadline = time.monotonic() + 20
+      while before - free() != 1 and time.monotonic() < deadline:
+          time.sleep(0.01)
       print(links, before - during, before - free(), sorted(os.listdir(d)))
       """
     let r = runCommand("/usr/bin/python3", ["-c", script, m.path], timeout: 60)
