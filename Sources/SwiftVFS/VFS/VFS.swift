@@ -798,7 +798,11 @@ public final class VFS: @unchecked Sendable {
   ) throws(Errno) {
     guard offset >= 0 else { throw .EINVAL }
     try iterateWithSynthesized(file, from: offset, inodes: inodes) { entry in
-      guard let inode = entry.inode, inode.isDirectory else { return emit(entry) }
+      // Only a directory can be covered: the entry's type says so without
+      // touching (retaining) the inode of every other entry.
+      guard entry.type == .directory, let inode = entry.inode, inode.isDirectory else {
+        return emit(entry)
+      }
       let shown = crossMount(inode)
       if shown === inode { return emit(entry) }
       var e = entry
