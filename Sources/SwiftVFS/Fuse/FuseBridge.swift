@@ -762,32 +762,34 @@ public final class FuseBridge: @unchecked Sendable {
     _ req: FuseReplier, _ buffer: UnsafeMutablePointer<CChar>, _ remaining: Int,
     _ entry: DirEntry, plus: Bool, stat st: Stat?
   ) -> Int? {
-    // libfuse's builders take a C string: the name and its NUL go into a
-    // stack buffer (not an appended copy of the name's array, which cost a
-    // malloc and a free per entry).
+    guard plus else {
+      // READDIR: the record is written in place from the name's bytes.
+      let n = entry.name.bytes.withUnsafeBytes { name in
+        FuseDirent.add(
+          to: UnsafeMutableRawPointer(buffer), remaining: remaining, name: name, ino: entry.ino,
+          offset: entry.offset, mode: shownType(entry).rawValue)
+      }
+      return n <= remaining ? n : nil
+    }
+    // READDIRPLUS: libfuse's builder takes a C string; the name and its NUL
+    // go into a stack buffer (not an appended copy of the name's array,
+    // which cost a malloc and a free per entry).
     let count = entry.name.bytes.count
     return withUnsafeTemporaryAllocation(of: CChar.self, capacity: count + 1) { name -> Int? in
       guard let cName = name.baseAddress else { return nil }
       entry.name.bytes.withUnsafeBytes { UnsafeMutableRawBufferPointer(name).copyMemory(from: $0) }
       name[count] = 0
-      if plus {
-        var e = fuse_entry_param()
-        if let st, let inode = entry.inode {
-          e = entryParam(inode, stat: st)
-        } else {
-          e.attr.st_ino = UInt(entry.ino)
-          e.attr.st_mode = shownType(entry).rawValue
-        }
-        let n = req.addDirentryPlus(buffer, remaining, cName, &e, off_t(entry.offset))
-        guard n <= remaining else { return nil }
-        if e.ino != 0, let inode = entry.inode { vfs.hold(inode) }
-        return n
+      var e = fuse_entry_param()
+      if let st, let inode = entry.inode {
+        e = entryParam(inode, stat: st)
+      } else {
+        e.attr.st_ino = UInt(entry.ino)
+        e.attr.st_mode = shownType(entry).rawValue
       }
-      var st = Glibc.stat()
-      st.st_ino = UInt(entry.ino)
-      st.st_mode = shownType(entry).rawValue
-      let n = req.addDirentry(buffer, remaining, cName, &st, off_t(entry.offset))
-      return n <= remaining ? n : nil
+      let n = req.addDirentryPlus(buffer, remaining, cName, &e, off_t(entry.offset))
+      guard n <= remaining else { return nil }
+      if e.ino != 0, let inode = entry.inode { vfs.hold(inode) }
+      return n
     }
   }
 
