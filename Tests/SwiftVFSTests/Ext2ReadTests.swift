@@ -344,6 +344,52 @@ final class Ext2ReadTests: XCTestCase {
     }
   }
 
+  /// A listing of names (`inodes: false`, as FUSE READDIR asks) gives the
+  /// same entries, numbers, types and cookies as a full one, from any
+  /// cookie; it leaves out the inodes of typed non-directories only.
+  func testNameListingMatchesFullListing() throws {
+    let src = try makeSource()
+    let vfs = try mount(try makeImage(src, blockSize: 1024, inodeSize: 256, name: "n.img"))
+    for path in ["", "big", "sub"] {
+      let dir = try lookup(vfs, path)
+      let (fh, file) = try vfs.open(dir, flags: O_RDONLY, cred: .root)
+      defer { vfs.release(fh) }
+      func list(from offset: Int64, inodes: Bool) throws -> [DirEntry] {
+        var out: [DirEntry] = []
+        try vfs.readdir(file, from: offset, inodes: inodes) {
+          out.append($0)
+          return true
+        }
+        return out
+      }
+      let full = try list(from: 0, inodes: true)
+      XCTAssertGreaterThan(full.count, 2, path)
+      // From every cookie of a small directory, from about 40 of a big one.
+      let step = max(1, full.count / 40)
+      let cookies = stride(from: 0, to: full.count, by: step).map { full[$0].offset }
+      for start in [Int64(0)] + cookies {
+        let names = try list(from: start, inodes: false)
+        let all = try list(from: start, inodes: true)
+        XCTAssertEqual(names.map(\.name), all.map(\.name), "\(path) from \(start)")
+        XCTAssertEqual(names.map(\.ino), all.map(\.ino), "\(path) from \(start)")
+        XCTAssertEqual(names.map(\.type), all.map(\.type), "\(path) from \(start)")
+        XCTAssertEqual(names.map(\.offset), all.map(\.offset), "\(path) from \(start)")
+        for (n, a) in zip(names, all) where !n.name.isDotOrDotDot {
+          XCTAssertNotNil(a.inode, "\(path)/\(a.name)")
+          if n.type == .directory || n.type == .characterDevice {
+            XCTAssertTrue(n.inode === a.inode, "\(path)/\(n.name) keeps its inode")
+          } else {
+            XCTAssertNil(n.inode, "\(path)/\(n.name) needs no inode")
+          }
+        }
+      }
+    }
+    // The root holds every type, so each branch above ran.
+    let types = Set(try names(vfs, vfs.root).map(\.1.type))
+    XCTAssertTrue(
+      types.isSuperset(of: [.regular, .directory, .symlink, .characterDevice, .blockDevice, .fifo]))
+  }
+
   // MARK: - statfs and the report against dumpe2fs
 
   private func dumpe2fsField(_ text: String, _ label: String) -> String? {

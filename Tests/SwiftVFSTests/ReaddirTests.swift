@@ -117,6 +117,49 @@ final class ReaddirTests: MemfsTestCase {
     XCTAssertEqual(try h.stat(d).size, 40 + 15 * 20)
   }
 
+  /// A listing of names (`inodes: false`, as FUSE READDIR asks) gives the
+  /// entries, numbers, types and cookies of a full one, from every cookie;
+  /// only non-directories lose their inode, a covered directory still shows
+  /// the mounted root, and a name renamed over shows its new inode's number
+  /// and type.
+  func testNameListingMatchesFullListing() throws {
+    let f = try h.file(root, "f")
+    _ = try h.symlink(root, "s", "f")
+    let sub = try h.dir(root, "sub")
+    let mounted = try h.mountSecondMemfs(at: "/m")
+    let g = try h.file(root, "g")
+    try vfs.rename(root, "g", root, "s")
+    let (fh, file) = try vfs.open(root, flags: 0, cred: .root)
+    defer { vfs.release(fh) }
+    func list(from cookie: Int64, inodes: Bool) throws -> [DirEntry] {
+      var out: [DirEntry] = []
+      try vfs.readdir(file, from: cookie, inodes: inodes) {
+        out.append($0)
+        return true
+      }
+      return out
+    }
+    let names = try list(from: 0, inodes: false)
+    let bySlot = Dictionary(
+      names.map { ($0.name.description, $0) }, uniquingKeysWith: { first, _ in first })
+    XCTAssertNil(bySlot["f"]?.inode, "a regular file needs no inode")
+    XCTAssertEqual(bySlot["f"]?.ino, f.ino)
+    XCTAssertEqual(bySlot["f"]?.type, .regular)
+    XCTAssertTrue(bySlot["sub"]?.inode === sub)
+    XCTAssertTrue(bySlot["m"]?.inode === mounted.root, "the mount is crossed")
+    XCTAssertEqual(bySlot["m"]?.ino, mounted.root.ino)
+    XCTAssertEqual(bySlot["s"]?.ino, g.ino, "renamed over: the new inode's number")
+    XCTAssertEqual(bySlot["s"]?.type, .regular, "and type")
+    for start in [Int64(0)] + names.map(\.offset) {
+      let n = try list(from: start, inodes: false)
+      let a = try list(from: start, inodes: true)
+      XCTAssertEqual(n.map(\.name), a.map(\.name), "from \(start)")
+      XCTAssertEqual(n.map(\.ino), a.map(\.ino), "from \(start)")
+      XCTAssertEqual(n.map(\.type), a.map(\.type), "from \(start)")
+      XCTAssertEqual(n.map(\.offset), a.map(\.offset), "from \(start)")
+    }
+  }
+
   func testReaddirOfAFileIsENOTDIR() throws {
     let f = try h.file(root, "f")
     let (fh, file) = try vfs.open(f, flags: 0, cred: .root)

@@ -310,6 +310,16 @@ struct Ext2FileOperations: FileOperations {
   /// of the next record. Each entry carries its inode (for readdirplus)
   /// unless that inode cannot be read.
   func iterate(_ file: File, from offset: Int64, _ emit: (DirEntry) -> Bool) throws(Errno) {
+    try iterate(file, from: offset, inodes: true, emit)
+  }
+
+  /// `iterate`; with `inodes` false, an entry whose record names its type
+  /// (FILETYPE), and that type is neither a directory nor a character
+  /// device, comes without its inode: a listing of names then reads no
+  /// inode and looks none up in the table, as ext2_readdir() does.
+  func iterate(
+    _ file: File, from offset: Int64, inodes: Bool, _ emit: (DirEntry) -> Bool
+  ) throws(Errno) {
     guard file.inode.isDirectory else { throw .ENOTDIR }
     let disk = try info.diskInode(of: file.inode)
     try info.readDirectory(disk, from: UInt64(offset)) { entry throws(Errno) in
@@ -319,8 +329,12 @@ struct Ext2FileOperations: FileOperations {
         return emit(
           DirEntry(name: name, ino: UInt64(entry.ino), type: .directory, offset: next, inode: nil))
       }
-      let inode = try? info.iget(entry.ino)
-      let type = Ext2DirEntry.type(fromDisk: entry.fileType) ?? inode?.type ?? .regular
+      let diskType = Ext2DirEntry.type(fromDisk: entry.fileType)
+      var inode: Inode?
+      if inodes || diskType == nil || diskType == .directory || diskType == .characterDevice {
+        inode = try? info.iget(entry.ino)
+      }
+      let type = diskType ?? inode?.type ?? .regular
       return emit(
         DirEntry(name: name, ino: UInt64(entry.ino), type: type, offset: next, inode: inode))
     }

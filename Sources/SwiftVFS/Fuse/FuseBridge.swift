@@ -734,11 +734,15 @@ public final class FuseBridge: @unchecked Sendable {
       let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: max(size, 1))
       defer { buffer.deallocate() }
       var used = 0
-      try vfs.readdir(file, from: Int64(offset)) { entry in
+      // READDIR shows names, numbers and types: the file system need not
+      // find each entry's inode.
+      try vfs.readdir(file, from: Int64(offset), inodes: plus) { entry in
         // "." and ".." take no lookup: the kernel skips them in
         // fuse_direntplus_link() and would never forget one.
-        let inode = entry.name.isDotOrDotDot ? nil : entry.inode
-        let st = plus ? inode.flatMap { try? vfs.getattr($0) } : nil
+        var st: Stat?
+        if plus, !entry.name.isDotOrDotDot, let inode = entry.inode {
+          st = try? vfs.getattr(inode)
+        }
         guard let n = addDirentry(req, buffer + used, size - used, entry, plus: plus, stat: st)
         else { return false }
         used += n
@@ -758,33 +762,34 @@ public final class FuseBridge: @unchecked Sendable {
     _ req: FuseReplier, _ buffer: UnsafeMutablePointer<CChar>, _ remaining: Int,
     _ entry: DirEntry, plus: Bool, stat st: Stat?
   ) -> Int? {
-    var nameBytes = entry.name.bytes
-    nameBytes.append(0)
-    return nameBytes.withUnsafeBufferPointer { raw in
-      raw.withMemoryRebound(to: CChar.self) { name -> Int? in
-        let n: Int
-        if plus {
-          var e = fuse_entry_param()
-          if let st, let inode = entry.inode {
-            e = entryParam(inode, stat: st)
-          } else {
-            e.attr.st_ino = UInt(entry.ino)
-            e.attr.st_mode = shownType(entry).rawValue
-          }
-          guard let cName = name.baseAddress else { return nil }
-          n = req.addDirentryPlus(buffer, remaining, cName, &e, off_t(entry.offset))
-          guard n <= remaining else { return nil }
-          if e.ino != 0, let inode = entry.inode { vfs.hold(inode) }
-        } else {
-          var st = Glibc.stat()
-          st.st_ino = UInt(entry.ino)
-          st.st_mode = shownType(entry).rawValue
-          guard let cName = name.baseAddress else { return nil }
-          n = req.addDirentry(buffer, remaining, cName, &st, off_t(entry.offset))
-          guard n <= remaining else { return nil }
-        }
-        return n
+    guard plus else {
+      // READDIR: the record is written in place from the name's bytes.
+      let n = entry.name.bytes.withUnsafeBytes { name in
+        FuseDirent.add(
+          to: UnsafeMutableRawPointer(buffer), remaining: remaining, name: name, ino: entry.ino,
+          offset: entry.offset, mode: shownType(entry).rawValue)
       }
+      return n <= remaining ? n : nil
+    }
+    // READDIRPLUS: libfuse's builder takes a C string; the name and its NUL
+    // go into a stack buffer (not an appended copy of the name's array,
+    // which cost a malloc and a free per entry).
+    let count = entry.name.bytes.count
+    return withUnsafeTemporaryAllocation(of: CChar.self, capacity: count + 1) { name -> Int? in
+      guard let cName = name.baseAddress else { return nil }
+      entry.name.bytes.withUnsafeBytes { UnsafeMutableRawBufferPointer(name).copyMemory(from: $0) }
+      name[count] = 0
+      var e = fuse_entry_param()
+      if let st, let inode = entry.inode {
+        e = entryParam(inode, stat: st)
+      } else {
+        e.attr.st_ino = UInt(entry.ino)
+        e.attr.st_mode = shownType(entry).rawValue
+      }
+      let n = req.addDirentryPlus(buffer, remaining, cName, &e, off_t(entry.offset))
+      guard n <= remaining else { return nil }
+      if e.ino != 0, let inode = entry.inode { vfs.hold(inode) }
+      return n
     }
   }
 

@@ -24,6 +24,15 @@ public protocol FileOperations: Sendable {
   /// Linux: ->iterate_shared. Emits entries after cookie `offset` until `emit`
   /// returns false (the buffer is full).
   func iterate(_ file: File, from offset: Int64, _ emit: (DirEntry) -> Bool) throws(Errno)
+  /// Linux: ->iterate_shared, for a listing that shows names, numbers and
+  /// types only (getdents, FUSE READDIR): with `inodes` false the file
+  /// system may leave `inode` nil on an entry that is neither a directory
+  /// nor a character device (the only ones whose inode the VFS and FUSE
+  /// look at then: a mount point, a device's view), and so need not find
+  /// each inode. Entries, cookies and order are those of `iterate`.
+  func iterate(
+    _ file: File, from offset: Int64, inodes: Bool, _ emit: (DirEntry) -> Bool
+  ) throws(Errno)
   /// Linux: ->flush, on each close(2) of a descriptor.
   func flush(_ file: File) throws(Errno)
   /// Linux: ->release, when the last reference to the File goes.
@@ -69,6 +78,13 @@ extension FileOperations {
   /// No ->iterate_shared: ENOTDIR, as iterate_dir answers.
   public func iterate(_ file: File, from offset: Int64, _ emit: (DirEntry) -> Bool) throws(Errno) {
     throw .ENOTDIR
+  }
+  /// `iterate`, with every inode: right for a file system whose entries
+  /// carry their inodes at no cost.
+  public func iterate(
+    _ file: File, from offset: Int64, inodes: Bool, _ emit: (DirEntry) -> Bool
+  ) throws(Errno) {
+    try iterate(file, from: offset, emit)
   }
   public func flush(_ file: File) throws(Errno) {}
   public func release(_ inode: Inode, _ file: File) {}

@@ -57,11 +57,11 @@ extension VFS {
   /// in the synthesized range resumes among them without asking the file
   /// system again.
   func iterateWithSynthesized(
-    _ file: File, from offset: Int64, _ emit: (DirEntry) -> Bool
+    _ file: File, from offset: Int64, inodes: Bool = true, _ emit: (DirEntry) -> Bool
   ) throws(Errno) {
     let synthesized = synthesizedMountPoints.entries(in: file.inode)
     guard !synthesized.isEmpty else {
-      return try file.fileOps.iterate(file, from: offset, emit)
+      return try file.fileOps.iterate(file, from: offset, inodes: inodes, emit)
     }
     let base = SynthesizedMountPoints.cookieBase
     var first = 0
@@ -69,7 +69,7 @@ extension VFS {
       first = Int(offset - base)
     } else {
       var stopped = false
-      try file.fileOps.iterate(file, from: offset) { entry in
+      try file.fileOps.iterate(file, from: offset, inodes: inodes) { entry in
         if synthesized.contains(where: { $0.name == entry.name }) { return true }
         if emit(entry) { return true }
         stopped = true

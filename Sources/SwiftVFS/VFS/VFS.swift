@@ -789,11 +789,20 @@ public final class VFS: @unchecked Sendable {
   }
 
   /// Lists a directory from cookie `offset`; covered mount points show the
-  /// mounted root, as getdents shows what a path walk would find.
-  public func readdir(_ file: File, from offset: Int64, _ emit: (DirEntry) -> Bool) throws(Errno) {
+  /// mounted root, as getdents shows what a path walk would find. With
+  /// `inodes` false (a listing of names: FUSE READDIR) an entry that is
+  /// neither a directory nor a character device may come without its inode
+  /// (see `FileOperations.iterate(_:from:inodes:_:)`).
+  public func readdir(
+    _ file: File, from offset: Int64, inodes: Bool = true, _ emit: (DirEntry) -> Bool
+  ) throws(Errno) {
     guard offset >= 0 else { throw .EINVAL }
-    try iterateWithSynthesized(file, from: offset) { entry in
-      guard let inode = entry.inode, inode.isDirectory else { return emit(entry) }
+    try iterateWithSynthesized(file, from: offset, inodes: inodes) { entry in
+      // Only a directory can be covered: the entry's type says so without
+      // touching (retaining) the inode of every other entry.
+      guard entry.type == .directory, let inode = entry.inode, inode.isDirectory else {
+        return emit(entry)
+      }
       let shown = crossMount(inode)
       if shown === inode { return emit(entry) }
       var e = entry

@@ -345,6 +345,15 @@ struct MemfsDirectoryOperations: SimpleXattrs, FileOperations {
   /// Like dcache_readdir(): ".", "..", then the entries from the slot the
   /// cookie names, under the namespace lock so the slots hold still.
   func iterate(_ file: File, from offset: Int64, _ emit: (DirEntry) -> Bool) throws(Errno) {
+    try iterate(file, from: offset, inodes: true, emit)
+  }
+
+  /// `iterate`; with `inodes` false, entries other than directories and
+  /// character devices come without their inode, their number and type
+  /// read from the slot: a listing of names touches no inode.
+  func iterate(
+    _ file: File, from offset: Int64, inodes: Bool, _ emit: (DirEntry) -> Bool
+  ) throws(Errno) {
     let dir = file.inode
     dir.sb.namespaceLock.withReadLock {
       guard Simple.emitDots(file, from: offset, emit) else { return }
@@ -352,10 +361,12 @@ struct MemfsDirectoryOperations: SimpleXattrs, FileOperations {
       var i = MemfsDirectory.slot(forCookie: offset)
       let end = (file.privateData as? MemfsListing)?.end(startingAt: offset, slots: slots.count)
       while i < min(end ?? slots.count, slots.count) {
-        if let slot = slots[i] {
+        // Field by field: copying the whole slot would retain its inode.
+        if let type = slots[i]?.type, let name = slots[i]?.name, let ino = slots[i]?.ino {
+          let keep = inodes || type == .directory || type == .characterDevice
           let entry = DirEntry(
-            name: slot.name, ino: slot.inode.ino, type: slot.inode.type,
-            offset: MemfsDirectory.cookie(afterSlot: i), inode: slot.inode)
+            name: name, ino: ino, type: type, offset: MemfsDirectory.cookie(afterSlot: i),
+            inode: keep ? slots[i]?.inode : nil)
           guard emit(entry) else { break }
         }
         i += 1

@@ -15,6 +15,17 @@ final class MemfsDirectory {
   struct Slot {
     let name: FileName
     let inode: Inode
+    /// The inode's number and type (which never change), kept here so that
+    /// a listing of names need not touch each inode (one cache miss each).
+    let ino: UInt64
+    let type: FileType
+
+    init(name: FileName, inode: Inode) {
+      self.name = name
+      self.inode = inode
+      self.ino = inode.ino
+      self.type = inode.type
+    }
   }
 
   private var index: [FileName: Int] = [:]
