@@ -239,18 +239,11 @@ struct Ext2FileOperations: FileOperations {
     let inode = file.inode
     guard inode.type == .regular else { throw inode.isDirectory ? .EISDIR : .EINVAL }
     guard offset >= 0 else { throw .EINVAL }
-    let mapping = try info.mapping(of: inode)
-    let core = try info.core(of: inode)
-    let count = try core.ioLock.withReadLock { () throws(Errno) -> Int in
-      let size = inode.lock.withLock { inode.size }
-      guard offset < size, buffer.count > 0 else { return 0 }
-      let count = Int(min(Int64(buffer.count), size - offset))
+    return try readBelowSize(inode, at: offset, count: buffer.count) {
+      (mapping, n) throws(Errno) in
       try mapping.read(
-        at: UInt64(offset), into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<count]))
-      return count
+        at: UInt64(offset), into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<n]))
     }
-    if count > 0 { accessed(inode) }
-    return count
   }
 
   /// `read` with the reply made from the cached pages themselves, no copy
@@ -261,31 +254,39 @@ struct Ext2FileOperations: FileOperations {
   ) throws(Errno) -> Bool {
     let inode = file.inode
     guard inode.type == .regular, offset >= 0 else { return false }
-    let mapping = try info.mapping(of: inode)
-    let core = try info.core(of: inode)
-    let spliced = try core.ioLock.withReadLock { () throws(Errno) -> Int in
-      let size = inode.lock.withLock { inode.size }
-      guard offset < size, count > 0 else {
-        sink([])
-        return 0
-      }
-      let n = Int(min(Int64(count), size - offset))
-      try mapping.splice(at: UInt64(offset), count: n, to: sink)
-      return n
+    let spliced = try readBelowSize(inode, at: offset, count: count) {
+      (mapping, n) throws(Errno) in try mapping.splice(at: UInt64(offset), count: n, to: sink)
     }
-    if spliced > 0 { accessed(inode) }
+    if spliced == 0 { sink([]) }  // at or past the end: an empty reply
     return true
   }
 
-  /// file_accessed(): atime as the mount's policy says, written at the next sync.
-  private func accessed(_ inode: Inode) {
-    guard !info.readOnly else { return }
+  /// The read of `count` bytes at `offset` clipped at i_size: `body` gets
+  /// the file's pages and the byte count, under the inode's I/O lock taken
+  /// shared (and is not called when nothing lies there); then
+  /// file_accessed(), atime as the mount's policy says, written at the next
+  /// sync. Returns the byte count.
+  private func readBelowSize(
+    _ inode: Inode, at offset: Int64, count: Int,
+    _ body: (AddressSpace, Int) throws(Errno) -> Void
+  ) throws(Errno) -> Int {
+    let mapping = try info.mapping(of: inode)
+    let core = try info.core(of: inode)
+    let n = try core.ioLock.withReadLock { () throws(Errno) -> Int in
+      let size = inode.lock.withLock { inode.size }
+      guard offset < size, count > 0 else { return 0 }
+      let n = Int(min(Int64(count), size - offset))
+      try body(mapping, n)
+      return n
+    }
+    guard n > 0, !info.readOnly else { return n }
     let moved = inode.lock.withLock { () -> Bool in
       let before = inode.atime
       inode.touchAtimeLocked()
       return inode.atime != before
     }
     if moved { info.markDirty(inode) }
+    return n
   }
 
   /// Like ext2_file_write_iter().
