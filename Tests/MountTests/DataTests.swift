@@ -182,8 +182,9 @@ final class DataTests: ConformanceTestCase {
       t.check(
         "old file unchanged by the new",
         pread(fd, count: 10, at: 0).map { String(decoding: $0, as: UTF8.self) }, "bef")
-      t.check("close", result(close(fd)), "OK")
-      // Space comes back after the last close.
+      // Space comes back after the last close. Measured while `fd` still
+      // holds "f" open: its space comes back only after a RELEASE the kernel
+      // sends once close() has returned, which would move the counts here.
       let used0 = t.statfs().map { Int($0.f_bfree) } ?? 0
       let big = Glibc.open(t.p("big"), O_RDWR | O_CREAT, 0o644)
       _ = pwrite(big, [UInt8](repeating: 1, count: 1 << 20), at: 0)
@@ -191,9 +192,15 @@ final class DataTests: ConformanceTestCase {
       let used1 = t.statfs().map { Int($0.f_bfree) } ?? 0
       t.check("space held while open", used0 - used1 >= 256, true)
       close(big)
-      usleep(100_000)  // FUSE: release is sent after close returns
-      let used2 = t.statfs().map { Int($0.f_bfree) } ?? 0
+      // FUSE: the RELEASE comes after close returns; wait for it (bounded).
+      var used2 = t.statfs().map { Int($0.f_bfree) } ?? 0
+      let freedBy = Date().addingTimeInterval(20)
+      while used2 - used1 < 256, Date() < freedBy {
+        usleep(10_000)
+        used2 = t.statfs().map { Int($0.f_bfree) } ?? 0
+      }
       t.check("space freed after close", used2 - used1 >= 256, true)
+      t.check("close", result(close(fd)), "OK")
     }
   }
 
