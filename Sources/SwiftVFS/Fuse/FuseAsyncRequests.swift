@@ -204,7 +204,8 @@ extension FuseBridge {
         for entry in entries {
           var st: Stat?
           // "." and ".." take no lookup (see FuseBridge.readdir).
-          if let inode = entry.inode, !entry.name.isDotOrDotDot {
+          // An inode the kernel holds goes without attributes (see FuseBridge.readdir).
+          if let inode = entry.inode, !entry.name.isDotOrDotDot, !vfs.kernelHolds(inode) {
             st = try? await vfs.getattrAsync(inode)
           }
           stats.append(st)

@@ -720,7 +720,13 @@ public final class FuseBridge: @unchecked Sendable {
 
   /// READDIR and READDIRPLUS: fills one buffer of entries from the cookie the
   /// kernel gives. With `plus`, each entry (not "." or "..") carries its
-  /// attributes and takes a lookup, but only once it is in the buffer.
+  /// attributes and takes a lookup, but only once it is in the buffer, and
+  /// only if the kernel does not hold that inode already: an entry it holds
+  /// goes with node id 0, which fuse_direntplus_link() takes as a plain
+  /// name (fuse2fs, through libfuse's high-level readdir, sends every
+  /// entry that way). So
+  /// listing a directory the kernel has just filled costs what READDIR
+  /// costs, not a getattr, a lookup and a FORGET per name.
   func readdir(
     _ req: FuseReplier, _ ino: UInt64, _ size: Int, _ offset: off_t,
     _ fi: UnsafeMutablePointer<fuse_file_info>?, plus: Bool
@@ -740,7 +746,7 @@ public final class FuseBridge: @unchecked Sendable {
         // "." and ".." take no lookup: the kernel skips them in
         // fuse_direntplus_link() and would never forget one.
         var st: Stat?
-        if plus, !entry.name.isDotOrDotDot, let inode = entry.inode {
+        if plus, !entry.name.isDotOrDotDot, let inode = entry.inode, !vfs.kernelHolds(inode) {
           st = try? vfs.getattr(inode)
         }
         guard let n = addDirentry(req, buffer + used, size - used, entry, plus: plus, stat: st)

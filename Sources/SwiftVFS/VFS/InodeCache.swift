@@ -49,6 +49,11 @@ public final class InodeCache: @unchecked Sendable {
     }
   }
 
+  /// Whether the kernel holds a lookup of `inode` not yet forgotten.
+  public func isHeld(_ inode: Inode) -> Bool {
+    lock.withLock { inode.lookupCount > 0 }
+  }
+
   /// Puts `inode` in the table. A file system with numbers of its own
   /// (`SuperBlock.useOwnInodeNumbers`, a disk's) reuses the number of an
   /// inode it freed, maybe before the kernel's FORGET for the old one came:

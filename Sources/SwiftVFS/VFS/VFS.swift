@@ -223,6 +223,11 @@ public final class VFS: @unchecked Sendable {
   /// (readdirplus).
   public func hold(_ inode: Inode) { icache.hold(inode) }
 
+  /// Whether the kernel holds `inode` now (a lookup it has not forgotten):
+  /// it knows the node id and has its attributes, so a READDIRPLUS entry
+  /// for it need not carry them again.
+  public func kernelHolds(_ inode: Inode) -> Bool { icache.isHeld(inode) }
+
   /// FUSE forget: the kernel dropped `count` lookups.
   public func forget(_ ino: UInt64, count: UInt64) {
     icache.forget(ino, count: count, evict: evict)
