@@ -818,6 +818,7 @@ public final class FuseBridge: @unchecked Sendable {
       let inode = try node(ino)
       let name = try FuseAttributes.xattrName(namePtr)
       guard size <= Simple.xattrSizeMax else { throw .E2BIG }
+      let blocks = inode.lock.withLock { inode.blocks }
       let bytes =
         value.map { v in
           v.withMemoryRebound(to: UInt8.self, capacity: size) {
@@ -827,6 +828,7 @@ public final class FuseBridge: @unchecked Sendable {
       try vfs.setxattr(
         inode, name, bytes, flags: XattrFlags(rawValue: flags), cred: FuseBridge.cred(req),
         groups: { FuseBridge.groups(req) })
+      refreshAttributes(ino, inode, ifBlocksMovedFrom: blocks)
       req.reply(error: 0)
       return inode
     }
@@ -869,12 +871,25 @@ public final class FuseBridge: @unchecked Sendable {
     serve(req, .removexattr, ino, detail: String(cString: namePtr!)) {
       () throws(Errno) -> Inode? in
       let inode = try node(ino)
+      let blocks = inode.lock.withLock { inode.blocks }
       try vfs.removexattr(
         inode, try FuseAttributes.xattrName(namePtr), cred: FuseBridge.cred(req),
         groups: { FuseBridge.groups(req) })
+      refreshAttributes(ino, inode, ifBlocksMovedFrom: blocks)
       req.reply(error: 0)
       return inode
     }
+  }
+
+  /// An xattr change that moved st_blocks (ext2 allocates or frees an xattr
+  /// block) is invisible to the kernel, whose fuse_setxattr() and
+  /// fuse_removexattr() only mark ctime stale: `stat -c %b` or `ls -s`,
+  /// which do not ask for ctime, would show the old count from its cache.
+  /// So its cached attributes are dropped (FUSE_NOTIFY_INVAL_INODE for
+  /// attributes only, which touches no page) before the reply.
+  private func refreshAttributes(_ ino: UInt64, _ inode: Inode, ifBlocksMovedFrom before: Int64) {
+    guard let kernel, inode.lock.withLock({ inode.blocks }) != before else { return }
+    _ = kernel.invalidateInode(ino, offset: -1, length: 0)
   }
 
   // MARK: - The rest of file_operations
