@@ -182,9 +182,14 @@ extension VfsMount {
   static func ext2(_ parsed: MountConfiguration, source: String?) throws -> VFS {
     guard let source else { throw MountFailure("ext2 needs an image: vfsmount -t ext2 IMAGE DIR") }
     let options = parsed.fileSystemOptions
+    // The Swift dcache keeps the inodes of its entries: bounded like the
+    // inodes ext2 keeps for the kernel, so that memory follows cache_size.
+    let cacheBytes =
+      options.value("cache_size").flatMap { try? PageCache.parseCacheSize($0) }
+      ?? PageCache.defaultCapacityBytes
     let vfs = VFS(
       dcacheCapacity: (try? options.count("dcache_max")).flatMap { $0.map { Int($0) } }
-        ?? Dcache.defaultCapacity)
+        ?? Ext2FileSystem.cachedInodes(cacheBytes: cacheBytes))
     do {
       try vfs.filesystems.register(Ext2FileSystem())
       try vfs.mount("ext2", at: "/", options: options)

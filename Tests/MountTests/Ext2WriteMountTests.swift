@@ -393,6 +393,70 @@ final class Ext2WriteMountTests: XCTestCase {
     assertClean(image)
   }
 
+  /// More files than the mount keeps inodes for (cache_size=16m: 4,096,
+  /// `Ext2FileSystem.cachedInodes`): the daemon lets idle ones go while the
+  /// kernel still holds them (/proc/vfs/inodes "dropped", their lookups
+  /// still counted) and keeps no more than the bound; a later request for
+  /// one (OPEN, WRITE, READ, UNLINK) loads it again from the disk. Contents,
+  /// counts and e2fsck stay right, and a new mount reads what was written.
+  func testInodesPastTheBoundAreLetGoAndLoadedAgain() throws {
+    let image = work + "/many.img"
+    let mkfs = runCommand("mke2fs", ["-q", "-F", "-t", "ext2", "-N", "16384", image, "128M"])
+    XCTAssertTrue(mkfs.ok, "\(mkfs)")
+    var m = try VfsMount(options: ["cache_size=16m"], arguments: ["-t", "ext2", image])
+    ours = m
+    let bound = 4096
+    let n = 6000
+    /// in_use, lookups and dropped of the ext2 superblock (sb 1).
+    func inodes() -> (inUse: Int, lookups: Int, dropped: Int)? {
+      let text = (try? String(contentsOfFile: m.path + "/proc/vfs/inodes", encoding: .utf8)) ?? ""
+      for line in text.split(separator: "\n") {
+        let f = line.split(separator: " ", omittingEmptySubsequences: true)
+        if f.count > 8, f[0] == "1", let a = Int(f[3]), let b = Int(f[4]), let c = Int(f[8]) {
+          return (a, b, c)
+        }
+      }
+      return nil
+    }
+    let dir = m.path + "/d"
+    XCTAssertEqual(mkdir(dir, 0o755), 0)
+    for i in 0..<n {
+      let fd = open(dir + "/f\(i)", O_CREAT | O_WRONLY, 0o644)
+      XCTAssertGreaterThanOrEqual(fd, 0, "create f\(i): \(String(cString: strerror(errno)))")
+      if fd >= 0 { close(fd) }
+    }
+    let counts = try XCTUnwrap(inodes())
+    XCTAssertLessThanOrEqual(counts.inUse, bound + 64, "inodes kept past the bound: \(counts)")
+    XCTAssertGreaterThan(counts.dropped, 0, "\(counts)")
+    XCTAssertGreaterThanOrEqual(
+      counts.lookups, n, "the kernel's lookups are all counted: \(counts)")
+    // Every file again: each OPEN names an inode the daemon may have let go.
+    for i in 0..<n {
+      let fd = open(dir + "/f\(i)", O_WRONLY)
+      XCTAssertGreaterThanOrEqual(fd, 0, "open f\(i): \(String(cString: strerror(errno)))")
+      guard fd >= 0 else { continue }
+      let text = Array("file \(i)\n".utf8)
+      XCTAssertEqual(write(fd, text, text.count), text.count)
+      close(fd)
+    }
+    for i in 0..<n where i % 2 == 1 {
+      XCTAssertEqual(unlink(dir + "/f\(i)"), 0, "unlink f\(i): \(String(cString: strerror(errno)))")
+    }
+    // Read through a new mount, so that every inode is loaded from the disk.
+    unmountOurs()
+    assertClean(image)
+    m = try VfsMount(options: ["bare", "ro"], arguments: ["-t", "ext2", image])
+    ours = m
+    var listed = (try? FileManager.default.contentsOfDirectory(atPath: m.path + "/d")) ?? []
+    listed.sort()
+    XCTAssertEqual(listed, (0..<n).filter { $0 % 2 == 0 }.map { "f\($0)" }.sorted())
+    for i in stride(from: 0, to: n, by: 2) {
+      let text = try? String(contentsOfFile: m.path + "/d/f\(i)", encoding: .utf8)
+      XCTAssertEqual(text, "file \(i)\n")
+    }
+    unmountOurs()
+  }
+
   func testOneKiBBlocksWithTheKernel() throws { try check(blockSize: 1024, inodeSize: 128) }
   func testFourKiBBlocksWithTheKernel() throws { try check(blockSize: 4096, inodeSize: 256) }
 }

@@ -133,7 +133,10 @@ final class ProcFilesTests: XCTestCase {
       $0.split(separator: " ").map(String.init)
     }
     XCTAssertEqual(
-      lines[0], ["sb", "type", "mount", "in_use", "lookups", "evicted", "open_files", "allocated"])
+      lines[0],
+      [
+        "sb", "type", "mount", "in_use", "lookups", "evicted", "open_files", "allocated", "dropped",
+      ])
     let rows = Dictionary(uniqueKeysWithValues: lines.dropFirst().map { ($0[2], $0) })
     XCTAssertEqual(Set(rows.keys), ["/", "/dev", "/proc"])
     let root = try XCTUnwrap(rows["/"])
@@ -142,6 +145,7 @@ final class ProcFilesTests: XCTestCase {
     XCTAssertEqual(Int(root[3]), 2)
     XCTAssertEqual(Int(root[4]), 2)
     XCTAssertEqual(Int(root[6]), 1)
+    XCTAssertEqual(Int(root[8]), 0, "memfs keeps every inode: none dropped")
     XCTAssertEqual(rows["/proc"]?[1], "proc")
     // Evicted counts an unlinked file once nothing holds it.
     try h.vfs.unlink(h.vfs.root, "held")

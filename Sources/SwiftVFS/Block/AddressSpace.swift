@@ -281,6 +281,20 @@ public final class AddressSpace: @unchecked Sendable {
     cache.unpin(partial)
   }
 
+  /// Drops the file's clean pages that nobody uses (not being read, not
+  /// under writeback, not pinned) and returns whether none is left, as
+  /// invalidate_mapping_pages() does for the inode shrinker: a dirty page
+  /// keeps its inode.
+  public func invalidateCleanPages() -> Bool {
+    cache.lock.withLock {
+      let idle = pages.values.filter {
+        !$0.dirty && !$0.locked && !$0.underWriteback && $0.pins == 0
+      }
+      for entry in idle { cache.detachLocked(entry) }
+      return pages.isEmpty
+    }
+  }
+
   /// The pages cached now.
   public var cachedPageCount: Int { cache.lock.withLock { pages.count } }
 

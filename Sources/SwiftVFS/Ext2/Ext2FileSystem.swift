@@ -58,6 +58,10 @@ public final class Ext2FileSystem: FileSystemType {
     return cache
   }
 
+  /// The most inodes a mount keeps in memory for the kernel's lookups
+  /// (`SuperBlock.maxCachedInodes`) with a page cache of `cacheBytes`.
+  public static func cachedInodes(cacheBytes: Int) -> Int { max(4096, cacheBytes / 8192) }
+
   /// Like ext2_fill_super(): reads and checks the superblock and group
   /// descriptors, then the root inode. A missing `source=` or an image that
   /// is not a valid ext2 is EINVAL; the image's own open errors pass through.
@@ -104,6 +108,11 @@ public final class Ext2FileSystem: FileSystemType {
       maxFileSize: Ext2FileSystem.maxFileSize(blockSize: disk.blockSize),
       indexesInodes: false)
     sb.posixAcl = posixAcl
+    // The inodes kept for the kernel's lookups, like the page cache bounded
+    // by cache_size: one per 8 KiB of it, at least 4,096 (8,192 for the
+    // default 64 MiB; about 2 KiB of daemon memory each).
+    sb.maxCachedInodes = Ext2FileSystem.cachedInodes(
+      cacheBytes: PageCache.of(context.vfs).capacityBytes)
     sb.privateData = info
     info.superBlockRef = sb
     info.blockDevices = registry
@@ -639,6 +648,25 @@ struct Ext2SuperOperations: SuperOperations {
       blockSize: UInt64(d.blockSize), blocks: total > overhead ? total - overhead : 0,
       blocksFree: free, blocksAvailable: free > reserved ? free - reserved : 0,
       files: UInt64(d.inodesCount), filesFree: freeInodes, nameMax: 255)  // EXT2_NAME_LEN
+  }
+
+  /// The inode shrinker's step for an idle inode the kernel still holds
+  /// (prune_icache_sb(): invalidate_mapping_pages(), then write_inode() if
+  /// dirty): its clean pages go, and its fields are written into the inode
+  /// table's buffer (writeback takes it from there). One with pages left
+  /// (dirty, or being read or written) stays. Loaded again by
+  /// `inodeForHandle` (ext2_iget()) when the kernel names it.
+  func dropInode(_ inode: Inode) -> Bool {
+    if let mapping = try? info.mapping(of: inode), !mapping.invalidateCleanPages() {
+      return false
+    }
+    guard !info.readOnly else { return true }
+    do {
+      try info.writeInode(inode)
+      return true
+    } catch {
+      return false
+    }
   }
 
   /// Like ext2_evict_inode(): an inode with no links left gives back its

@@ -21,17 +21,36 @@ public final class InodeCache: @unchecked Sendable {
     public var openFiles = 0
     /// Inodes evicted so far.
     public var evicted: UInt64 = 0
+    /// Inodes the kernel holds that were let go to bound memory (see
+    /// `SuperBlock.maxCachedInodes`); their lookups are in `lookups`.
+    public var dropped = 0
     /// Counters with these values.
-    public init(inUse: Int = 0, lookups: UInt64 = 0, openFiles: Int = 0, evicted: UInt64 = 0) {
+    public init(
+      inUse: Int = 0, lookups: UInt64 = 0, openFiles: Int = 0, evicted: UInt64 = 0,
+      dropped: Int = 0
+    ) {
       self.inUse = inUse
       self.lookups = lookups
       self.openFiles = openFiles
       self.evicted = evicted
+      self.dropped = dropped
     }
+  }
+
+  /// An inode the kernel holds whose object the cache let go (past its
+  /// superblock's `maxCachedInodes`): its lookups, kept until the kernel
+  /// names it again (then it is loaded from the file system) or forgets it.
+  private struct DroppedInode {
+    let sb: SuperBlock
+    let generation: UInt64
+    var lookups: UInt64
   }
 
   private let lock = Lock()
   private var table: [UInt64: Inode] = [:]
+  private var dropped: [UInt64: DroppedInode] = [:]
+  /// Inodes in `table` per superblock (by `SuperBlock.id`), against `maxCachedInodes`.
+  private var counts: [Int: Int] = [:]
   private var evictedCount: UInt64 = 0
 
   init() {}
@@ -41,17 +60,118 @@ public final class InodeCache: @unchecked Sendable {
     lock.withLock { table[ino] }
   }
 
+  /// The inode the kernel names by `ino`: a cached one, else one the cache
+  /// let go, loaded again from its file system (`SuperOperations.inodeForHandle`);
+  /// nil if neither. Call it without a namespace lock held.
+  public func inode(_ ino: UInt64) -> Inode? {
+    let (cached, record) = lock.withLock { () -> (Inode?, DroppedInode?) in
+      if let cached = table[ino] { return (cached, nil) }
+      return (nil, dropped[ino])
+    }
+    if let cached { return cached }
+    guard let record, let number = record.sb.ownNumber(ofIno: ino) else { return nil }
+    // Loaded as a lookup loads an inode: under the namespace lock, which is
+    // taken before this cache's lock, never inside it.
+    let loaded = try? record.sb.namespaceLock.withReadLock { () throws(Errno) -> Inode in
+      try record.sb.ops.inodeForHandle(record.sb, number: number)
+    }
+    guard let loaded, loaded.ino == ino else { return nil }
+    return lock.withLock {
+      if let raced = table[ino] { return raced }
+      reviveLocked(loaded)
+      return table[ino]
+    }
+  }
+
   /// Adds `count` lookups: the kernel now holds the inode (an entry reply).
+  /// Past its superblock's `maxCachedInodes`, idle inodes are let go.
   public func hold(_ inode: Inode, count: UInt64 = 1) {
-    lock.withLock {
+    let victims = lock.withLock { () -> [Inode] in
       if inode.lookupCount == 0 && inode.openCount == 0 { enterLocked(inode) }
       inode.lookupCount += count
+      return shrinkCandidatesLocked(inode.sb, sparing: inode)
     }
+    if !victims.isEmpty { drop(victims) }
   }
 
   /// Whether the kernel holds a lookup of `inode` not yet forgotten.
   public func isHeld(_ inode: Inode) -> Bool {
-    lock.withLock { inode.lookupCount > 0 }
+    lock.withLock {
+      if inode.lookupCount > 0 { return true }
+      guard table[inode.ino] == nil, let record = dropped[inode.ino] else { return false }
+      return record.sb === inode.sb && record.generation == inode.generation
+    }
+  }
+
+  // MARK: - Letting idle inodes go (prune_icache_sb())
+
+  /// Idle inodes of `sb` to let go when it caches more than its bound: a
+  /// tenth of the bound beyond it at a time, so the scan is paid rarely.
+  /// Idle: a regular file or symlink with links and lookups, no open file,
+  /// not `sparing` (the inode being handed to the kernel now).
+  private func shrinkCandidatesLocked(_ sb: SuperBlock, sparing: Inode) -> [Inode] {
+    guard let bound = sb.maxCachedInodes, let count = counts[sb.id], count > bound else {
+      return []
+    }
+    let wanted = count - bound + max(bound / 10, 1)
+    var victims: [Inode] = []
+    for inode in table.values where inode.sb === sb && inode !== sparing {
+      guard inode.type == .regular || inode.type == .symlink, inode !== sb.root,
+        inode.openCount == 0, inode.lookupCount > 0, !inode.evicted,
+        inode.lock.withLock({ inode.nlink > 0 })
+      else { continue }
+      victims.append(inode)
+      if victims.count == wanted { break }
+    }
+    return victims
+  }
+
+  /// Lets `victims` go: each still idle leaves the table, its lookups kept
+  /// in `dropped`; then its file system writes it back
+  /// (`SuperOperations.dropInode`, outside this cache's lock), and one it
+  /// keeps comes back. A request for one meanwhile loads it again (the
+  /// same object: the file system's own cache finds it while it lives).
+  private func drop(_ victims: [Inode]) {
+    let gone = lock.withLock { () -> [Inode] in
+      var gone: [Inode] = []
+      for inode in victims
+      where table[inode.ino] === inode && inode.openCount == 0 && inode.lookupCount > 0
+        && !inode.evicted
+      {
+        dropped[inode.ino] = DroppedInode(
+          sb: inode.sb, generation: inode.generation, lookups: inode.lookupCount)
+        inode.lookupCount = 0
+        removeLocked(inode)
+        gone.append(inode)
+      }
+      return gone
+    }
+    for inode in gone where !inode.sb.ops.dropInode(inode) {
+      lock.withLock { reviveLocked(inode) }
+    }
+  }
+
+  /// Puts a let-go `inode` back in the table with its lookups, if the
+  /// record is for this very inode (same superblock and generation). The
+  /// kernel may have cached its pages meanwhile: say so.
+  private func reviveLocked(_ inode: Inode) {
+    guard table[inode.ino] == nil, let record = dropped[inode.ino], record.sb === inode.sb,
+      record.generation == inode.generation
+    else { return }
+    dropped[inode.ino] = nil
+    inode.lookupCount += record.lookups
+    inode.kernelMayCachePages.store(true, ordering: .releasing)
+    insertLocked(inode)
+  }
+
+  private func insertLocked(_ inode: Inode) {
+    if table.updateValue(inode, forKey: inode.ino) == nil { counts[inode.sb.id, default: 0] += 1 }
+  }
+
+  private func removeLocked(_ inode: Inode) {
+    guard table[inode.ino] === inode else { return }
+    table[inode.ino] = nil
+    counts[inode.sb.id, default: 1] -= 1
   }
 
   /// Puts `inode` in the table. A file system with numbers of its own
@@ -64,15 +184,28 @@ public final class InodeCache: @unchecked Sendable {
     if let old = table[inode.ino], old !== inode {
       inode.lookupCount += old.lookupCount
       old.lookupCount = 0
+      removeLocked(old)
+    } else if let record = dropped.removeValue(forKey: inode.ino) {
+      // Let go earlier (the same inode loaded again, or a new one on its
+      // number): the kernel's lookups go on with this object.
+      inode.lookupCount += record.lookups
+      inode.kernelMayCachePages.store(true, ordering: .releasing)
     }
-    table[inode.ino] = inode
+    insertLocked(inode)
   }
 
   /// Drops `count` lookups (FUSE forget). Returns the inode if it must now be
   /// evicted. More forgets than lookups are clamped, never negative.
   func forget(_ ino: UInt64, count: UInt64, evict: (Inode) -> Void) {
     lock.withLock {
-      guard let inode = table[ino] else { return }
+      guard let inode = table[ino] else {
+        // Let go: only its count is here.
+        if var record = dropped[ino] {
+          record.lookups -= min(count, record.lookups)
+          dropped[ino] = record.lookups == 0 ? nil : record
+        }
+        return
+      }
       // A superblock's root stays pinned, whatever a FORGET says.
       let floor: UInt64 = inode === inode.sb.root ? 1 : 0
       inode.lookupCount -= min(count, inode.lookupCount - min(floor, inode.lookupCount))
@@ -103,6 +236,9 @@ public final class InodeCache: @unchecked Sendable {
   /// in the table, answering getattr, until the last forget.
   func evictIfUnused(_ inode: Inode, evict: (Inode) -> Void) {
     lock.withLock {
+      // Let go and loaded again by the lookup that unlinked it: the
+      // kernel's lookups count before eviction is decided.
+      reviveLocked(inode)
       if let victim = releaseIfUnusedLocked(inode) { evict(victim) }
     }
   }
@@ -116,9 +252,7 @@ public final class InodeCache: @unchecked Sendable {
   /// Drops the inode from the table once nothing names it by number, and
   /// returns it for eviction once it has no links and no open files — once.
   private func releaseIfUnusedLocked(_ inode: Inode) -> Inode? {
-    if inode.lookupCount == 0, inode.openCount == 0, table[inode.ino] === inode {
-      table[inode.ino] = nil
-    }
+    if inode.lookupCount == 0, inode.openCount == 0 { removeLocked(inode) }
     guard inode.openCount == 0, !inode.evicted else { return nil }
     guard inode.lock.withLock({ inode.nlink == 0 }) else { return nil }
     inode.evicted = true
@@ -129,11 +263,14 @@ public final class InodeCache: @unchecked Sendable {
   /// A snapshot of the counters.
   public var stats: Stats {
     lock.withLock {
-      var s = Stats(inUse: table.count, lookups: 0, openFiles: 0, evicted: evictedCount)
+      var s = Stats(
+        inUse: table.count, lookups: 0, openFiles: 0, evicted: evictedCount,
+        dropped: dropped.count)
       for inode in table.values {
         s.lookups += inode.lookupCount
         s.openFiles += inode.openCount
       }
+      for record in dropped.values { s.lookups += record.lookups }
       return s
     }
   }
@@ -147,6 +284,10 @@ public final class InodeCache: @unchecked Sendable {
         out[inode.sb.id, default: Stats()].inUse += 1
         out[inode.sb.id, default: Stats()].lookups += inode.lookupCount
         out[inode.sb.id, default: Stats()].openFiles += inode.openCount
+      }
+      for record in dropped.values {
+        out[record.sb.id, default: Stats()].dropped += 1
+        out[record.sb.id, default: Stats()].lookups += record.lookups
       }
       return out
     }

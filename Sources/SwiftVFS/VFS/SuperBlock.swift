@@ -47,6 +47,20 @@ public final class SuperBlock: @unchecked Sendable {
   /// The most inodes it may hold (nr_inodes=), nil: no limit.
   public let maxInodes: UInt64?
 
+  /// The most inodes of this superblock the inode cache keeps in memory
+  /// for the kernel's lookups (nil: every one, as a memory file system
+  /// must). A disk file system sets it: past it, the cache lets idle
+  /// inodes go (those `SuperOperations.dropInode` allows) and loads them
+  /// again with `SuperOperations.inodeForHandle` when the kernel names
+  /// one, as the kernel's inode shrinker (prune_icache_sb()) frees clean
+  /// unused inodes; so the daemon's memory does not grow with every file
+  /// the kernel has seen.
+  public var maxCachedInodes: Int? {
+    get { usageLock.withLock { maxCachedInodes_ } }
+    set { usageLock.withLock { maxCachedInodes_ = newValue.map { max($0, 1) } } }
+  }
+  private var maxCachedInodes_: Int?
+
   private let usageLock = Lock()
   private var usedBlocks_: UInt64 = 0
   private var usedInodes_: UInt64 = 0
@@ -257,6 +271,15 @@ public protocol SuperOperations: Sendable {
   /// it does not know the parent itself (`Inode.parentDirectory`), with the
   /// namespace lock held for reading. The default: ESTALE.
   func parentForHandle(_ dir: Inode) throws(Errno) -> Inode
+  /// Linux: ->write_inode and the page cache's invalidate_mapping_pages()
+  /// before the inode shrinker frees an inode: the inode cache is about to
+  /// let go of `inode`, which the kernel still holds by number but which no
+  /// file has open (a regular file or symlink with links, not the root; see
+  /// `SuperBlock.maxCachedInodes`). Write back what only memory holds (a
+  /// mode the VFS changed) and drop its clean cached pages; return false to
+  /// keep it (dirty pages, a write failed). It is loaded again with
+  /// `inodeForHandle`. The default keeps every inode.
+  func dropInode(_ inode: Inode) -> Bool
 }
 
 extension SuperOperations {
@@ -271,6 +294,7 @@ extension SuperOperations {
     throw .ESTALE
   }
   public func parentForHandle(_ dir: Inode) throws(Errno) -> Inode { throw .ESTALE }
+  public func dropInode(_ inode: Inode) -> Bool { false }
 }
 
 /// Hands out inode numbers and generations, like get_next_ino(). One per VFS,

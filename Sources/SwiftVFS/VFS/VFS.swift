@@ -215,7 +215,7 @@ public final class VFS: @unchecked Sendable {
   /// The inode FUSE names by `ino`: ESTALE-like ENOENT if the kernel should
   /// not hold that number.
   public func inode(_ ino: UInt64) throws(Errno) -> Inode {
-    guard let inode = icache.get(ino) else { throw .ENOENT }
+    guard let inode = icache.inode(ino) else { throw .ENOENT }
     return inode
   }
 

@@ -55,19 +55,21 @@ enum ProcReports {
   }
 
   /// /proc/vfs/inodes: per superblock, inodes the kernel holds (in use),
-  /// their lookup counts summed, inodes evicted since mount, files open, and
-  /// inodes allocated (nr_inodes of that superblock).
+  /// their lookup counts summed, inodes evicted since mount, files open,
+  /// inodes allocated (nr_inodes of that superblock), and inodes the kernel
+  /// holds that the cache let go to bound its memory (dropped: loaded again
+  /// from the disk when the kernel names one; their lookups are counted).
   static func inodes(_ vfs: VFS) -> String {
     let bySB = vfs.icache.statsBySuperBlock
     var out =
-      "sb  type        mount        in_use   lookups   evicted  open_files  allocated\n"
+      "sb  type        mount        in_use   lookups   evicted  open_files  allocated   dropped\n"
     for m in vfs.mounts {
       let sb = m.superBlock
       let s = bySB[sb.id] ?? InodeCache.Stats()
       out +=
         rightPad(String(sb.id), 4) + rightPad(sb.fsType.name, 12) + rightPad(m.path, 11)
         + pad("\(s.inUse)", 8) + pad("\(s.lookups)", 10) + pad("\(sb.evictedInodes)", 10)
-        + pad("\(s.openFiles)", 12) + pad("\(sb.usedInodes)", 11) + "\n"
+        + pad("\(s.openFiles)", 12) + pad("\(sb.usedInodes)", 11) + pad("\(s.dropped)", 10) + "\n"
     }
     return out
   }
