@@ -393,6 +393,39 @@ final class Ext2WriteMountTests: XCTestCase {
     assertClean(image)
   }
 
+  /// The same bound with many files, where the inodes are what grows: the
+  /// kernel keeps a lookup on each of 60,000 new files, and the daemon
+  /// (about 2 KiB per inode it keeps: 120 MiB if it kept them all) stays
+  /// within cache_size + 64 MiB by letting idle ones go.
+  func testMemoryStaysWithinTheCacheBoundWithManyFiles() throws {
+    let image = work + "/files.img"
+    let mkfs = runCommand("mke2fs", ["-q", "-F", "-t", "ext2", "-N", "70000", image, "512M"])
+    XCTAssertTrue(mkfs.ok, "\(mkfs)")
+    let m = try VfsMount(options: ["bare", "cache_size=16m"], arguments: ["-t", "ext2", image])
+    ours = m
+    func residentKiB(_ field: String) -> Int {
+      let status = (try? String(contentsOfFile: "/proc/\(m.pid)/status", encoding: .utf8)) ?? ""
+      let line = status.split(separator: "\n").first { $0.hasPrefix(field + ":") }
+      return line.flatMap { Int($0.split(separator: " ", omittingEmptySubsequences: true)[1]) } ?? 0
+    }
+    let before = residentKiB("VmRSS")
+    XCTAssertGreaterThan(before, 0)
+    for d in 0..<10 {
+      let dir = m.path + "/d\(d)"
+      XCTAssertEqual(mkdir(dir, 0o755), 0)
+      for i in 0..<6000 {
+        let fd = open(dir + "/f\(i)", O_CREAT | O_WRONLY, 0o644)
+        XCTAssertGreaterThanOrEqual(fd, 0, "create: \(String(cString: strerror(errno)))")
+        if fd >= 0 { close(fd) }
+      }
+    }
+    let peak = residentKiB("VmHWM")
+    XCTAssertLessThanOrEqual(
+      peak - before, (16 + 64) * 1024, "peak \(peak) KiB, \(before) KiB after mounting")
+    unmountOurs()
+    assertClean(image)
+  }
+
   /// More files than the mount keeps inodes for (cache_size=16m: 4,096,
   /// `Ext2FileSystem.cachedInodes`): the daemon lets idle ones go while the
   /// kernel still holds them (/proc/vfs/inodes "dropped", their lookups
