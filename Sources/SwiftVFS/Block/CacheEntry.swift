@@ -29,8 +29,9 @@ final class CacheEntry: @unchecked Sendable {
   }
 
   let owner: Owner
-  /// The page index in the file, or the block number on the device.
-  let index: UInt64
+  /// The page index in the file, or the block number on the device (set
+  /// once, before the entry is first attached).
+  var index: UInt64
   /// Bytes: PageCache.pageSize for a page, the block size for a buffer.
   let size: Int
   /// The bytes, page-aligned (an image opened O_DIRECT then needs no bounce).
@@ -53,8 +54,11 @@ final class CacheEntry: @unchecked Sendable {
   /// Whether the entry is still in its owner's map and the LRU (false once dropped).
   var attached = true
   /// LRU links (the kernel's lru list_head); `prev` is toward the hot end.
-  var lruPrev: CacheEntry?
-  var lruNext: CacheEntry?
+  /// Not counted references: an entry is in the LRU only while its owner's
+  /// map holds it (see PageCache), so a link never outlives its target,
+  /// and linking and unlinking cost no reference counting.
+  unowned(unsafe) var lruPrev: CacheEntry?
+  unowned(unsafe) var lruNext: CacheEntry?
 
   /// `zeroed: false` leaves the bytes as the pool gives them, for a caller
   /// that fills every byte before anyone reads them (a page-run read).
