@@ -6,7 +6,8 @@
 // segments are checked like a buffer, a readahead run is read straight into
 // its pages with one bio per run of blocks, a writeback run is written
 // straight from its pages, and the counters, traces and dirty state stay
-// those of the page-by-page path.
+// those of the page-by-page path; the page pool hands a page out again
+// with the lock it was freed with.
 
 import Foundation
 import XCTest
@@ -419,6 +420,24 @@ final class ScatteredPagesTests: XCTestCase {
         try deviceBytes(driver, at: UInt64(thread * 64 * 4096), count: 64 * 4096),
         pattern(thread * 100 + 19, count: 64 * 4096), "thread \(thread)'s last write")
     }
+  }
+
+  func testPoolHandsAPageOutAgainWithTheLockItWasFreedWith() {
+    let pool = PagePool()
+    let (page, dataLock) = pool.allocateWithLock()
+    dataLock.withLock { memset(page, 0x11, PagePool.pageSize) }
+    pool.release(page, dataLock: dataLock)
+    let (again, lockAgain) = pool.allocateWithLock()
+    XCTAssertEqual(again, page)
+    XCTAssertTrue(lockAgain === dataLock, "no new mutex for a reused page")
+    lockAgain.lock()  // unlocked, usable
+    lockAgain.unlock()
+    // A page freed without a lock gets a new one.
+    pool.release(again)
+    let (third, lockThird) = pool.allocateWithLock()
+    XCTAssertEqual(third, page)
+    XCTAssertFalse(lockThird === dataLock)
+    pool.release(third, dataLock: lockThird)
   }
 
   func testDefaultScatteredFormsGoThroughOneBuffer() throws {

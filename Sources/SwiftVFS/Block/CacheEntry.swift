@@ -36,8 +36,9 @@ final class CacheEntry: @unchecked Sendable {
   let size: Int
   /// The bytes, page-aligned (an image opened O_DIRECT then needs no bounce).
   let data: UnsafeMutableRawPointer
-  /// Guards the bytes at `data` (like lock_buffer() / the folio lock for data).
-  let dataLock = Lock()
+  /// Guards the bytes at `data` (like lock_buffer() / the folio lock for
+  /// data); a page's comes from the pool with the page and goes back with it.
+  let dataLock: Lock
 
   /// PG_uptodate / BH_Uptodate: the bytes are valid.
   var uptodate = false
@@ -69,16 +70,20 @@ final class CacheEntry: @unchecked Sendable {
     // Pages from the pool (one resident page each); smaller block buffers
     // from malloc, aligned to their size (512 B to 2 KiB: direct I/O asks
     // for the device's logical block alignment).
-    data =
-      size == PagePool.pageSize
-      ? PagePool.shared.allocate()
-      : UnsafeMutableRawPointer.allocate(byteCount: size, alignment: min(size, PagePool.pageSize))
+    if size == PagePool.pageSize {
+      (data, dataLock) = PagePool.shared.allocateWithLock()
+    } else {
+      data = UnsafeMutableRawPointer.allocate(
+        byteCount: size, alignment: min(size, PagePool.pageSize))
+      dataLock = Lock()
+    }
     if zeroed { memset(data, 0, size) }
   }
 
   deinit {
     if size == PagePool.pageSize {
-      PagePool.shared.release(data)
+      // Nobody holds the lock: whoever takes it holds the entry.
+      PagePool.shared.release(data, dataLock: dataLock)
     } else {
       data.deallocate()
     }
