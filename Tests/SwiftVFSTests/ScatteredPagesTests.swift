@@ -425,7 +425,7 @@ final class ScatteredPagesTests: XCTestCase {
   func testPoolHandsAPageOutAgainWithTheLockItWasFreedWith() {
     let pool = PagePool()
     let (page, dataLock) = pool.allocateWithLock()
-    dataLock.withLock { memset(page, 0x11, PagePool.pageSize) }
+    dataLock.withLock { _ = memset(page, 0x11, PagePool.pageSize) }
     pool.release(page, dataLock: dataLock)
     let (again, lockAgain) = pool.allocateWithLock()
     XCTAssertEqual(again, page)
