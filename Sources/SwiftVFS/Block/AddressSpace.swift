@@ -274,6 +274,11 @@ public final class AddressSpace: @unchecked Sendable {
     }
   }
 
+  /// The most whole pages a write finds or adds under one taking of the
+  /// cache lock (1 MiB, FUSE's largest WRITE), so the lock is never held
+  /// long.
+  static let overwriteRunPages = 256
+
   /// Copies `buffer` into the file's pages at `offset` and marks them dirty
   /// (generic_perform_write(): write_begin, copy, write_end). A page written
   /// only in part is read first; a page written whole is not. The data
@@ -294,7 +299,8 @@ public final class AddressSpace: @unchecked Sendable {
       if wholePages > 0 {
         // Pages written whole, a run at a time: found or added under one
         // taking of the cache lock, copied, then dirtied under one more.
-        let run = cache.getPagesForOverwrite(self, index: index, maxCount: wholePages)
+        let run = cache.getPagesForOverwrite(
+          self, index: index, maxCount: min(wholePages, AddressSpace.overwriteRunPages))
         if !run.isEmpty {
           for entry in run {
             entry.dataLock.withLock {

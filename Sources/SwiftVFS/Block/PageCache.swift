@@ -607,4 +607,13 @@ public final class PageCache: @unchecked Sendable {
   /// The most consecutive pages writeback hands a file system in one
   /// writepages call (128 KiB, like a typical max_sectors_kb bio).
   static let writebackRunPages = 32
+
+  /// The most consecutive pages writeback hands a file system that takes
+  /// scattered pages in one call (1 MiB): they need no bounce buffer, and
+  /// a larger bio costs fewer map walks and system calls (like a device
+  /// with a large max_sectors_kb).
+  static let scatteredRunPages = 256
+
+  /// The most dirty entries `balance()` writes back per taking of the lock.
+  static let balanceBatchEntries = 256
 }

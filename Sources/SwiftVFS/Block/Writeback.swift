@@ -156,7 +156,7 @@ extension PageCache {
         var batch: [CacheEntry] = []
         var excess = Int64(usedBytesLocked) - Int64(counters.capacityBytes)
         var entry = lruCold
-        while excess > 0, batch.count < 32, let current = entry {
+        while excess > 0, batch.count < PageCache.balanceBatchEntries, let current = entry {
           entry = current.lruPrev
           if current.dirty, !current.underWriteback, !current.locked {
             batch.append(current)
@@ -199,7 +199,8 @@ extension PageCache {
   /// Writes each entry's bytes without the cache lock, then ends its
   /// writeback (folio_end_writeback()). Consecutive pages of one file whose
   /// file system takes runs go in one ``AddressSpaceOperations/writepages(_:index:count:from:)``
-  /// call (up to ``writebackRunPages``), so their blocks can go as one bio.
+  /// call (up to `writebackRunPages`, or `scatteredRunPages` for one that
+  /// takes scattered pages), so their blocks can go as one bio.
   /// Returns how many were written and whether any failed.
   func performWriteback(_ entries: [CacheEntry]) -> (written: Int, failed: Bool) {
     guard !entries.isEmpty else { return (0, false) }
@@ -289,8 +290,11 @@ extension PageCache {
   private func runEnd(_ entries: [CacheEntry], from first: Int) -> Int {
     guard case .page(let mapping) = entries[first].owner, mapping.operations.writesPageRuns
     else { return first + 1 }
+    let limit =
+      mapping.operations.takesScatteredPages
+      ? PageCache.scatteredRunPages : PageCache.writebackRunPages
     var end = first + 1
-    while end < entries.count, end - first < PageCache.writebackRunPages,
+    while end < entries.count, end - first < limit,
       case .page(let next) = entries[end].owner, next === mapping,
       entries[end].index == entries[end - 1].index &+ 1
     {
