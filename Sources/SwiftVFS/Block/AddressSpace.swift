@@ -414,21 +414,25 @@ extension PageCache {
       }
     }
     // Those still missing go in, locked, up to the first page another thread
-    // added meanwhile (a single missing page takes the getEntry path below).
-    let run = lock.withLock { () -> [CacheEntry] in
-      var run: [CacheEntry] = []
-      run.reserveCapacity(made.count)
-      for entry in made {
-        guard mapping.pages[entry.index] == nil else { break }
-        entry.locked = true
-        entry.pins = 1
-        insertLocked(entry)
-        run.append(entry)
+    // added meanwhile (a single missing page takes the getEntry path below,
+    // without this second taking of the lock).
+    let run =
+      made.isEmpty
+      ? []
+      : lock.withLock { () -> [CacheEntry] in
+        var run: [CacheEntry] = []
+        run.reserveCapacity(made.count)
+        for entry in made {
+          guard mapping.pages[entry.index] == nil else { break }
+          entry.locked = true
+          entry.pins = 1
+          insertLocked(entry)
+          run.append(entry)
+        }
+        counters.misses += UInt64(run.count)
+        if !run.isEmpty { hook = traceHookStorage }
+        return run
       }
-      counters.misses += UInt64(run.count)
-      if !run.isEmpty { hook = traceHookStorage }
-      return run
-    }
     guard let first = run.first else {
       // Cached (or being read by another thread): the single-page path waits and pins.
       let (entry, _, inserted) = try getEntry(.page(mapping), index: index, size: size) {
