@@ -7,7 +7,8 @@
 // its pages with one bio per run of blocks, a writeback run is written
 // straight from its pages, and the counters, traces and dirty state stay
 // those of the page-by-page path; the page pool hands a page out again
-// with the lock it was freed with.
+// with the lock it was freed with; the page table finds, replaces and
+// removes pages across its chunks.
 
 import Foundation
 import XCTest
@@ -438,6 +439,47 @@ final class ScatteredPagesTests: XCTestCase {
     XCTAssertEqual(third, page)
     XCTAssertFalse(lockThird === dataLock)
     pool.release(third, dataLock: lockThird)
+  }
+
+  func testPageTableFindsSetsAndRemovesPagesAcrossChunks() throws {
+    let table = PageTable()
+    let (device, _) = try makeRamDevice(blocks: 1)
+    let cache = PageCache()
+    let owner = AddressSpace(
+      cache: cache, ino: 1, operations: OneBufferOps(cache: cache, device: device))
+    let indices: [UInt64] = [0, 1, 63, 64, 65, 127, 128, 1000, 1 << 40, UInt64.max]
+    var entries: [UInt64: CacheEntry] = [:]
+    for index in indices {
+      let entry = CacheEntry(owner: .page(owner), index: index, size: 512)
+      entries[index] = entry
+      table[index] = entry
+    }
+    XCTAssertEqual(table.count, indices.count)
+    for index in indices { XCTAssertTrue(table[index] === entries[index], "page \(index)") }
+    for index: UInt64 in [2, 62, 66, 129, 999, 1 << 41, UInt64.max - 1] {
+      XCTAssertNil(table[index])
+    }
+    XCTAssertEqual(Set(table.values.map(\.index)), Set(indices))
+    // Replacing a page keeps the count; removing one twice removes it once.
+    let other = CacheEntry(owner: .page(owner), index: 64, size: 512)
+    table[64] = other
+    XCTAssertTrue(table[64] === other)
+    XCTAssertEqual(table.count, indices.count)
+    table[64] = nil
+    table[64] = nil
+    XCTAssertNil(table[64])
+    XCTAssertEqual(table.count, indices.count - 1)
+    XCTAssertTrue(table[65] === entries[65], "the rest of the chunk stays")
+    // Emptying a chunk drops it; the pages of others stay found.
+    for index: UInt64 in [0, 1, 63] { table[index] = nil }
+    XCTAssertNil(table[0])
+    XCTAssertTrue(table[127] === entries[127])
+    table[0] = entries[0]
+    XCTAssertTrue(table[0] === entries[0])
+    for index in indices { table[index] = nil }
+    XCTAssertEqual(table.count, 0)
+    XCTAssertEqual(table.values.count, 0)
+    XCTAssertNil(table[1000])
   }
 
   func testDefaultScatteredFormsGoThroughOneBuffer() throws {

@@ -167,8 +167,8 @@ public final class AddressSpace: @unchecked Sendable {
   /// issues blkdev_issue_flush() to its superblock's device).
   public let device: BlockDevice?
 
-  /// Cached pages by index; guarded by `cache.lock`.
-  var pages: [UInt64: CacheEntry] = [:]
+  /// Cached pages by index (i_pages); guarded by `cache.lock`.
+  let pages = PageTable()
   /// A writeback error not yet reported by sync (mapping->wb_err); guarded by `cache.lock`.
   var writebackError: Errno?
 
@@ -332,7 +332,7 @@ public final class AddressSpace: @unchecked Sendable {
   /// the last sync (reported once, like errseq_t); the pages that failed stay dirty.
   public func sync() throws(Errno) {
     try cache.syncOwner(
-      entries: { Array(pages.values) },
+      entries: { pages.values },
       takeError: {
         defer { writebackError = nil }
         return writebackError
