@@ -56,6 +56,26 @@ public protocol AddressSpaceOperations: Sendable {
   func writepages(
     _ mapping: AddressSpace, index: UInt64, count: Int, from pages: UnsafeRawBufferPointer
   ) throws(Errno)
+  /// Whether the cache may hand this file system a run's pages where they
+  /// lie in memory, through ``readFolios(_:index:intoPages:)`` and
+  /// ``writepages(_:index:fromPages:)``, instead of one buffer it copies
+  /// them through (default false). The kernel's bio takes the pages
+  /// themselves (bio_add_folio()); here a scattered bio becomes one
+  /// preadv/pwritev. Writeback then holds the pages' bytes locked while the
+  /// file system writes them, so it must not touch those pages itself.
+  var takesScatteredPages: Bool { get }
+  /// Fills `pages` (``PageCache/pageSize`` bytes each, apart in memory) with
+  /// pages `index..<index + pages.count` of the file, as
+  /// ``readFolios(_:index:count:into:)`` fills one buffer.
+  func readFolios(
+    _ mapping: AddressSpace, index: UInt64, intoPages pages: [UnsafeMutableRawBufferPointer])
+    throws(Errno)
+  /// Writes the dirty pages `index..<index + pages.count` from `pages`
+  /// (``PageCache/pageSize`` bytes each, apart in memory), as
+  /// ``writepages(_:index:count:from:)`` writes one buffer (also for a
+  /// single page).
+  func writepages(_ mapping: AddressSpace, index: UInt64, fromPages pages: [UnsafeRawBufferPointer])
+    throws(Errno)
 }
 
 extension AddressSpaceOperations {
@@ -91,6 +111,43 @@ extension AddressSpaceOperations {
   }
 }
 
+extension AddressSpaceOperations {
+  /// Pages through one buffer unless a file system says otherwise.
+  public var takesScatteredPages: Bool { false }
+
+  /// Reads the run into one buffer with ``readFolios(_:index:count:into:)``
+  /// and copies each page out.
+  public func readFolios(
+    _ mapping: AddressSpace, index: UInt64, intoPages pages: [UnsafeMutableRawBufferPointer]
+  ) throws(Errno) {
+    let size = PageCache.pageSize
+    guard pages.allSatisfy({ $0.count == size }) else { throw .EINVAL }
+    let whole = UnsafeMutableRawBufferPointer.allocate(
+      byteCount: pages.count * size, alignment: PagePool.pageSize)
+    defer { whole.deallocate() }
+    try readFolios(mapping, index: index, count: pages.count, into: whole)
+    for (i, page) in pages.enumerated() {
+      page.copyMemory(from: UnsafeRawBufferPointer(rebasing: whole[i * size..<(i + 1) * size]))
+    }
+  }
+
+  /// Copies the pages into one buffer and writes it with ``writepages(_:index:count:from:)``.
+  public func writepages(
+    _ mapping: AddressSpace, index: UInt64, fromPages pages: [UnsafeRawBufferPointer]
+  ) throws(Errno) {
+    let size = PageCache.pageSize
+    guard pages.allSatisfy({ $0.count == size }) else { throw .EINVAL }
+    let whole = UnsafeMutableRawBufferPointer.allocate(
+      byteCount: pages.count * size, alignment: PagePool.pageSize)
+    defer { whole.deallocate() }
+    for (i, page) in pages.enumerated() {
+      UnsafeMutableRawBufferPointer(rebasing: whole[i * size..<(i + 1) * size]).copyMemory(
+        from: page)
+    }
+    try writepages(mapping, index: index, count: pages.count, from: UnsafeRawBufferPointer(whole))
+  }
+}
+
 /// The cached pages of one file (struct address_space, i_mapping of an inode).
 ///
 /// A file system's read and write go through ``read(at:into:)`` and
@@ -110,8 +167,8 @@ public final class AddressSpace: @unchecked Sendable {
   /// issues blkdev_issue_flush() to its superblock's device).
   public let device: BlockDevice?
 
-  /// Cached pages by index; guarded by `cache.lock`.
-  var pages: [UInt64: CacheEntry] = [:]
+  /// Cached pages by index (i_pages); guarded by `cache.lock`.
+  let pages = PageTable()
   /// A writeback error not yet reported by sync (mapping->wb_err); guarded by `cache.lock`.
   var writebackError: Errno?
 
@@ -217,6 +274,11 @@ public final class AddressSpace: @unchecked Sendable {
     }
   }
 
+  /// The most whole pages a write finds or adds under one taking of the
+  /// cache lock (1 MiB, FUSE's largest WRITE), so the lock is never held
+  /// long.
+  static let overwriteRunPages = 256
+
   /// Copies `buffer` into the file's pages at `offset` and marks them dirty
   /// (generic_perform_write(): write_begin, copy, write_end). A page written
   /// only in part is read first; a page written whole is not. The data
@@ -227,16 +289,40 @@ public final class AddressSpace: @unchecked Sendable {
     guard let base = buffer.baseAddress, buffer.count > 0 else { return }
     guard !offset.addingReportingOverflow(UInt64(buffer.count)).overflow else { throw .EINVAL }
     defer { cache.balance() }
-    try forEachPage(offset: offset, count: buffer.count) {
-      (index, inPage, done, length) throws(Errno) in
-      let whole = length == PageCache.pageSize
+    let pageSize = PageCache.pageSize
+    var done = 0
+    while done < buffer.count {
+      let position = offset + UInt64(done)
+      let index = position / UInt64(pageSize)
+      let inPage = Int(position % UInt64(pageSize))
+      let wholePages = inPage == 0 ? (buffer.count - done) / pageSize : 0
+      if wholePages > 0 {
+        // Pages written whole, a run at a time: found or added under one
+        // taking of the cache lock, copied, then dirtied under one more.
+        let run = cache.getPagesForOverwrite(
+          self, index: index, maxCount: min(wholePages, AddressSpace.overwriteRunPages))
+        if !run.isEmpty {
+          for entry in run {
+            entry.dataLock.withLock {
+              entry.data.copyMemory(from: base + done, byteCount: pageSize)
+            }
+            done += pageSize
+          }
+          cache.finishOverwrites(run)
+          continue
+        }
+      }
+      // A page written in part (read first), or one another thread is reading.
+      let length = min(pageSize - inPage, buffer.count - done)
+      let whole = length == pageSize
       let (entry, mustFinish, _) = try cache.getEntry(
-        .page(self), index: index, size: PageCache.pageSize, forOverwrite: whole
+        .page(self), index: index, size: pageSize, forOverwrite: whole
       ) { (page) throws(Errno) in try operations.readFolio(self, index: index, into: page) }
       entry.dataLock.withLock {
         (entry.data + inPage).copyMemory(from: base + done, byteCount: length)
       }
       if mustFinish { cache.finishOverwrite(entry) } else { cache.markDirtyAndUnpin(entry) }
+      done += length
     }
   }
 
@@ -246,7 +332,7 @@ public final class AddressSpace: @unchecked Sendable {
   /// the last sync (reported once, like errseq_t); the pages that failed stay dirty.
   public func sync() throws(Errno) {
     try cache.syncOwner(
-      entries: { Array(pages.values) },
+      entries: { pages.values },
       takeError: {
         defer { writebackError = nil }
         return writebackError
@@ -308,22 +394,6 @@ public final class AddressSpace: @unchecked Sendable {
       return entry.state
     }
   }
-
-  /// Calls `body(page index, offset in page, bytes done, length)` for each
-  /// page the byte range touches, in order.
-  private func forEachPage(
-    offset: UInt64, count: Int, _ body: (UInt64, Int, Int, Int) throws(Errno) -> Void
-  ) throws(Errno) {
-    var done = 0
-    let pageSize = PageCache.pageSize
-    while done < count {
-      let position = offset + UInt64(done)
-      let inPage = Int(position % UInt64(pageSize))
-      let length = min(pageSize - inPage, count - done)
-      try body(position / UInt64(pageSize), inPage, done, length)
-      done += length
-    }
-  }
 }
 
 extension PageCache {
@@ -358,21 +428,25 @@ extension PageCache {
       }
     }
     // Those still missing go in, locked, up to the first page another thread
-    // added meanwhile (a single missing page takes the getEntry path below).
-    let run = lock.withLock { () -> [CacheEntry] in
-      var run: [CacheEntry] = []
-      run.reserveCapacity(made.count)
-      for entry in made {
-        guard mapping.pages[entry.index] == nil else { break }
-        entry.locked = true
-        entry.pins = 1
-        insertLocked(entry)
-        run.append(entry)
+    // added meanwhile (a single missing page takes the getEntry path below,
+    // without this second taking of the lock).
+    let run =
+      made.isEmpty
+      ? []
+      : lock.withLock { () -> [CacheEntry] in
+        var run: [CacheEntry] = []
+        run.reserveCapacity(made.count)
+        for entry in made {
+          guard mapping.pages[entry.index] == nil else { break }
+          entry.locked = true
+          entry.pins = 1
+          insertLocked(entry)
+          run.append(entry)
+        }
+        counters.misses += UInt64(run.count)
+        if !run.isEmpty { hook = traceHookStorage }
+        return run
       }
-      counters.misses += UInt64(run.count)
-      if !run.isEmpty { hook = traceHookStorage }
-      return run
-    }
     guard let first = run.first else {
       // Cached (or being read by another thread): the single-page path waits and pins.
       let (entry, _, inserted) = try getEntry(.page(mapping), index: index, size: size) {
@@ -386,6 +460,12 @@ extension PageCache {
         memset(first.data, 0, size)
         try CacheIOContext.run { () throws(Errno) in
           try mapping.operations.readFolio(mapping, index: index, into: first.bytes)
+        }
+      } else if mapping.operations.takesScatteredPages {
+        // Straight into the pages: one scattered bio per run of blocks.
+        let pages = run.map(\.bytes)
+        try CacheIOContext.run { () throws(Errno) in
+          try mapping.operations.readFolios(mapping, index: index, intoPages: pages)
         }
       } else {
         // The pages' bytes are apart; the run is read into one buffer and
@@ -423,6 +503,75 @@ extension PageCache {
       lock.wakeAll()
     }
     return (run, true)
+  }
+}
+
+extension PageCache {
+  /// Returns pinned pages `index..<index + n` of `mapping` for a caller that
+  /// overwrites each whole, `n` at most `maxCount`: the cached ones
+  /// (touched, as getEntry(forOverwrite:) touches them) and new ones added
+  /// locked and not up to date, which ``finishOverwrites(_:)`` completes.
+  /// Stops before the first page that is being read or is not up to date
+  /// (the caller takes the getEntry path for it), so the run may be empty.
+  /// No miss is counted nor traced for an overwrite, as in getEntry.
+  func getPagesForOverwrite(_ mapping: AddressSpace, index: UInt64, maxCount: Int)
+    -> [CacheEntry]
+  {
+    let size = PageCache.pageSize
+    // The new entries are made outside the lock (their pages need not be
+    // zeroed: the caller fills each whole before anyone sees it).
+    let missing = lock.withLock { () -> Int in
+      var count = 0
+      for i in 0..<maxCount where mapping.pages[index + UInt64(i)] == nil { count += 1 }
+      return count
+    }
+    var made: [CacheEntry] = []
+    made.reserveCapacity(missing)
+    for _ in 0..<missing {
+      made.append(CacheEntry(owner: .page(mapping), index: 0, size: size, zeroed: false))
+    }
+    var spare = made.makeIterator()
+    return lock.withLock { () -> [CacheEntry] in
+      var run: [CacheEntry] = []
+      run.reserveCapacity(maxCount)
+      for i in 0..<maxCount {
+        let pageIndex = index + UInt64(i)
+        if let entry = mapping.pages[pageIndex] {
+          guard !entry.locked, entry.uptodate else { break }
+          entry.pins += 1
+          touchLocked(entry)
+          run.append(entry)
+        } else {
+          guard let entry = spare.next() else { break }
+          entry.index = pageIndex
+          entry.locked = true
+          entry.pins = 1
+          insertLocked(entry)
+          run.append(entry)
+        }
+      }
+      return run
+    }
+  }
+
+  /// Ends the overwrites of `entries` from ``getPagesForOverwrite(_:index:maxCount:)``:
+  /// each is up to date, dirty (unless truncated meanwhile), unlocked and
+  /// unpinned, under one taking of the lock (finishOverwrite for each).
+  func finishOverwrites(_ entries: [CacheEntry]) {
+    let now = clock()
+    lock.withLock {
+      var unlocked = false
+      for entry in entries {
+        if entry.locked {
+          entry.uptodate = true
+          entry.locked = false
+          unlocked = true
+        }
+        markDirtyLocked(entry, now: now)
+        entry.pins -= 1
+      }
+      if unlocked { lock.wakeAll() }
+    }
   }
 }
 

@@ -84,22 +84,32 @@ public final class BlockDevice: @unchecked Sendable {
   ///   FLUSH is allowed, as bio_check_ro() lets an empty flush pass.
   /// - a start or length that is not a multiple of the logical block size is
   ///   EINVAL (as blkdev_dio_invalid() answers for misaligned direct I/O,
-  ///   before any bio exists), and so is a READ or WRITE without data, or a
-  ///   FLUSH with data;
+  ///   before any bio exists), and so is a READ or WRITE without data, a
+  ///   segment of a scattered bio that is empty or not whole logical blocks,
+  ///   or a FLUSH with data;
   /// - a bio that ends past the capacity is EIO (bio_check_eod(): "attempt to
   ///   access beyond end of device"), with no partial transfer.
   @discardableResult
   public func submitBio(_ bio: Bio) throws(Errno) -> Int {
-    let length = bio.buffer.count
+    let length = bio.byteCount
     switch bio.operation {
     case .flush:
-      guard length == 0 else { throw .EINVAL }
+      guard length == 0, bio.segments.isEmpty else { throw .EINVAL }
       try driver.flush()
       lock.withLock { _stats.flushesCompleted += 1 }
       return 0
     case .read, .write:
       if bio.operation == .write, readOnly { throw .EPERM }  // like blkdev_write_iter()
-      guard length > 0, bio.buffer.baseAddress != nil else { throw .EINVAL }
+      if bio.segments.isEmpty {
+        guard length > 0, bio.buffer.baseAddress != nil else { throw .EINVAL }
+      } else {
+        // Each segment whole logical blocks, as a direct-I/O iovec must be.
+        for segment in bio.segments {
+          guard segment.count > 0, segment.baseAddress != nil,
+            segment.count % logicalBlockSize == 0
+          else { throw .EINVAL }
+        }
+      }
       let sectorsPerBlock = UInt64(logicalBlockSize / BlockDevice.sectorSize)
       guard length % logicalBlockSize == 0, bio.sector % sectorsPerBlock == 0 else {
         throw .EINVAL
@@ -111,13 +121,22 @@ public final class BlockDevice: @unchecked Sendable {
       }
       let offset = bio.sector * UInt64(BlockDevice.sectorSize)
       if bio.operation == .read {
-        try driver.read(at: offset, into: bio.buffer)
+        if bio.segments.isEmpty {
+          try driver.read(at: offset, into: bio.buffer)
+        } else {
+          try driver.read(at: offset, intoSegments: bio.segments)
+        }
         lock.withLock {
           _stats.readsCompleted += 1
           _stats.sectorsRead += sectors
         }
       } else {
-        try driver.write(at: offset, from: UnsafeRawBufferPointer(bio.buffer))
+        if bio.segments.isEmpty {
+          try driver.write(at: offset, from: UnsafeRawBufferPointer(bio.buffer))
+        } else {
+          try driver.write(
+            at: offset, fromSegments: bio.segments.map { UnsafeRawBufferPointer($0) })
+        }
         lock.withLock {
           _stats.writesCompleted += 1
           _stats.sectorsWritten += sectors

@@ -18,6 +18,12 @@ public protocol BlockDriver: AnyObject, Sendable {
   func read(at offset: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(Errno)
   /// Writes `buffer` at byte `offset`.
   func write(at offset: UInt64, from buffer: UnsafeRawBufferPointer) throws(Errno)
+  /// Reads the bytes at byte `offset` into `segments`, filling them in
+  /// order (a scattered READ: preadv for an image file).
+  func read(at offset: UInt64, intoSegments segments: [UnsafeMutableRawBufferPointer])
+    throws(Errno)
+  /// Writes `segments`, back to back, at byte `offset` (pwritev for an image file).
+  func write(at offset: UInt64, fromSegments segments: [UnsafeRawBufferPointer]) throws(Errno)
   /// Makes written data durable (REQ_OP_FLUSH: fsync for an image file).
   func flush() throws(Errno)
   /// Whether the medium itself refuses writes (an image opened read-only,
@@ -28,4 +34,26 @@ public protocol BlockDriver: AnyObject, Sendable {
 extension BlockDriver {
   /// Writable, unless the driver says otherwise.
   public var mediumIsReadOnly: Bool { false }
+
+  /// One ``read(at:into:)`` per segment, unless the driver does better.
+  public func read(at offset: UInt64, intoSegments segments: [UnsafeMutableRawBufferPointer])
+    throws(Errno)
+  {
+    var position = offset
+    for segment in segments {
+      try read(at: position, into: segment)
+      position += UInt64(segment.count)
+    }
+  }
+
+  /// One ``write(at:from:)`` per segment, unless the driver does better.
+  public func write(at offset: UInt64, fromSegments segments: [UnsafeRawBufferPointer])
+    throws(Errno)
+  {
+    var position = offset
+    for segment in segments {
+      try write(at: position, from: segment)
+      position += UInt64(segment.count)
+    }
+  }
 }

@@ -29,14 +29,16 @@ final class CacheEntry: @unchecked Sendable {
   }
 
   let owner: Owner
-  /// The page index in the file, or the block number on the device.
-  let index: UInt64
+  /// The page index in the file, or the block number on the device (set
+  /// once, before the entry is first attached).
+  var index: UInt64
   /// Bytes: PageCache.pageSize for a page, the block size for a buffer.
   let size: Int
   /// The bytes, page-aligned (an image opened O_DIRECT then needs no bounce).
   let data: UnsafeMutableRawPointer
-  /// Guards the bytes at `data` (like lock_buffer() / the folio lock for data).
-  let dataLock = Lock()
+  /// Guards the bytes at `data` (like lock_buffer() / the folio lock for
+  /// data); a page's comes from the pool with the page and goes back with it.
+  let dataLock: Lock
 
   /// PG_uptodate / BH_Uptodate: the bytes are valid.
   var uptodate = false
@@ -53,8 +55,11 @@ final class CacheEntry: @unchecked Sendable {
   /// Whether the entry is still in its owner's map and the LRU (false once dropped).
   var attached = true
   /// LRU links (the kernel's lru list_head); `prev` is toward the hot end.
-  var lruPrev: CacheEntry?
-  var lruNext: CacheEntry?
+  /// Not counted references: an entry is in the LRU only while its owner's
+  /// map holds it (see PageCache), so a link never outlives its target,
+  /// and linking and unlinking cost no reference counting.
+  unowned(unsafe) var lruPrev: CacheEntry?
+  unowned(unsafe) var lruNext: CacheEntry?
 
   /// `zeroed: false` leaves the bytes as the pool gives them, for a caller
   /// that fills every byte before anyone reads them (a page-run read).
@@ -65,16 +70,20 @@ final class CacheEntry: @unchecked Sendable {
     // Pages from the pool (one resident page each); smaller block buffers
     // from malloc, aligned to their size (512 B to 2 KiB: direct I/O asks
     // for the device's logical block alignment).
-    data =
-      size == PagePool.pageSize
-      ? PagePool.shared.allocate()
-      : UnsafeMutableRawPointer.allocate(byteCount: size, alignment: min(size, PagePool.pageSize))
+    if size == PagePool.pageSize {
+      (data, dataLock) = PagePool.shared.allocateWithLock()
+    } else {
+      data = UnsafeMutableRawPointer.allocate(
+        byteCount: size, alignment: min(size, PagePool.pageSize))
+      dataLock = Lock()
+    }
     if zeroed { memset(data, 0, size) }
   }
 
   deinit {
     if size == PagePool.pageSize {
-      PagePool.shared.release(data)
+      // Nobody holds the lock: whoever takes it holds the entry.
+      PagePool.shared.release(data, dataLock: dataLock)
     } else {
       data.deallocate()
     }

@@ -1,5 +1,6 @@
 // An image file as a block device's medium, like drivers/block/loop.c: the
-// device's sectors are the file's bytes, READ is pread, WRITE is pwrite, and
+// device's sectors are the file's bytes, READ is pread (preadv for a
+// scattered bio), WRITE is pwrite (pwritev), and
 // FLUSH is fsync (lo_req_flush() calls vfs_fsync()). With `directIO`, the
 // file is opened O_DIRECT (loop's LO_FLAGS_DIRECT_IO), so the host's page
 // cache is bypassed; the transfers then go through a page-aligned bounce
@@ -105,6 +106,39 @@ public final class ImageFile: BlockDriver, @unchecked Sendable {
       read: false, at: offset, UnsafeMutableRawPointer(mutating: base), count: buffer.count)
   }
 
+  /// preadv of all the segments (a scattered READ: the pages of a run,
+  /// filled with one system call); a short file is EIO as for one buffer.
+  public func read(at offset: UInt64, intoSegments segments: [UnsafeMutableRawBufferPointer])
+    throws(Errno)
+  {
+    guard segments.allSatisfy({ isDirectReady($0) }) else {
+      // Memory O_DIRECT refuses: segment by segment through the bounce buffer.
+      var position = offset
+      for segment in segments {
+        try read(at: position, into: segment)
+        position += UInt64(segment.count)
+      }
+      return
+    }
+    try transfer(read: true, at: offset, segments)
+  }
+
+  /// pwritev of all the segments, back to back; errors as for one buffer.
+  public func write(at offset: UInt64, fromSegments segments: [UnsafeRawBufferPointer])
+    throws(Errno)
+  {
+    let mutable = segments.map { UnsafeMutableRawBufferPointer(mutating: $0) }
+    guard mutable.allSatisfy({ isDirectReady($0) }) else {
+      var position = offset
+      for segment in segments {
+        try write(at: position, from: segment)
+        position += UInt64(segment.count)
+      }
+      return
+    }
+    try transfer(read: false, at: offset, mutable)
+  }
+
   /// fsync(2) of the image (lo_req_flush()); a failure is EIO.
   public func flush() throws(Errno) {
     while fsync(fd) != 0 {
@@ -133,6 +167,62 @@ public final class ImageFile: BlockDriver, @unchecked Sendable {
       }
       if n == 0 { throw .EIO }  // the file ended before the device did
       done += n
+    }
+  }
+
+  /// Whether `segment` can go to the file as it is: always, unless the file
+  /// is O_DIRECT and the memory is not aligned (nor a whole number of
+  /// alignment units long, as an O_DIRECT iovec must be).
+  private func isDirectReady(_ segment: UnsafeMutableRawBufferPointer) -> Bool {
+    guard directIO else { return true }
+    guard let base = segment.baseAddress else { return false }
+    return Int(bitPattern: base) % ImageFile.directAlignment == 0
+      && segment.count % ImageFile.directAlignment == 0
+  }
+
+  /// The most iovecs one preadv/pwritev takes (IOV_MAX).
+  static let iovMax = 1024
+
+  /// Moves the bytes between `segments` and the file at `offset` with
+  /// preadv/pwritev, looping over short transfers and EINTR.
+  private func transfer(
+    read: Bool, at offset: UInt64, _ segments: [UnsafeMutableRawBufferPointer]
+  ) throws(Errno) {
+    var total = 0
+    for segment in segments { total += segment.count }
+    guard offset <= UInt64(Int64.max) - UInt64(total) else { throw .EIO }
+    var vectors = segments.filter { $0.count > 0 }.map {
+      iovec(iov_base: $0.baseAddress, iov_len: $0.count)
+    }
+    var first = 0
+    var done = 0
+    while first < vectors.count {
+      let count = Int32(min(vectors.count - first, ImageFile.iovMax))
+      let position = off_t(offset) + off_t(done)
+      let n = vectors.withUnsafeBufferPointer { all in
+        let start = all.baseAddress! + first  // `first` < vectors.count
+        return read
+          ? preadv(fd, start, count, position) : pwritev(fd, start, count, position)
+      }
+      if n < 0 {
+        if errno == EINTR { continue }
+        throw !read && errno == ENOSPC ? .ENOSPC : .EIO
+      }
+      if n == 0 { throw .EIO }  // the file ended before the device did
+      done += n
+      // Step past what moved: whole vectors, then into the next one.
+      var left = n
+      while left > 0, first < vectors.count {
+        let length = vectors[first].iov_len
+        if left >= length {
+          left -= length
+          first += 1
+        } else {
+          vectors[first].iov_base = vectors[first].iov_base.map { $0 + left }
+          vectors[first].iov_len -= left
+          left = 0
+        }
+      }
     }
   }
 

@@ -85,8 +85,9 @@ public final class PageCache: @unchecked Sendable {
   /// each sleeper rechecks its entry).
   let lock = ConditionLock()
   // Guarded by `lock`:
-  var lruHot: CacheEntry?  // most recently used
-  var lruCold: CacheEntry?  // next to be dropped
+  // The LRU's ends; like the links, not counted (the owners' maps hold the entries).
+  unowned(unsafe) var lruHot: CacheEntry?  // most recently used
+  unowned(unsafe) var lruCold: CacheEntry?  // next to be dropped
   var counters = PageCacheStats()
   var traceHookStorage: (@Sendable (PageCacheTraceEvent) -> Void)?
   var syncAllError: Errno?  // like the superblock's s_wb_err, seen by the next syncAll()
@@ -160,7 +161,7 @@ public final class PageCache: @unchecked Sendable {
       hook(
         .bio(
           operation: bio.operation, device: device.name, sector: bio.sector,
-          bytes: bio.buffer.count))
+          bytes: bio.byteCount))
     }
     return try device.submitBio(bio)
   }
@@ -210,6 +211,88 @@ public final class PageCache: @unchecked Sendable {
         .write(sector: first * UInt64(blockSize / BlockDevice.sectorSize), from: region), to: device
       )
     }
+  }
+
+  /// Fills `pages` (each ``pageSize`` bytes, apart in memory) from the
+  /// device blocks `blocks`, as ``readBlocks(_:blockSize:from:into:)`` fills
+  /// a buffer made of the pages back to back; a run of consecutive
+  /// blocks goes as one bio whatever pages it spans, with a segment per
+  /// piece of a page (mpage_readahead()'s bio of several pages). EINVAL as
+  /// for one buffer, and when a page is not ``pageSize`` bytes.
+  public func readBlocks(
+    _ blocks: [UInt64?], blockSize: Int, from device: BlockDevice,
+    intoPages pages: [UnsafeMutableRawBufferPointer]
+  ) throws(Errno) {
+    let pageSize = PageCache.pageSize
+    guard pages.allSatisfy({ $0.count == pageSize && $0.baseAddress != nil }) else {
+      throw .EINVAL
+    }
+    try checkBlocks(blocks, blockSize: blockSize, device: device, pageBytes: pages.count * pageSize)
+    let used = blocks.count * blockSize
+    for piece in pieces(of: pages, from: used, count: pages.count * pageSize - used) {
+      memset(piece.baseAddress!, 0, piece.count)  // pieces are never empty
+    }
+    try forEachRun(blocks) { (first, start, count) throws(Errno) in
+      let parts = pieces(of: pages, from: start * blockSize, count: count * blockSize)
+      if let first {
+        let sector = first * UInt64(blockSize / BlockDevice.sectorSize)
+        let bio: Bio =
+          parts.count == 1
+          ? .read(sector: sector, into: parts[0]) : .read(sector: sector, intoSegments: parts)
+        try submitBio(bio, to: device)
+      } else {
+        for piece in parts { memset(piece.baseAddress!, 0, piece.count) }
+      }
+    }
+  }
+
+  /// Writes the parts of `pages` (each ``pageSize`` bytes, apart in memory)
+  /// that have a block in `blocks`, as ``writeBlocks(_:blockSize:to:from:)``
+  /// writes a buffer made of the pages back to back: a run of consecutive
+  /// blocks as one bio with a segment per piece of a page (pwritev below).
+  /// Errors as ``readBlocks(_:blockSize:from:intoPages:)``.
+  public func writeBlocks(
+    _ blocks: [UInt64?], blockSize: Int, to device: BlockDevice,
+    fromPages pages: [UnsafeRawBufferPointer]
+  ) throws(Errno) {
+    let pageSize = PageCache.pageSize
+    guard pages.allSatisfy({ $0.count == pageSize && $0.baseAddress != nil }) else {
+      throw .EINVAL
+    }
+    try checkBlocks(blocks, blockSize: blockSize, device: device, pageBytes: pages.count * pageSize)
+    let mutable = pages.map { UnsafeMutableRawBufferPointer(mutating: $0) }
+    try forEachRun(blocks) { (first, start, count) throws(Errno) in
+      guard let first else { return }
+      let parts = pieces(of: mutable, from: start * blockSize, count: count * blockSize)
+      let sector = first * UInt64(blockSize / BlockDevice.sectorSize)
+      let bio =
+        parts.count == 1
+        ? Bio(operation: .write, sector: sector, buffer: parts[0])
+        : Bio(operation: .write, sector: sector, segments: parts)
+      try submitBio(bio, to: device)
+    }
+  }
+
+  /// The pieces of `pages` (each ``pageSize`` bytes) that hold bytes
+  /// `offset..<offset + count` of the pages taken back to back, in order;
+  /// none empty.
+  private func pieces(
+    of pages: [UnsafeMutableRawBufferPointer], from offset: Int, count: Int
+  ) -> [UnsafeMutableRawBufferPointer] {
+    let pageSize = PageCache.pageSize
+    var parts: [UnsafeMutableRawBufferPointer] = []
+    parts.reserveCapacity(count / pageSize + 2)
+    var position = offset
+    let end = offset + count
+    while position < end {
+      let inPage = position % pageSize
+      let length = min(pageSize - inPage, end - position)
+      parts.append(
+        UnsafeMutableRawBufferPointer(
+          rebasing: pages[position / pageSize][inPage..<inPage + length]))
+      position += length
+    }
+    return parts
   }
 
   /// Writes back everything dirty, waits for it, stops the flusher and drops
@@ -524,4 +607,13 @@ public final class PageCache: @unchecked Sendable {
   /// The most consecutive pages writeback hands a file system in one
   /// writepages call (128 KiB, like a typical max_sectors_kb bio).
   static let writebackRunPages = 32
+
+  /// The most consecutive pages writeback hands a file system that takes
+  /// scattered pages in one call (1 MiB): they need no bounce buffer, and
+  /// a larger bio costs fewer map walks and system calls (like a device
+  /// with a large max_sectors_kb).
+  static let scatteredRunPages = 256
+
+  /// The most dirty entries `balance()` writes back per taking of the lock.
+  static let balanceBatchEntries = 256
 }

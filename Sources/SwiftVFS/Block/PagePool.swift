@@ -11,7 +11,10 @@
 // system, so the resident size stays at the most pages the cache has held
 // at once (rounded up to a whole chunk: chunks are mapped pre-faulted),
 // which its bound limits. Freed pages are handed out again first (LIFO),
-// so a page reused is one already resident.
+// so a page reused is one already resident. A page handed out with a lock
+// for its bytes (a cache entry's data lock) gets that lock back with it
+// when freed, so a cache that turns its pages over (a large sequential
+// read or write) allocates and frees no mutex per page.
 
 import SwiftVFSCore
 
@@ -29,12 +32,25 @@ final class PagePool: @unchecked Sendable {
   static let pagesPerChunk = 512
 
   private let lock = Lock()
-  private var free: [UnsafeMutableRawPointer] = []  // guarded by `lock`
+  /// Free pages, each with the lock it was freed with, if any; guarded by `lock`.
+  private var free: [(page: UnsafeMutableRawPointer, dataLock: Lock?)] = []
 
   /// A page, its bytes undefined. Falls back to an aligned malloc if the
   /// system refuses a new chunk (that page then stays in the pool too).
   func allocate() -> UnsafeMutableRawPointer {
-    if let page = lock.withLock({ free.popLast() }) { return page }
+    if let page = lock.withLock({ free.popLast()?.page }) { return page }
+    return allocateChunk()
+  }
+
+  /// A page, its bytes undefined, and an unlocked lock for them: the one it
+  /// was last freed with, or a new one.
+  func allocateWithLock() -> (page: UnsafeMutableRawPointer, dataLock: Lock) {
+    if let (page, kept) = lock.withLock({ free.popLast() }) { return (page, kept ?? Lock()) }
+    return (allocateChunk(), Lock())
+  }
+
+  /// Maps a new chunk, keeps all its pages but the first free, and returns the first.
+  private func allocateChunk() -> UnsafeMutableRawPointer {
     let bytes = PagePool.pageSize * PagePool.pagesPerChunk
     // MAP_POPULATE: the chunk's pages are faulted in by this one call (the
     // kernel zeroes them in a batch) rather than by one page fault each at
@@ -50,7 +66,7 @@ final class PagePool: @unchecked Sendable {
     let first = chunk
     lock.withLock {
       for i in stride(from: PagePool.pagesPerChunk - 1, through: 1, by: -1) {
-        free.append(first + i * PagePool.pageSize)
+        free.append((first + i * PagePool.pageSize, nil))
       }
     }
     return first
@@ -58,6 +74,12 @@ final class PagePool: @unchecked Sendable {
 
   /// Gives a page from `allocate()` back.
   func release(_ page: UnsafeMutableRawPointer) {
-    lock.withLock { free.append(page) }
+    lock.withLock { free.append((page, nil)) }
+  }
+
+  /// Gives back a page from `allocateWithLock()` with its lock, which no
+  /// one may hold or use any more.
+  func release(_ page: UnsafeMutableRawPointer, dataLock: Lock) {
+    lock.withLock { free.append((page, dataLock)) }
   }
 }

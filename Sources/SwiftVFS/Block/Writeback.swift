@@ -10,7 +10,9 @@
 // their dirty bit cleared and PG_writeback set (`beginWritebackLocked`);
 // without the lock each entry's bytes are copied under its data lock into a
 // bounce buffer and written (so a writer may change the page meanwhile: it
-// only dirties it again, like a stable-pages bounce); under the lock again
+// only dirties it again, like a stable-pages bounce), or, for a file system
+// that takes scattered pages, written straight from the pages with their
+// data locks held (a writer waits, like folio_wait_stable()); under the lock again
 // writeback ends, and a failed entry is dirty once more and its error recorded
 // (`mapping_set_error()`), to be reported once by the next sync of its owner
 // and once by the next syncAll (errseq_t's "seen" rule, per owner).
@@ -154,7 +156,7 @@ extension PageCache {
         var batch: [CacheEntry] = []
         var excess = Int64(usedBytesLocked) - Int64(counters.capacityBytes)
         var entry = lruCold
-        while excess > 0, batch.count < 32, let current = entry {
+        while excess > 0, batch.count < PageCache.balanceBatchEntries, let current = entry {
           entry = current.lruPrev
           if current.dirty, !current.underWriteback, !current.locked {
             batch.append(current)
@@ -197,38 +199,65 @@ extension PageCache {
   /// Writes each entry's bytes without the cache lock, then ends its
   /// writeback (folio_end_writeback()). Consecutive pages of one file whose
   /// file system takes runs go in one ``AddressSpaceOperations/writepages(_:index:count:from:)``
-  /// call (up to ``writebackRunPages``), so their blocks can go as one bio.
+  /// call (up to `writebackRunPages`, or `scatteredRunPages` for one that
+  /// takes scattered pages), so their blocks can go as one bio.
   /// Returns how many were written and whether any failed.
   func performWriteback(_ entries: [CacheEntry]) -> (written: Int, failed: Bool) {
     guard !entries.isEmpty else { return (0, false) }
     var written = 0
     var failed = false
-    let largest = entries.map(\.size).max() ?? PageCache.pageSize
-    let bounce = UnsafeMutableRawBufferPointer.allocate(
-      byteCount: max(largest, PageCache.pageSize * PageCache.writebackRunPages), alignment: 4096)
-    defer { bounce.deallocate() }
+    // The bounce buffer, made when a run first needs one (a file system
+    // that takes scattered pages never does).
+    var bounceStorage: UnsafeMutableRawBufferPointer?
+    defer { bounceStorage?.deallocate() }
+    let bounceBytes = max(
+      entries.map(\.size).max() ?? PageCache.pageSize,
+      PageCache.pageSize * PageCache.writebackRunPages)
     var first = 0
     while first < entries.count {
       let end = runEnd(entries, from: first)
-      var offset = 0
-      for entry in entries[first..<end] {
-        let bytes = UnsafeMutableRawBufferPointer(rebasing: bounce[offset..<offset + entry.size])
-        entry.dataLock.withLock { bytes.copyMemory(from: UnsafeRawBufferPointer(entry.bytes)) }
-        offset += entry.size
-      }
       var error: Errno?
-      do {
-        try CacheIOContext.run { () throws(Errno) in
-          let bytes = UnsafeRawBufferPointer(rebasing: bounce[0..<offset])
-          if end - first > 1, case .page(let mapping) = entries[first].owner {
+      if case .page(let mapping) = entries[first].owner, mapping.operations.takesScatteredPages {
+        // Straight from the pages, their bytes locked in page order (as
+        // splice takes them) so the disk gets what the page holds
+        // (stable pages); a writer waits for the write, then dirties the
+        // page again.
+        let run = entries[first..<end]
+        for entry in run { entry.dataLock.lock() }
+        do {
+          try CacheIOContext.run { () throws(Errno) in
             try mapping.operations.writepages(
-              mapping, index: entries[first].index, count: end - first, from: bytes)
-          } else {
-            try write(entries[first], from: bytes)
+              mapping, index: entries[first].index,
+              fromPages: run.map { UnsafeRawBufferPointer($0.bytes) })
           }
+        } catch let failure {
+          error = failure
         }
-      } catch let failure {
-        error = failure
+        for entry in run.reversed() { entry.dataLock.unlock() }
+      } else {
+        let bounce =
+          bounceStorage
+          ?? UnsafeMutableRawBufferPointer.allocate(byteCount: bounceBytes, alignment: 4096)
+        bounceStorage = bounce
+        var offset = 0
+        for entry in entries[first..<end] {
+          let bytes = UnsafeMutableRawBufferPointer(rebasing: bounce[offset..<offset + entry.size])
+          entry.dataLock.withLock { bytes.copyMemory(from: UnsafeRawBufferPointer(entry.bytes)) }
+          offset += entry.size
+        }
+        do {
+          try CacheIOContext.run { () throws(Errno) in
+            let bytes = UnsafeRawBufferPointer(rebasing: bounce[0..<offset])
+            if end - first > 1, case .page(let mapping) = entries[first].owner {
+              try mapping.operations.writepages(
+                mapping, index: entries[first].index, count: end - first, from: bytes)
+            } else {
+              try write(entries[first], from: bytes)
+            }
+          }
+        } catch let failure {
+          error = failure
+        }
       }
       lock.withLock {
         for entry in entries[first..<end] {
@@ -261,8 +290,11 @@ extension PageCache {
   private func runEnd(_ entries: [CacheEntry], from first: Int) -> Int {
     guard case .page(let mapping) = entries[first].owner, mapping.operations.writesPageRuns
     else { return first + 1 }
+    let limit =
+      mapping.operations.takesScatteredPages
+      ? PageCache.scatteredRunPages : PageCache.writebackRunPages
     var end = first + 1
-    while end < entries.count, end - first < PageCache.writebackRunPages,
+    while end < entries.count, end - first < limit,
       case .page(let next) = entries[end].owner, next === mapping,
       entries[end].index == entries[end - 1].index &+ 1
     {

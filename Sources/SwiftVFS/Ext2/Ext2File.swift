@@ -48,6 +48,28 @@ struct Ext2AddressSpace: AddressSpaceOperations {
       from: info.disk.device, into: pages)
   }
 
+  /// ext2 takes the pages where they lie: a run's blocks go as scattered
+  /// bios (one preadv/pwritev each), with no copy through a buffer.
+  var takesScatteredPages: Bool { true }
+
+  /// ext2_readahead() into the pages themselves.
+  func readFolios(
+    _ mapping: AddressSpace, index: UInt64, intoPages pages: [UnsafeMutableRawBufferPointer]
+  ) throws(Errno) {
+    try mapping.cache.readBlocks(
+      try blocks(ofPage: index, count: pages.count), blockSize: info.superBlock.blockSize,
+      from: info.disk.device, intoPages: pages)
+  }
+
+  /// ext2_writepages() from the pages themselves.
+  func writepages(
+    _ mapping: AddressSpace, index: UInt64, fromPages pages: [UnsafeRawBufferPointer]
+  ) throws(Errno) {
+    try mapping.cache.writeBlocks(
+      try blocks(ofPage: index, count: pages.count), blockSize: info.superBlock.blockSize,
+      to: info.disk.device, fromPages: pages)
+  }
+
   /// Like ext2_writepages() for one page: the mapped parts go to their blocks.
   func writepage(_ mapping: AddressSpace, index: UInt64, from page: UnsafeRawBufferPointer)
     throws(Errno)
