@@ -377,7 +377,7 @@ public final class AddressSpace: @unchecked Sendable {
         !$0.dirty && !$0.locked && !$0.underWriteback && $0.pins == 0
       }
       for entry in idle { cache.detachLocked(entry) }
-      return pages.isEmpty
+      return pages.count == 0
     }
   }
 
