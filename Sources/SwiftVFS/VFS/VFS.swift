@@ -819,6 +819,36 @@ public final class VFS: @unchecked Sendable {
     file.inode.lock.withLock { file.inode.touchAtimeLocked() }
   }
 
+  /// `readdir` with `inodes` false for a listing that copies each entry out
+  /// at once (FUSE READDIR, getdents): each entry's name is borrowed, valid
+  /// only during the `emit` call (`DirEntryView`), so the listing makes no
+  /// `FileName` or `DirEntry` per entry. The same entries as `readdir`: the
+  /// synthesized mount points of the directory, covered mount points shown
+  /// as the mounted root, then file_accessed().
+  public func readdirNames(
+    _ file: File, from offset: Int64, _ emit: (DirEntryView) -> Bool
+  ) throws(Errno) {
+    guard offset >= 0 else { throw .EINVAL }
+    // The covered directories, once per listing: inode numbers are unique
+    // across superblocks (`InodeNumbers`), so an entry's number says
+    // whether it is covered, without its inode, and most listings meet an
+    // empty table.
+    let covered = mountLock.withLock { mountedOn }
+    try iterateNamesWithSynthesized(file, from: offset) { entry in
+      guard !covered.isEmpty, entry.type == .directory, !entry.isDotOrDotDot,
+        let mounted = covered[entry.inode?.ino ?? entry.ino]
+      else { return emit(entry) }
+      // Like follow_mount(), as `crossMount` does for `readdir`.
+      if let inode = entry.inode, !inode.isDirectory { return emit(entry) }
+      let root = mounted.root
+      return emit(
+        DirEntryView(
+          name: entry.name, ino: root.ino, type: .directory, offset: entry.offset, inode: root))
+    }
+    // Like iterate_dir(): file_accessed() after every listing.
+    file.inode.lock.withLock { file.inode.touchAtimeLocked() }
+  }
+
   /// Like vfs_fsync_range(): the file's ->fsync.
   public func fsync(_ file: File, dataOnly: Bool) throws(Errno) {
     try file.fileOps.fsync(file, dataOnly: dataOnly)
