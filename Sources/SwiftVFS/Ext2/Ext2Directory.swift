@@ -102,6 +102,9 @@ extension Ext2FileSystemInfo {
     _ raw: UnsafeRawBufferPointer, _ body: (Ext2Record) -> Bool
   ) throws(Errno) {
     let blockSize = min(raw.count, superBlock.blockSize)
+    // Read once: taking a field of the superblock struct in the loop
+    // retained and released its arrays per record.
+    let inodesCount = superBlock.inodesCount
     var offset = 0
     var records = 0
     // Each record is at least 12 bytes, so this ends within blockSize/12 steps.
@@ -111,7 +114,7 @@ extension Ext2FileSystemInfo {
         record.recordLength & 3 == 0,  // Ealign
         record.recordLength >= Ext2DirEntry.recordLength(nameLength: record.nameLength),  // Enamelen
         offset + record.recordLength <= blockSize,  // Espan
-        record.ino <= superBlock.inodesCount  // Einumber
+        record.ino <= inodesCount  // Einumber
       else { throw EFSCORRUPTED }
       offset += record.recordLength
       records += 1
