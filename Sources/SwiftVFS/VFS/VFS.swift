@@ -829,18 +829,24 @@ public final class VFS: @unchecked Sendable {
     _ file: File, from offset: Int64, _ emit: (DirEntryView) -> Bool
   ) throws(Errno) {
     guard offset >= 0 else { throw .EINVAL }
-    // The covered directories, once per listing: inode numbers are unique
-    // across superblocks (`InodeNumbers`), so an entry's number says
-    // whether it is covered, without its inode, and most listings meet an
-    // empty table.
-    let covered = mountLock.withLock { mountedOn }
+    // The covered directories, once per listing (none in most trees: /dev
+    // and /proc are synthesized). An entry without its inode is covered if
+    // its number is that of a covered directory of this directory's
+    // superblock: the file system's own entries are all of it.
+    let covered = mountLock.withLock {
+      mounts.compactMap { mount in mount.mountPoint.map { ($0, mount.superBlock.root) } }
+    }
+    let sb = file.inode.sb
     try iterateNamesWithSynthesized(file, from: offset) { entry in
-      guard !covered.isEmpty, entry.type == .directory, !entry.isDotOrDotDot,
-        let mounted = covered[entry.inode?.ino ?? entry.ino]
-      else { return emit(entry) }
+      guard !covered.isEmpty, entry.type == .directory, !entry.isDotOrDotDot else {
+        return emit(entry)
+      }
+      let found = covered.first { (dir, _) in
+        if let inode = entry.inode { return dir === inode }
+        return dir.sb === sb && dir.ino == entry.ino
+      }
       // Like follow_mount(), as `crossMount` does for `readdir`.
-      if let inode = entry.inode, !inode.isDirectory { return emit(entry) }
-      let root = mounted.root
+      guard let root = found?.1 else { return emit(entry) }
       return emit(
         DirEntryView(
           name: entry.name, ino: root.ino, type: .directory, offset: entry.offset, inode: root))
