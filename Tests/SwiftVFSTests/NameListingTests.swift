@@ -248,6 +248,36 @@ final class Ext2NameListingTests: XCTestCase {
     XCTAssertEqual(try Lister.iterateNames.list(vfs, file, from: 1 << 40), [])
   }
 
+  /// Without FILETYPE the records name no type: each entry's type comes
+  /// from its inode, which the entry then carries, as in `iterate`.
+  func testWithoutFileTypeTheInodeGivesTheType() throws {
+    let image = directory + "/nf.img"
+    try mke2fs(["-b", "1024", "-O", "^filetype", image, "4M"])
+    let vfs = try mount(image, readOnly: false)
+    defer { vfs.unmountAll() }
+    let d = try vfs.mkdir(vfs.root, "d", mode: 0o755, cred: .root)
+    for i in 0..<40 {
+      let (_, fh, _) = try vfs.create(
+        d, FileName("file\(i)"), mode: 0o644, flags: O_RDWR | O_CREAT, cred: .root)
+      vfs.release(fh)
+    }
+    _ = try vfs.mkdir(d, "sub", mode: 0o755, cred: .root)
+    _ = try vfs.symlink(d, "ln", target: Array("file0".utf8), cred: .root)
+    _ = try vfs.mknod(
+      d, "pipe", mode: FileType.fifo.rawValue | 0o644, rdev: DevT(rawValue: 0), cred: .root)
+    let (fh, file) = try vfs.open(d, flags: O_RDONLY, cred: .root)
+    defer { vfs.release(fh) }
+    let full = try assertSameListings(
+      vfs, file, .iterate(inodes: true), .iterateNames, "ext2 without FILETYPE")
+    XCTAssertEqual(Set(full.map(\.type)), [.directory, .regular, .symlink, .fifo])
+    let names = try Lister.iterateNames.list(vfs, file, from: 0)
+    XCTAssertEqual(names.count, 2 + 40 + 3)
+    for entry in names {
+      let isDot = entry.name == [0x2E] || entry.name == [0x2E, 0x2E]
+      XCTAssertEqual(entry.hasInode, !isDot, "\(entry): the inode said its type")
+    }
+  }
+
   /// A directory covered by a mount shows the mounted root in a listing
   /// of names too, found by number without the directory's inode.
   func testCoveredDirectoryShowsTheMountedRoot() throws {
