@@ -102,6 +102,9 @@ extension Ext2FileSystemInfo {
     _ raw: UnsafeRawBufferPointer, _ body: (Ext2Record) -> Bool
   ) throws(Errno) {
     let blockSize = min(raw.count, superBlock.blockSize)
+    // Read once: taking a field of the superblock struct in the loop
+    // retained and released its arrays per record.
+    let inodesCount = superBlock.inodesCount
     var offset = 0
     var records = 0
     // Each record is at least 12 bytes, so this ends within blockSize/12 steps.
@@ -111,7 +114,7 @@ extension Ext2FileSystemInfo {
         record.recordLength & 3 == 0,  // Ealign
         record.recordLength >= Ext2DirEntry.recordLength(nameLength: record.nameLength),  // Enamelen
         offset + record.recordLength <= blockSize,  // Espan
-        record.ino <= superBlock.inodesCount  // Einumber
+        record.ino <= inodesCount  // Einumber
       else { throw EFSCORRUPTED }
       offset += record.recordLength
       records += 1
@@ -134,6 +137,46 @@ extension Ext2FileSystemInfo {
     let bh = try disk.buffer(physical)
     defer { bh.release() }
     return try body(bh)
+  }
+
+  /// Like ext2_readdir() with no copy of a record: each block of `dir`
+  /// from the one holding byte offset `offset` on is checked like
+  /// ext2_check_folio() and its records at or after `offset` are handed to
+  /// `body`, with the block's bytes and the block's byte offset in the
+  /// directory, until `body` returns false. The block's bytes are a copy
+  /// in one scratch block for the whole call (not an array per block), so
+  /// that no buffer lock is held while `body` runs (it may read inodes).
+  func scanDirectory(
+    _ dir: Ext2Inode, from offset: UInt64,
+    _ body: (Ext2Record, UnsafeRawBufferPointer, UInt64) -> Bool
+  ) throws(Errno) {
+    let blockSize = superBlock.blockSize
+    let count = try directoryBlockCount(dir)
+    var index = offset / UInt64(blockSize)
+    guard index < count else { return }
+    try withUnsafeTemporaryAllocation(byteCount: blockSize, alignment: 8) {
+      (scratch) throws(Errno) in
+      while index < count {
+        let copied = try withDirectoryBlock(dir, index) { (bh) throws(Errno) -> Int in
+          bh.withUnsafeBytes { raw in
+            let n = min(raw.count, blockSize)
+            scratch.copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[0..<n]))
+            return n
+          }
+        }
+        let raw = UnsafeRawBufferPointer(rebasing: scratch[0..<copied])
+        let start = index * UInt64(blockSize)
+        var more = true
+        // A short buffer fails the check (Eend): EUCLEAN.
+        try scanDirectoryBlock(raw) { record in
+          guard start + UInt64(record.offset) >= offset else { return true }
+          more = body(record, raw, start)
+          return more
+        }
+        if !more { return }
+        index += 1
+      }
+    }
   }
 
   /// Like ext2_find_entry(): the inode number `name` names in `dir`, or nil.

@@ -362,4 +362,37 @@ struct Ext2FileOperations: FileOperations {
         DirEntry(name: name, ino: UInt64(entry.ino), type: type, offset: next, inode: inode))
     }
   }
+
+  /// `iterate` for a listing of names, over the records in place, as
+  /// ext2_readdir() hands dir_emit() the name in its folio: no `FileName`,
+  /// `DirEntry` or array per entry. No inode is read but for a record that
+  /// does not name its type (no FILETYPE, or a type ext2 does not know:
+  /// the inode says) or names a character device (whose node's view the
+  /// inode decides); a directory's comes from the VFS only if a mount
+  /// covers it. The same entries, cookies and skips as `iterate`.
+  func iterateNames(_ file: File, from offset: Int64, _ emit: (DirEntryView) -> Bool)
+    throws(Errno)
+  {
+    guard file.inode.isDirectory else { throw .ENOTDIR }
+    let disk = try info.diskInode(of: file.inode)
+    let hasFileType = info.superBlock.has(incompat: Ext2Features.fileType)
+    try info.scanDirectory(disk, from: UInt64(offset)) { record, raw, start in
+      guard record.ino != 0 else { return true }
+      // The check made the name lie inside the record, inside the block.
+      let nameStart = record.offset + 8
+      let name = UnsafeRawBufferPointer(
+        rebasing: raw[nameStart..<(nameStart + record.nameLength)])
+      guard DirEntryView.isShowableName(name) else { return true }  // unshowable: skip
+      let next = Int64(start) + Int64(record.offset + record.recordLength)
+      let ino = UInt64(record.ino)
+      if DirEntryView.isDotOrDotDot(name) {
+        return emit(DirEntryView(name: name, ino: ino, type: .directory, offset: next, inode: nil))
+      }
+      let diskType = hasFileType ? Ext2DirEntry.type(fromDisk: raw[record.offset + 7]) : nil
+      var inode: Inode?
+      if diskType == nil || diskType == .characterDevice { inode = try? info.iget(record.ino) }
+      let type = diskType ?? inode?.type ?? .regular
+      return emit(DirEntryView(name: name, ino: ino, type: type, offset: next, inode: inode))
+    }
+  }
 }

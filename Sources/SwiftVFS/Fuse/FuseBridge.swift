@@ -740,9 +740,22 @@ public final class FuseBridge: @unchecked Sendable {
       let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: max(size, 1))
       defer { buffer.deallocate() }
       var used = 0
-      // READDIR shows names, numbers and types: the file system need not
-      // find each entry's inode.
-      try vfs.readdir(file, from: Int64(offset), inodes: plus) { entry in
+      guard plus else {
+        // READDIR shows names, numbers and types: each record is written
+        // straight from the name the file system lends (its directory
+        // block), with no inode, `FileName` or `DirEntry` per entry.
+        try vfs.readdirNames(file, from: Int64(offset)) { entry in
+          let n = FuseDirent.add(
+            to: UnsafeMutableRawPointer(buffer + used), remaining: size - used, name: entry.name,
+            ino: entry.ino, offset: entry.offset, mode: shownType(entry).rawValue)
+          guard n <= size - used else { return false }
+          used += n
+          return true
+        }
+        req.reply(data: buffer, count: used)
+        return file.inode
+      }
+      try vfs.readdir(file, from: Int64(offset), inodes: true) { entry in
         // "." and ".." take no lookup: the kernel skips them in
         // fuse_direntplus_link() and would never forget one.
         var st: Stat?

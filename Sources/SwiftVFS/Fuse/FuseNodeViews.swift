@@ -22,6 +22,12 @@ extension FuseBridge {
     guard entry.type == .characterDevice, let inode = entry.inode else { return entry.type }
     return vfs.shownType(inode)
   }
+
+  /// `shownType` of an entry of a listing of names.
+  func shownType(_ entry: DirEntryView) -> FileType {
+    guard entry.type == .characterDevice, let inode = entry.inode else { return entry.type }
+    return vfs.shownType(inode)
+  }
 }
 
 /// Tells the kernel to drop the entries of char nodes whose view changed.

@@ -33,6 +33,17 @@ public protocol FileOperations: Sendable {
   func iterate(
     _ file: File, from offset: Int64, inodes: Bool, _ emit: (DirEntry) -> Bool
   ) throws(Errno)
+  /// Linux: ->iterate_shared, for a listing of names (getdents, FUSE
+  /// READDIR) that copies each entry out at once, as the kernel's filldir
+  /// callbacks copy the name that dir_emit() hands them: each entry's name
+  /// is borrowed from the file system's own storage and valid only during
+  /// the `emit` call (see `DirEntryView`), so a listing need not make a
+  /// `FileName` or a `DirEntry` per entry. Entries, cookies and order are
+  /// those of `iterate`; an entry's inode may be left out as in
+  /// `iterate(_:from:inodes:_:)` with `inodes` false, and also for a
+  /// directory (the VFS finds covered mount points by number).
+  func iterateNames(_ file: File, from offset: Int64, _ emit: (DirEntryView) -> Bool)
+    throws(Errno)
   /// Linux: ->flush, on each close(2) of a descriptor.
   func flush(_ file: File) throws(Errno)
   /// Linux: ->release, when the last reference to the File goes.
@@ -85,6 +96,20 @@ extension FileOperations {
     _ file: File, from offset: Int64, inodes: Bool, _ emit: (DirEntry) -> Bool
   ) throws(Errno) {
     try iterate(file, from: offset, emit)
+  }
+  /// `iterate` with `inodes` false, each entry's name lent from its
+  /// `FileName`: right for a file system whose entries are made anyway.
+  public func iterateNames(_ file: File, from offset: Int64, _ emit: (DirEntryView) -> Bool)
+    throws(Errno)
+  {
+    try iterate(file, from: offset, inodes: false) { entry in
+      entry.name.bytes.withUnsafeBytes { name in
+        emit(
+          DirEntryView(
+            name: name, ino: entry.ino, type: entry.type, offset: entry.offset,
+            inode: entry.inode))
+      }
+    }
   }
   public func flush(_ file: File) throws(Errno) {}
   public func release(_ inode: Inode, _ file: File) {}

@@ -86,4 +86,43 @@ extension VFS {
       if !emit(entry) { return }
     }
   }
+
+  /// `iterateWithSynthesized` for a listing of names
+  /// (`FileOperations.iterateNames`): the same entries, cookies and order,
+  /// each name borrowed for the `emit` call only.
+  func iterateNamesWithSynthesized(
+    _ file: File, from offset: Int64, _ emit: (DirEntryView) -> Bool
+  ) throws(Errno) {
+    let synthesized = synthesizedMountPoints.entries(in: file.inode)
+    guard !synthesized.isEmpty else {
+      return try file.fileOps.iterateNames(file, from: offset, emit)
+    }
+    let base = SynthesizedMountPoints.cookieBase
+    var first = 0
+    if offset >= base {
+      first = Int(offset - base)
+    } else {
+      var stopped = false
+      try file.fileOps.iterateNames(file, from: offset) { entry in
+        if synthesized.contains(where: { $0.name.bytes.elementsEqual(entry.name) }) {
+          return true
+        }
+        if emit(entry) { return true }
+        stopped = true
+        return false
+      }
+      if stopped { return }
+    }
+    guard first < synthesized.count else { return }
+    for index in first..<synthesized.count {
+      let root = synthesized[index].superBlock.root
+      let more = synthesized[index].name.bytes.withUnsafeBytes { name in
+        emit(
+          DirEntryView(
+            name: name, ino: root.ino, type: .directory, offset: base + Int64(index) + 1,
+            inode: root))
+      }
+      if !more { return }
+    }
+  }
 }

@@ -310,6 +310,62 @@ public struct DirEntry: Sendable {
   }
 }
 
+/// One directory entry lent to a listing of names
+/// (`FileOperations.iterateNames`), like the arguments dir_emit() hands a
+/// filldir callback: `name` points into the file system's own storage (a
+/// directory block, a `FileName`) and is valid only during the call that
+/// hands the entry over; copy it out, never keep it.
+public struct DirEntryView {
+  /// The entry's name (d_name): checked like a `FileName` (1 to 255
+  /// bytes, no `/` or NUL), borrowed for the call only.
+  public let name: UnsafeRawBufferPointer
+  /// The entry's inode number (d_ino).
+  public let ino: UInt64
+  /// The entry's file type (d_type).
+  public let type: FileType
+  /// The cookie that resumes the listing after this entry (d_off).
+  public let offset: Int64
+  /// The entry's inode when the file system has it at hand; it must be
+  /// given for a character device (which way its node shows depends on its
+  /// number: `VFS.shownType`), may be nil for anything else, and is nil for
+  /// "." and "..".
+  public let inode: Inode?
+
+  /// An entry whose name is borrowed for the call that hands it over.
+  public init(
+    name: UnsafeRawBufferPointer, ino: UInt64, type: FileType, offset: Int64, inode: Inode?
+  ) {
+    self.name = name
+    self.ino = ino
+    self.type = type
+    self.offset = offset
+    self.inode = inode
+  }
+
+  /// Whether the name is "." or "..".
+  public var isDotOrDotDot: Bool { DirEntryView.isDotOrDotDot(name) }
+
+  /// Whether `name` is "." or "..".
+  @inlinable  // called per entry from file systems' listing loops
+  public static func isDotOrDotDot(_ name: UnsafeRawBufferPointer) -> Bool {
+    switch name.count {
+    case 1: name[0] == 0x2E
+    case 2: name[0] == 0x2E && name[1] == 0x2E
+    default: false
+    }
+  }
+
+  /// Whether `bytes` is a name a listing may show (as `FileName` checks
+  /// it): 1 to 255 bytes, none of them `/` or NUL.
+  @inlinable  // called per entry from file systems' listing loops
+  public static func isShowableName(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    guard !bytes.isEmpty, bytes.count <= FileName.maxLength else { return false }
+    // One pass over a short name: cheaper than a memchr call per byte value.
+    for byte in bytes where byte == 0 || byte == 0x2F { return false }
+    return true
+  }
+}
+
 /// Flags of rename2(2).
 public struct RenameFlags: OptionSet, Sendable {
   /// The flag bits.

@@ -819,6 +819,42 @@ public final class VFS: @unchecked Sendable {
     file.inode.lock.withLock { file.inode.touchAtimeLocked() }
   }
 
+  /// `readdir` with `inodes` false for a listing that copies each entry out
+  /// at once (FUSE READDIR, getdents): each entry's name is borrowed, valid
+  /// only during the `emit` call (`DirEntryView`), so the listing makes no
+  /// `FileName` or `DirEntry` per entry. The same entries as `readdir`: the
+  /// synthesized mount points of the directory, covered mount points shown
+  /// as the mounted root, then file_accessed().
+  public func readdirNames(
+    _ file: File, from offset: Int64, _ emit: (DirEntryView) -> Bool
+  ) throws(Errno) {
+    guard offset >= 0 else { throw .EINVAL }
+    // The covered directories, once per listing (none in most trees: /dev
+    // and /proc are synthesized). An entry without its inode is covered if
+    // its number is that of a covered directory of this directory's
+    // superblock: the file system's own entries are all of it.
+    let covered = mountLock.withLock {
+      mounts.compactMap { mount in mount.mountPoint.map { ($0, mount.superBlock.root) } }
+    }
+    let sb = file.inode.sb
+    try iterateNamesWithSynthesized(file, from: offset) { entry in
+      guard !covered.isEmpty, entry.type == .directory, !entry.isDotOrDotDot else {
+        return emit(entry)
+      }
+      let found = covered.first { (dir, _) in
+        if let inode = entry.inode { return dir === inode }
+        return dir.sb === sb && dir.ino == entry.ino
+      }
+      // Like follow_mount(), as `crossMount` does for `readdir`.
+      guard let root = found?.1 else { return emit(entry) }
+      return emit(
+        DirEntryView(
+          name: entry.name, ino: root.ino, type: .directory, offset: entry.offset, inode: root))
+    }
+    // Like iterate_dir(): file_accessed() after every listing.
+    file.inode.lock.withLock { file.inode.touchAtimeLocked() }
+  }
+
   /// Like vfs_fsync_range(): the file's ->fsync.
   public func fsync(_ file: File, dataOnly: Bool) throws(Errno) {
     try file.fileOps.fsync(file, dataOnly: dataOnly)
