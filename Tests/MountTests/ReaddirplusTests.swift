@@ -67,7 +67,11 @@ final class ReaddirplusTests: MountTestCase {
     XCTAssertEqual(names.count, Self.files)
     XCTAssertGreaterThan(
       try calls("READDIRPLUS"), plusBefore, "the first read of a listing is READDIRPLUS")
-    XCTAssertEqual(try lookups(), before, "no entry took a lookup: the kernel held every inode")
+    // At most equal: a drop_caches elsewhere on the machine may make the
+    // kernel forget some meanwhile (a FORGET lowers the count), but no
+    // entry the kernel holds may add one.
+    XCTAssertLessThanOrEqual(
+      try lookups(), before, "no entry took a lookup: the kernel held every inode")
   }
 
   func testListingNamesTheKernelForgotGivesTheirAttributes() throws {
