@@ -755,17 +755,35 @@ public final class FuseBridge: @unchecked Sendable {
         req.reply(data: buffer, count: used)
         return file.inode
       }
-      try vfs.readdir(file, from: Int64(offset), inodes: true) { entry in
-        // "." and ".." take no lookup: the kernel skips them in
-        // fuse_direntplus_link() and would never forget one.
-        var st: Stat?
-        if plus, !entry.name.isDotOrDotDot, let inode = entry.inode, !vfs.kernelHolds(inode) {
-          st = try? vfs.getattr(inode)
+      // READDIRPLUS: "." and ".." take no lookup (the kernel skips them in
+      // fuse_direntplus_link() and would never forget one), nor does a name
+      // whose inode the kernel holds.
+      if vfs.listsOwnNumbers(file.inode) {
+        // From lent names too: only an inode the kernel does not hold is
+        // found, by its number, for its attributes and a lookup.
+        try vfs.readdirNames(file, from: Int64(offset)) { entry in
+          var inode: Inode?
+          if !entry.isDotOrDotDot, !vfs.kernelHolds(number: entry.ino) {
+            inode = entry.inode ?? vfs.listedInode(entry.ino, in: file.inode)
+          }
+          let st = inode.flatMap { try? vfs.getattr($0) }
+          guard
+            let n = addDirentryPlus(req, buffer + used, size - used, entry, inode: inode, stat: st)
+          else { return false }
+          used += n
+          return true
         }
-        guard let n = addDirentry(req, buffer + used, size - used, entry, plus: plus, stat: st)
-        else { return false }
-        used += n
-        return true
+      } else {
+        try vfs.readdir(file, from: Int64(offset), inodes: true) { entry in
+          var st: Stat?
+          if !entry.name.isDotOrDotDot, let inode = entry.inode, !vfs.kernelHolds(inode) {
+            st = try? vfs.getattr(inode)
+          }
+          guard let n = addDirentry(req, buffer + used, size - used, entry, plus: true, stat: st)
+          else { return false }
+          used += n
+          return true
+        }
       }
       req.reply(data: buffer, count: used)
       return file.inode
@@ -790,16 +808,33 @@ public final class FuseBridge: @unchecked Sendable {
       }
       return n <= remaining ? n : nil
     }
-    // READDIRPLUS: libfuse's builder takes a C string; the name and its NUL
-    // go into a stack buffer (not an appended copy of the name's array,
-    // which cost a malloc and a free per entry).
-    let count = entry.name.bytes.count
+    return entry.name.bytes.withUnsafeBytes { name in
+      addDirentryPlus(
+        req, buffer, remaining,
+        DirEntryView(
+          name: name, ino: entry.ino, type: entry.type, offset: entry.offset, inode: entry.inode),
+        inode: st == nil ? nil : entry.inode, stat: st)
+    }
+  }
+
+  /// Adds one READDIRPLUS entry (`struct fuse_direntplus`) and returns its
+  /// size, or nil if it does not fit. With `inode` and its attributes `st`
+  /// it hands the inode to the kernel with one lookup, taken only once the
+  /// entry is in the buffer; without, it carries the name's number and type
+  /// only (node id 0: a plain name to fuse_direntplus_link()).
+  func addDirentryPlus(
+    _ req: FuseReplier, _ buffer: UnsafeMutablePointer<CChar>, _ remaining: Int,
+    _ entry: DirEntryView, inode: Inode?, stat st: Stat?
+  ) -> Int? {
+    // libfuse's builder takes a C string: the name and its NUL go into a
+    // stack buffer (no heap copy per entry).
+    let count = entry.name.count
     return withUnsafeTemporaryAllocation(of: CChar.self, capacity: count + 1) { name -> Int? in
       guard let cName = name.baseAddress else { return nil }
-      entry.name.bytes.withUnsafeBytes { UnsafeMutableRawBufferPointer(name).copyMemory(from: $0) }
+      UnsafeMutableRawBufferPointer(name).copyMemory(from: entry.name)
       name[count] = 0
       var e = fuse_entry_param()
-      if let st, let inode = entry.inode {
+      if let st, let inode {
         e = entryParam(inode, stat: st)
       } else {
         e.attr.st_ino = UInt(entry.ino)
@@ -807,7 +842,7 @@ public final class FuseBridge: @unchecked Sendable {
       }
       let n = req.addDirentryPlus(buffer, remaining, cName, &e, off_t(entry.offset))
       guard n <= remaining else { return nil }
-      if e.ino != 0, let inode = entry.inode { vfs.hold(inode) }
+      if e.ino != 0, let inode { vfs.hold(inode) }
       return n
     }
   }

@@ -103,6 +103,11 @@ public final class InodeCache: @unchecked Sendable {
     }
   }
 
+  /// Whether the kernel holds a lookup of the inode numbered `ino`.
+  public func isHeld(number ino: UInt64) -> Bool {
+    lock.withLock { (table[ino]?.lookupCount ?? 0) > 0 || dropped[ino] != nil }
+  }
+
   // MARK: - Letting idle inodes go (prune_icache_sb())
 
   /// Idle inodes of `sb` to let go when it caches more than its bound: a

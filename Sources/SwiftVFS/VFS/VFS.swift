@@ -228,6 +228,34 @@ public final class VFS: @unchecked Sendable {
   /// for it need not carry them again.
   public func kernelHolds(_ inode: Inode) -> Bool { icache.isHeld(inode) }
 
+  /// Whether the kernel holds the inode numbered `ino` now, by number (for
+  /// a listing of names, whose entries come without their inodes).
+  public func kernelHolds(number ino: UInt64) -> Bool { icache.isHeld(number: ino) }
+
+  /// Whether a listing of `dir` names its entries by their VFS numbers: its
+  /// file system's numbers are not shifted (`SuperBlock.ownInodeNumbers`),
+  /// so `kernelHolds(number:)` and `listedInode(_:in:)` may take them.
+  public func listsOwnNumbers(_ dir: Inode) -> Bool {
+    dir.sb.ownInodeNumbers.map { $0.offset == 0 } ?? true
+  }
+
+  /// The inode numbered `ino` that a listing of `dir` names, for READDIRPLUS:
+  /// the cached one, else its superblock's live one, else the one its file
+  /// system loads by number (`SuperOperations.inodeForHandle`, as ext2's
+  /// listing loaded each entry's inode); nil if none. Called inside the
+  /// listing, it takes no namespace lock (the listing may hold the
+  /// directory's own).
+  public func listedInode(_ ino: UInt64, in dir: Inode) -> Inode? {
+    if let cached = icache.get(ino) { return cached }
+    let sb = dir.sb
+    if let live = sb.liveInode(ino) { return live }
+    guard let number = sb.ownNumber(ofIno: ino),
+      let loaded = try? sb.ops.inodeForHandle(sb, number: number), loaded.ino == ino,
+      loaded.sb === sb
+    else { return nil }
+    return loaded
+  }
+
   /// FUSE forget: the kernel dropped `count` lookups.
   public func forget(_ ino: UInt64, count: UInt64) {
     icache.forget(ino, count: count, evict: evict)
