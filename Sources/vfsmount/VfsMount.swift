@@ -182,14 +182,18 @@ extension VfsMount {
   static func ext2(_ parsed: MountConfiguration, source: String?) throws -> VFS {
     guard let source else { throw MountFailure("ext2 needs an image: vfsmount -t ext2 IMAGE DIR") }
     let options = parsed.fileSystemOptions
-    // The Swift dcache keeps the inodes of its entries: bounded like the
-    // inodes ext2 keeps for the kernel, so that memory follows cache_size.
+    // The Swift dcache keeps the inodes of its entries. Those the inode
+    // cache lets go lose theirs (Dcache.pruneAliases), so it may hold more
+    // names than ext2 keeps inodes: four times as many, mostly negative
+    // entries (a name looked up and not found, or unlinked), which keep no
+    // inode and spare a scan of the directory; its bound still follows
+    // cache_size, for the names the kernel forgot.
     let cacheBytes =
       options.value("cache_size").flatMap { try? PageCache.parseCacheSize($0) }
       ?? PageCache.defaultCapacityBytes
     let vfs = VFS(
       dcacheCapacity: (try? options.count("dcache_max")).flatMap { $0.map { Int($0) } }
-        ?? Ext2FileSystem.cachedInodes(cacheBytes: cacheBytes))
+        ?? 4 * Ext2FileSystem.cachedInodes(cacheBytes: cacheBytes))
     do {
       try vfs.filesystems.register(Ext2FileSystem())
       try vfs.mount("ext2", at: "/", options: options)

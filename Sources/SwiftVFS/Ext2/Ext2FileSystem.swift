@@ -60,7 +60,7 @@ public final class Ext2FileSystem: FileSystemType {
 
   /// The most inodes a mount keeps in memory for the kernel's lookups
   /// (`SuperBlock.maxCachedInodes`) with a page cache of `cacheBytes`.
-  public static func cachedInodes(cacheBytes: Int) -> Int { max(4096, cacheBytes / 8192) }
+  public static func cachedInodes(cacheBytes: Int) -> Int { max(4096, cacheBytes / 16384) }
 
   /// Like ext2_fill_super(): reads and checks the superblock and group
   /// descriptors, then the root inode. A missing `source=` or an image that
@@ -109,7 +109,7 @@ public final class Ext2FileSystem: FileSystemType {
       indexesInodes: false)
     sb.posixAcl = posixAcl
     // The inodes kept for the kernel's lookups, like the page cache bounded
-    // by cache_size: one per 8 KiB of it, at least 4,096 (8,192 for the
+    // by cache_size: one per 16 KiB of it, at least 4,096 (as many for the
     // default 64 MiB; about 2 KiB of daemon memory each).
     sb.maxCachedInodes = Ext2FileSystem.cachedInodes(
       cacheBytes: PageCache.of(context.vfs).capacityBytes)

@@ -156,6 +156,30 @@ public final class Dcache: @unchecked Sendable {
     }
   }
 
+  /// Like d_prune_aliases() for inodes the inode cache let go: drops the
+  /// unused dentries that name one of `inodes`, so that no dentry keeps an
+  /// inode in memory that the cache no longer counts (a lookup finds it
+  /// again). The dentries, and maybe their inodes, are freed after the
+  /// lock is given back. Returns how many were dropped.
+  @discardableResult
+  public func pruneAliases(of inodes: [Inode]) -> Int {
+    guard !inodes.isEmpty else { return 0 }
+    let targets = Set(inodes.map(ObjectIdentifier.init))
+    let removed = lock.withLock { () -> [Dentry] in
+      var removed: [Dentry] = []
+      var next = lruHead
+      while let dentry = next {
+        next = dentry.lruNext
+        if let inode = dentry.inode, targets.contains(ObjectIdentifier(inode)) {
+          removeLocked(dentry)
+          removed.append(dentry)
+        }
+      }
+      return removed
+    }
+    return removed.count
+  }
+
   /// Like d_delete(): the name no longer exists; keep a negative entry.
   public func delete(parentIno: UInt64, name: FileName) {
     add(parentIno: parentIno, name: name, inode: nil)

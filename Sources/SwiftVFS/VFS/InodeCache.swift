@@ -49,8 +49,23 @@ public final class InodeCache: @unchecked Sendable {
   private let lock = Lock()
   private var table: [UInt64: Inode] = [:]
   private var dropped: [UInt64: DroppedInode] = [:]
+  /// Called with the inodes just let go, outside the lock (the VFS drops
+  /// their dentries there: `Dcache.pruneAliases(of:)`). Set once, before use.
+  package var onDrop: (([Inode]) -> Void)?
   /// Inodes in `table` per superblock (by `SuperBlock.id`), against `maxCachedInodes`.
   private var counts: [Int: Int] = [:]
+  /// Per superblock, the count past which the next shrink runs: the bound
+  /// (no entry), or, after a pass that could not get under it (inodes with
+  /// dirty pages stay), a tenth of the bound above where it ended, so that
+  /// a cache of busy inodes is not scanned again at every lookup.
+  private var shrinkAt: [Int: Int] = [:]
+  /// The table's inodes in the order they entered it, oldest first, by
+  /// number and identity (no reference: an entry whose inode left the
+  /// table is skipped, and dropped at the next shrink or when the list
+  /// grows twice as long as the table). The shrinker takes the oldest, as
+  /// the kernel's inode LRU does: those whose pages were written back long
+  /// ago, not the files being written now.
+  private var entryOrder: [(ino: UInt64, id: ObjectIdentifier)] = []
   private var evictedCount: UInt64 = 0
 
   init() {}
@@ -115,19 +130,34 @@ public final class InodeCache: @unchecked Sendable {
   /// Idle: a regular file or symlink with links and lookups, no open file,
   /// not `sparing` (the inode being handed to the kernel now).
   private func shrinkCandidatesLocked(_ sb: SuperBlock, sparing: Inode) -> [Inode] {
-    guard let bound = sb.maxCachedInodes, let count = counts[sb.id], count > bound else {
+    guard let bound = sb.maxCachedInodes, let count = counts[sb.id] else { return [] }
+    guard count > bound else {
+      shrinkAt[sb.id] = nil
       return []
     }
-    let wanted = count - bound + max(bound / 10, 1)
+    let step = max(bound / 10, 1)
+    guard count > shrinkAt[sb.id] ?? bound else { return [] }
+    // Until this pass ends (and says where the next one starts), no other begins.
+    shrinkAt[sb.id] = Int.max
+    let wanted = count - bound + step
     var victims: [Inode] = []
-    for inode in table.values where inode.sb === sb && inode !== sparing {
-      guard inode.type == .regular || inode.type == .symlink, inode !== sb.root,
+    var live: [(ino: UInt64, id: ObjectIdentifier)] = []
+    live.reserveCapacity(table.count)
+    for entry in entryOrder {
+      guard let inode = table[entry.ino], ObjectIdentifier(inode) == entry.id else { continue }
+      if victims.count < wanted, inode.sb === sb, inode !== sparing,
+        inode.type == .regular || inode.type == .symlink, inode !== sb.root,
         inode.openCount == 0, inode.lookupCount > 0, !inode.evicted,
         inode.lock.withLock({ inode.nlink > 0 })
-      else { continue }
-      victims.append(inode)
-      if victims.count == wanted { break }
+      {
+        victims.append(inode)
+      } else {
+        live.append(entry)
+      }
     }
+    // A victim the file system keeps comes back at the young end.
+    entryOrder = live
+    if victims.isEmpty { shrinkAt[sb.id] = count + step }
     return victims
   }
 
@@ -151,8 +181,22 @@ public final class InodeCache: @unchecked Sendable {
       }
       return gone
     }
-    for inode in gone where !inode.sb.ops.dropInode(inode) {
-      lock.withLock { reviveLocked(inode) }
+    var kept: [Inode] = []
+    for inode in gone {
+      if inode.sb.ops.dropInode(inode) {
+        kept.append(inode)
+      } else {
+        lock.withLock { reviveLocked(inode) }
+      }
+    }
+    onDrop?(kept)
+    // The next pass: past the bound again if this one got under it, else
+    // once the cache grows a tenth of the bound past where this one ended.
+    if let sb = victims.first?.sb, let bound = sb.maxCachedInodes {
+      lock.withLock {
+        let now = counts[sb.id] ?? 0
+        shrinkAt[sb.id] = now <= bound ? nil : now + max(bound / 10, 1)
+      }
     }
   }
 
@@ -170,7 +214,15 @@ public final class InodeCache: @unchecked Sendable {
   }
 
   private func insertLocked(_ inode: Inode) {
-    if table.updateValue(inode, forKey: inode.ino) == nil { counts[inode.sb.id, default: 0] += 1 }
+    let old = table.updateValue(inode, forKey: inode.ino)
+    if old === inode { return }
+    if old == nil { counts[inode.sb.id, default: 0] += 1 }
+    entryOrder.append((inode.ino, ObjectIdentifier(inode)))
+    if entryOrder.count > 2 * table.count + 1024 {
+      entryOrder.removeAll { entry in
+        table[entry.ino].map { ObjectIdentifier($0) != entry.id } ?? true
+      }
+    }
   }
 
   private func removeLocked(_ inode: Inode) {

@@ -60,6 +60,8 @@ public final class VFS: @unchecked Sendable {
   /// An empty VFS: no types registered, nothing mounted.
   public init(dcacheCapacity: Int = Dcache.defaultCapacity) {
     dcache = Dcache(capacity: dcacheCapacity)
+    // An inode the cache lets go takes its unused dentries with it.
+    icache.onDrop = { [dcache] inodes in dcache.pruneAliases(of: inodes) }
     chrdevs.serviceChanged = { [weak self] ranges in self?.chrdevServiceChanged(ranges) }
   }
 
