@@ -98,6 +98,13 @@ final class Ext2WriteMountTests: XCTestCase {
     sh("cd \(shq(root))/tree && stat -c '%n %F %t:%T' chr blk newchr fifo sock").stdout
   }
 
+  /// A field of /proc/PID/status in KiB (VmRSS, VmHWM), 0 if unreadable.
+  private func statusKiB(of pid: pid_t, _ field: String) -> Int {
+    let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+    let line = status.split(separator: "\n").first { $0.hasPrefix(field + ":") }
+    return line.flatMap { Int($0.split(separator: " ", omittingEmptySubsequences: true)[1]) } ?? 0
+  }
+
   private func assertClean(_ image: String, file: StaticString = #filePath, line: UInt = #line) {
     let r = runCommand("e2fsck", ["-fn", image], timeout: 60)
     XCTAssertEqual(r.status, 0, "e2fsck -fn: \(r.stdout)\(r.stderr)", file: file, line: line)
@@ -377,11 +384,7 @@ final class Ext2WriteMountTests: XCTestCase {
     let m = try VfsMount(
       options: ["bare", "cache_size=64m"], arguments: ["-t", "ext2", image])
     ours = m
-    func residentKiB(_ field: String) -> Int {
-      let status = (try? String(contentsOfFile: "/proc/\(m.pid)/status", encoding: .utf8)) ?? ""
-      let line = status.split(separator: "\n").first { $0.hasPrefix(field + ":") }
-      return line.flatMap { Int($0.split(separator: " ", omittingEmptySubsequences: true)[1]) } ?? 0
-    }
+    func residentKiB(_ field: String) -> Int { statusKiB(of: m.pid, field) }
     let before = residentKiB("VmRSS")
     XCTAssertGreaterThan(before, 0)
     let write = sh("dd if=/dev/zero of=\(shq(m.path))/big bs=1M count=256 status=none")
@@ -403,11 +406,7 @@ final class Ext2WriteMountTests: XCTestCase {
     XCTAssertTrue(mkfs.ok, "\(mkfs)")
     let m = try VfsMount(options: ["bare", "cache_size=16m"], arguments: ["-t", "ext2", image])
     ours = m
-    func residentKiB(_ field: String) -> Int {
-      let status = (try? String(contentsOfFile: "/proc/\(m.pid)/status", encoding: .utf8)) ?? ""
-      let line = status.split(separator: "\n").first { $0.hasPrefix(field + ":") }
-      return line.flatMap { Int($0.split(separator: " ", omittingEmptySubsequences: true)[1]) } ?? 0
-    }
+    func residentKiB(_ field: String) -> Int { statusKiB(of: m.pid, field) }
     let before = residentKiB("VmRSS")
     XCTAssertGreaterThan(before, 0)
     for d in 0..<10 {
