@@ -53,16 +53,13 @@ extension VFS {
     for sb in superBlocks {
       if let inode = sb.liveInode(ino) { return inode }
     }
-    for sb in superBlocks {
-      guard let number = sb.ownNumber(ofIno: ino) else { continue }
+    for sb in superBlocks where sb.ownNumber(ofIno: ino) != nil {
       // Under the namespace lock, as a lookup loads an inode: no unlink
       // frees the number between the disk read and the inode cache.
-      let inode = try sb.namespaceLock.withReadLock { () throws(Errno) -> Inode in
-        try sb.ops.inodeForHandle(sb, number: number)
+      let loaded = try sb.namespaceLock.withReadLock { () throws(Errno) -> Inode? in
+        try sb.loadInode(numbered: ino)
       }
-      // A file system that answers with another number would make the
-      // kernel's node id check fail (EIO there): refuse it here.
-      guard inode.ino == ino, inode.sb === sb else { throw VFS.staleHandle }
+      guard let inode = loaded else { continue }
       guard !icache.isEvicted(inode) else { throw VFS.staleHandle }
       return inode
     }
@@ -87,5 +84,20 @@ extension VFS {
         return parent
       }
     }
+  }
+}
+
+extension SuperBlock {
+  /// The inode its file system loads for VFS number `ino`
+  /// (`SuperOperations.inodeForHandle` on its own number), nil if `ino` is
+  /// not one of this superblock's own numbers. An answer with another
+  /// number or superblock is ESTALE: the kernel's node id check would fail
+  /// on it (EIO there). The caller chooses the lock: a lookup's namespace
+  /// lock, or none inside a listing that holds the directory.
+  func loadInode(numbered ino: UInt64) throws(Errno) -> Inode? {
+    guard let number = ownNumber(ofIno: ino) else { return nil }
+    let inode = try ops.inodeForHandle(self, number: number)
+    guard inode.ino == ino, inode.sb === self else { throw VFS.staleHandle }
+    return inode
   }
 }

@@ -84,13 +84,13 @@ public final class InodeCache: @unchecked Sendable {
       return (nil, dropped[ino])
     }
     if let cached { return cached }
-    guard let record, let number = record.sb.ownNumber(ofIno: ino) else { return nil }
+    guard let record else { return nil }
     // Loaded as a lookup loads an inode: under the namespace lock, which is
     // taken before this cache's lock, never inside it.
-    let loaded = try? record.sb.namespaceLock.withReadLock { () throws(Errno) -> Inode in
-      try record.sb.ops.inodeForHandle(record.sb, number: number)
+    let loaded = try? record.sb.namespaceLock.withReadLock { () throws(Errno) -> Inode? in
+      try record.sb.loadInode(numbered: ino)
     }
-    guard let loaded, loaded.ino == ino else { return nil }
+    guard let loaded = loaded ?? nil else { return nil }
     return lock.withLock {
       if let raced = table[ino] { return raced }
       reviveLocked(loaded)

@@ -249,13 +249,8 @@ public final class VFS: @unchecked Sendable {
   /// directory's own).
   public func listedInode(_ ino: UInt64, in dir: Inode) -> Inode? {
     if let cached = icache.get(ino) { return cached }
-    let sb = dir.sb
-    if let live = sb.liveInode(ino) { return live }
-    guard let number = sb.ownNumber(ofIno: ino),
-      let loaded = try? sb.ops.inodeForHandle(sb, number: number), loaded.ino == ino,
-      loaded.sb === sb
-    else { return nil }
-    return loaded
+    if let live = dir.sb.liveInode(ino) { return live }
+    return (try? dir.sb.loadInode(numbered: ino)) ?? nil
   }
 
   /// FUSE forget: the kernel dropped `count` lookups.
