@@ -724,9 +724,8 @@ public final class FuseBridge: @unchecked Sendable {
   /// only if the kernel does not hold that inode already: an entry it holds
   /// goes with node id 0, which fuse_direntplus_link() takes as a plain
   /// name (fuse2fs, through libfuse's high-level readdir, sends every
-  /// entry that way). So
-  /// listing a directory the kernel has just filled costs what READDIR
-  /// costs, not a getattr, a lookup and a FORGET per name.
+  /// entry that way). So listing a directory the kernel has just filled
+  /// costs what READDIR costs, not a getattr, a lookup and a FORGET per name.
   func readdir(
     _ req: FuseReplier, _ ino: UInt64, _ size: Int, _ offset: off_t,
     _ fi: UnsafeMutablePointer<fuse_file_info>?, plus: Bool

@@ -135,7 +135,7 @@ public final class InodeCache: @unchecked Sendable {
       shrinkAt[sb.id] = nil
       return []
     }
-    let step = max(bound / 10, 1)
+    let step = InodeCache.shrinkStep(bound)
     guard count > shrinkAt[sb.id] ?? bound else { return [] }
     // Until this pass ends (and says where the next one starts), no other begins.
     shrinkAt[sb.id] = Int.max
@@ -195,23 +195,32 @@ public final class InodeCache: @unchecked Sendable {
     if let sb = victims.first?.sb, let bound = sb.maxCachedInodes {
       lock.withLock {
         let now = counts[sb.id] ?? 0
-        shrinkAt[sb.id] = now <= bound ? nil : now + max(bound / 10, 1)
+        shrinkAt[sb.id] = now <= bound ? nil : now + InodeCache.shrinkStep(bound)
       }
     }
   }
 
   /// Puts a let-go `inode` back in the table with its lookups, if the
-  /// record is for this very inode (same superblock and generation). The
-  /// kernel may have cached its pages meanwhile: say so.
+  /// record is for this very inode (same superblock and generation).
   private func reviveLocked(_ inode: Inode) {
     guard table[inode.ino] == nil, let record = dropped[inode.ino], record.sb === inode.sb,
       record.generation == inode.generation
     else { return }
-    dropped[inode.ino] = nil
-    inode.lookupCount += record.lookups
-    inode.kernelMayCachePages.store(true, ordering: .releasing)
+    adoptLocked(dropped.removeValue(forKey: inode.ino), into: inode)
     insertLocked(inode)
   }
+
+  /// `inode` takes over the lookups of a let-go record for its number; the
+  /// kernel may have cached its pages meanwhile: say so.
+  private func adoptLocked(_ record: DroppedInode?, into inode: Inode) {
+    guard let record else { return }
+    inode.lookupCount += record.lookups
+    inode.kernelMayCachePages.store(true, ordering: .releasing)
+  }
+
+  /// How far past the bound the next pass waits after one that could not
+  /// get under it, and how many more than the excess a pass lets go.
+  private static func shrinkStep(_ bound: Int) -> Int { max(bound / 10, 1) }
 
   private func insertLocked(_ inode: Inode) {
     let old = table.updateValue(inode, forKey: inode.ino)
@@ -242,11 +251,10 @@ public final class InodeCache: @unchecked Sendable {
       inode.lookupCount += old.lookupCount
       old.lookupCount = 0
       removeLocked(old)
-    } else if let record = dropped.removeValue(forKey: inode.ino) {
+    } else {
       // Let go earlier (the same inode loaded again, or a new one on its
       // number): the kernel's lookups go on with this object.
-      inode.lookupCount += record.lookups
-      inode.kernelMayCachePages.store(true, ordering: .releasing)
+      adoptLocked(dropped.removeValue(forKey: inode.ino), into: inode)
     }
     insertLocked(inode)
   }
