@@ -14,21 +14,11 @@ import SwiftVFSCore
   import Glibc
 #endif
 
-/// One directory record (struct ext2_dir_entry_2).
-struct Ext2DirEntry {
+/// Directory records (struct ext2_dir_entry_2): their sizes and file types.
+/// The records themselves are read in place (`Ext2Record`).
+enum Ext2DirEntry {
   /// EXT2_DIR_REC_LEN(1): the smallest record.
   static let minRecordLength = 12
-
-  /// inode: 0 for an unused record.
-  var ino: UInt32
-  /// Its byte offset in the directory.
-  var position: UInt64
-  /// rec_len.
-  var recordLength: Int
-  /// file_type (with FILETYPE), else 0.
-  var fileType: UInt8
-  /// name[name_len].
-  var name: [UInt8]
 
   /// EXT2_DIR_REC_LEN(name_len).
   static func recordLength(nameLength: Int) -> Int { (nameLength + 8 + 3) & ~3 }
@@ -58,42 +48,6 @@ extension Ext2FileSystemInfo {
     let count = dir.size / blockSize
     guard count <= UInt64(superBlock.blocksCount) else { throw EFSCORRUPTED }
     return count
-  }
-
-  /// The records of directory block `index`, checked like ext2_check_folio().
-  func directoryBlock(_ dir: Ext2Inode, _ index: UInt64) throws(Errno) -> [Ext2DirEntry] {
-    // A hole reads as zeros, whose rec_len 0 fails the check: EUCLEAN.
-    guard let physical = try lookupBlock(dir, index) else { throw EFSCORRUPTED }
-    return try parseDirectoryBlock(try disk.readBlock(physical), index: index)
-  }
-
-  /// The records of one directory block's bytes, checked like ext2_check_folio().
-  func parseDirectoryBlock(_ data: [UInt8], index: UInt64) throws(Errno) -> [Ext2DirEntry] {
-    let b = Ext2Bytes(data)
-    let blockSize = superBlock.blockSize
-    let hasFileType = superBlock.has(incompat: Ext2Features.fileType)
-    var entries: [Ext2DirEntry] = []
-    var offset = 0
-    // Each record is at least 12 bytes, so this ends within blockSize/12 steps.
-    while offset <= blockSize - Ext2DirEntry.minRecordLength {
-      let ino = b.u32(offset)
-      let recordLength = Int(b.u16(offset + 4))
-      let nameLength = Int(b.u8(offset + 6))
-      guard recordLength >= Ext2DirEntry.minRecordLength,  // Eshort
-        recordLength & 3 == 0,  // Ealign
-        recordLength >= Ext2DirEntry.recordLength(nameLength: nameLength),  // Enamelen
-        offset + recordLength <= blockSize,  // Espan
-        ino <= superBlock.inodesCount  // Einumber
-      else { throw EFSCORRUPTED }
-      entries.append(
-        Ext2DirEntry(
-          ino: ino, position: index * UInt64(blockSize) + UInt64(offset),
-          recordLength: recordLength, fileType: hasFileType ? b.u8(offset + 7) : 0,
-          name: b.slice(offset + 8, nameLength)))
-      offset += recordLength
-    }
-    guard offset == blockSize else { throw EFSCORRUPTED }  // Eend
-    return entries
   }
 
   /// Checks one directory block's records in place, as ext2_check_folio()
@@ -190,24 +144,6 @@ extension Ext2FileSystemInfo {
     guard let found = try locate(dir, name, core: core) else { return nil }
     found.bh.release()
     return found.ino
-  }
-
-  /// Like ext2_readdir(): the used records from byte offset `offset` on,
-  /// handed to `emit` until it returns false. An offset inside a record
-  /// resumes at the next record (ext2_validate_entry()).
-  func readDirectory(
-    _ dir: Ext2Inode, from offset: UInt64, _ emit: (Ext2DirEntry) throws(Errno) -> Bool
-  ) throws(Errno) {
-    let blockSize = UInt64(superBlock.blockSize)
-    let count = try directoryBlockCount(dir)
-    var index = offset / blockSize
-    while index < count {
-      for entry in try directoryBlock(dir, index)
-      where entry.position >= offset && entry.ino != 0 {
-        if try !emit(entry) { return }
-      }
-      index += 1
-    }
   }
 }
 

@@ -343,23 +343,19 @@ struct Ext2FileOperations: FileOperations {
   func iterate(
     _ file: File, from offset: Int64, inodes: Bool, _ emit: (DirEntry) -> Bool
   ) throws(Errno) {
-    guard file.inode.isDirectory else { throw .ENOTDIR }
-    let disk = try info.diskInode(of: file.inode)
-    try info.readDirectory(disk, from: UInt64(offset)) { entry throws(Errno) in
-      guard let name = try? FileName(entry.name) else { return true }  // unshowable: skip
-      let next = Int64(entry.position) + Int64(entry.recordLength)
-      if name.isDotOrDotDot {
-        return emit(
-          DirEntry(name: name, ino: UInt64(entry.ino), type: .directory, offset: next, inode: nil))
+    // The records as `iterateNames` reads them in place, each made a
+    // DirEntry: its name copied, and its inode found for a directory (the
+    // VFS looks for mount points) or when `inodes` asks.
+    try iterateNames(file, from: offset) { view in
+      guard let name = try? FileName(Array(view.name)) else { return true }
+      var inode = view.inode
+      if inode == nil, !name.isDotOrDotDot, inodes || view.type == .directory,
+        let number = UInt32(exactly: view.ino)
+      {
+        inode = try? info.iget(number)
       }
-      let diskType = Ext2DirEntry.type(fromDisk: entry.fileType)
-      var inode: Inode?
-      if inodes || diskType == nil || diskType == .directory || diskType == .characterDevice {
-        inode = try? info.iget(entry.ino)
-      }
-      let type = diskType ?? inode?.type ?? .regular
       return emit(
-        DirEntry(name: name, ino: UInt64(entry.ino), type: type, offset: next, inode: inode))
+        DirEntry(name: name, ino: view.ino, type: view.type, offset: view.offset, inode: inode))
     }
   }
 
