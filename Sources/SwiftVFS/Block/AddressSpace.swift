@@ -339,6 +339,19 @@ public final class AddressSpace: @unchecked Sendable {
       }, device: device)
   }
 
+  /// Writes back the file's dirty pages and waits for them, without the
+  /// device flush (filemap_write_and_wait() alone, as writeback before
+  /// reclaim does). Returns whether every page was written and no earlier
+  /// writeback failed; an error stays recorded for the next ``sync()``.
+  public func writeDirtyPages() -> Bool {
+    do {
+      try cache.syncOwner(entries: { pages.values }, takeError: { writebackError }, device: nil)
+      return true
+    } catch {
+      return false
+    }
+  }
+
   /// Drops the pages that lie wholly at or past `offset`, dirty or not, and
   /// zeroes the rest of the page that holds `offset`
   /// (truncate_inode_pages(mapping, offset)). Waits for reads and writebacks

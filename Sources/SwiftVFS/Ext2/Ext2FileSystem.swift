@@ -442,6 +442,17 @@ final class Ext2FileSystemInfo: @unchecked Sendable {
     if many { try? writeAllInodes(freeOrphans: false, everyLive: false) }
   }
 
+  /// Unpins `inode` before it is written (its fields go to the inode table
+  /// now, as a sync would write them); a change after this pins it again.
+  func unpin(_ inode: Inode) {
+    guard let ino = diskNumber(of: inode) else { return }
+    lock.withLock {
+      guard let slot = inodes[ino], slot.pinned === inode else { return }
+      inodes[ino] = InodeSlot(inode: inode, pinned: nil)
+      pinnedCount = max(0, pinnedCount - 1)
+    }
+  }
+
   /// The most inodes pinned between syncs before they are written and let go.
   static let maxPinnedInodes = 4096
 
@@ -652,19 +663,28 @@ struct Ext2SuperOperations: SuperOperations {
 
   /// The inode shrinker's step for an idle inode the kernel still holds
   /// (prune_icache_sb(): invalidate_mapping_pages(), then write_inode() if
-  /// dirty): its clean pages go, and its fields are written into the inode
-  /// table's buffer (writeback takes it from there). One with pages left
-  /// (dirty, or being read or written) stays. Loaded again by
+  /// dirty): its dirty pages are written back first, its clean pages go,
+  /// and its fields are written into the inode table's buffer (writeback
+  /// takes it from there). The kernel's shrinker skips a dirty inode and
+  /// leaves it to the flusher; here the cache is all dirty while a tree is
+  /// copied, and waiting for the flusher would keep thousands of inodes, so
+  /// the shrinker writes the pages itself (as reclaim does with
+  /// wakeup_flusher_threads() and waits). One whose pages cannot all go (a
+  /// failed write, or pages being read or written) stays. Loaded again by
   /// `inodeForHandle` (ext2_iget()) when the kernel names it.
   func dropInode(_ inode: Inode) -> Bool {
-    if let mapping = try? info.mapping(of: inode), !mapping.invalidateCleanPages() {
-      return false
+    if let mapping = try? info.mapping(of: inode) {
+      if mapping.dirtyPageCount > 0, !mapping.writeDirtyPages() { return false }
+      if !mapping.invalidateCleanPages() { return false }
     }
     guard !info.readOnly else { return true }
+    // Written now, so the table need not keep it for the next sync.
+    info.unpin(inode)
     do {
       try info.writeInode(inode)
       return true
     } catch {
+      info.markDirty(inode)
       return false
     }
   }

@@ -91,11 +91,14 @@ public final class InodeCache: @unchecked Sendable {
       try record.sb.loadInode(numbered: ino)
     }
     guard let loaded = loaded ?? nil else { return nil }
-    return lock.withLock {
-      if let raced = table[ino] { return raced }
+    let (found, victims) = lock.withLock { () -> (Inode?, [Inode]) in
+      if let raced = table[ino] { return (raced, []) }
       reviveLocked(loaded)
-      return table[ino]
+      // Loaded again, it counts against the bound as a new one does.
+      return (table[ino], shrinkCandidatesLocked(loaded.sb, sparing: loaded))
     }
+    if !victims.isEmpty { drop(victims) }
+    return found
   }
 
   /// Adds `count` lookups: the kernel now holds the inode (an entry reply).
