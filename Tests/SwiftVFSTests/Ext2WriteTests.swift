@@ -723,6 +723,36 @@ final class Ext2WriteTests: XCTestCase {
     XCTAssertEqual(try XCTUnwrap(FileManager.default.contents(atPath: image)), before)
   }
 
+  /// statx's birth time comes from i_crtime, as the ext4 driver that serves
+  /// ext2 here shows it: set at creation in a 256-byte inode, never moved by
+  /// later changes, kept across a mount; a 128-byte inode has none.
+  func testBirthTimeIsTheInodesCrtime() throws {
+    let image = try makeImage(blockSize: 4096, name: "big.img", size: "8M")
+    var vfs = try mount(image)
+    let before = Timestamp.now
+    let file = try writeFile(vfs, vfs.root, "f", [(0, Array("x".utf8))])
+    let after = Timestamp.now
+    let born = try XCTUnwrap(try vfs.getattr(file).btime, "a 256-byte inode has crtime")
+    XCTAssertTrue(before <= born && born <= after, "\(born) not in \(before)...\(after)")
+    _ = try vfs.setattr(
+      file, SetAttr(mode: 0o600, mtime: .to(Timestamp(sec: 1_000, nsec: 5))), cred: .root)
+    XCTAssertEqual(try vfs.getattr(file).btime, born, "a change moves ctime, not the birth")
+    vfs.unmountAll()
+    try assertClean(image)
+    vfs = try mount(image)
+    XCTAssertEqual(try vfs.getattr(try lookup(vfs, "f")).btime, born, "kept on the disk")
+    vfs.unmountAll()
+
+    let small = directory + "/small.img"
+    let (status, output) = try runTool(
+      "/usr/sbin/mke2fs", ["-q", "-F", "-t", "ext2", "-I", "128", small, "8M"])
+    XCTAssertEqual(status, 0, output)
+    vfs = try mount(small)
+    let old = try writeFile(vfs, vfs.root, "f", [(0, Array("x".utf8))])
+    XCTAssertNil(try vfs.getattr(old).btime, "a 128-byte inode has no crtime")
+    vfs.unmountAll()
+  }
+
   func testUnknownROCompatRefusesReadWriteMount() throws {
     let image = try makeImage(blockSize: 1024, size: "4M")
     let handle = try XCTUnwrap(FileHandle(forUpdatingAtPath: image))

@@ -387,6 +387,8 @@ final class Ext2FileSystemInfo: @unchecked Sendable {
       inode.atime = disk.atime
       inode.mtime = disk.mtime
       inode.ctime = disk.ctime
+      // statx's btime, as the ext4 driver that serves ext2 here shows it.
+      inode.btime = disk.crtime
       inode.attributeFlags = InodeFlags(rawValue: disk.flags & Ext2InodeOperations.userVisibleFlags)
       inode.acl = acl
       inode.defaultAcl = defaultAcl
