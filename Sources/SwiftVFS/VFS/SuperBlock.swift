@@ -276,9 +276,10 @@ public protocol SuperOperations: Sendable {
   /// let go of `inode`, which the kernel still holds by number but which no
   /// file has open (a regular file or symlink with links, not the root; see
   /// `SuperBlock.maxCachedInodes`). Write back what only memory holds (a
-  /// mode the VFS changed) and drop its clean cached pages; return false to
-  /// keep it (dirty pages, a write failed). It is loaded again with
-  /// `inodeForHandle`. The default keeps every inode.
+  /// mode the VFS changed, dirty pages: ext2 writes them and waits) and drop
+  /// its cached pages; return false to keep it (a write failed, pages still
+  /// in use). It is loaded again with `inodeForHandle`. The default keeps
+  /// every inode.
   func dropInode(_ inode: Inode) -> Bool
 }
 
