@@ -39,6 +39,21 @@ extension BlockDriver {
   public func read(at offset: UInt64, intoSegments segments: [UnsafeMutableRawBufferPointer])
     throws(Errno)
   {
+    try readEachSegment(at: offset, into: segments)
+  }
+
+  /// One ``write(at:from:)`` per segment, unless the driver does better.
+  public func write(at offset: UInt64, fromSegments segments: [UnsafeRawBufferPointer])
+    throws(Errno)
+  {
+    try writeEachSegment(at: offset, from: segments)
+  }
+
+  /// The segments back to back from `offset`, one ``read(at:into:)`` each:
+  /// the default, and a driver's fallback when it cannot take them at once.
+  func readEachSegment(at offset: UInt64, into segments: [UnsafeMutableRawBufferPointer])
+    throws(Errno)
+  {
     var position = offset
     for segment in segments {
       try read(at: position, into: segment)
@@ -46,8 +61,8 @@ extension BlockDriver {
     }
   }
 
-  /// One ``write(at:from:)`` per segment, unless the driver does better.
-  public func write(at offset: UInt64, fromSegments segments: [UnsafeRawBufferPointer])
+  /// The segments back to back from `offset`, one ``write(at:from:)`` each.
+  func writeEachSegment(at offset: UInt64, from segments: [UnsafeRawBufferPointer])
     throws(Errno)
   {
     var position = offset

@@ -113,12 +113,7 @@ public final class ImageFile: BlockDriver, @unchecked Sendable {
   {
     guard segments.allSatisfy({ isDirectReady($0) }) else {
       // Memory O_DIRECT refuses: segment by segment through the bounce buffer.
-      var position = offset
-      for segment in segments {
-        try read(at: position, into: segment)
-        position += UInt64(segment.count)
-      }
-      return
+      return try readEachSegment(at: offset, into: segments)
     }
     try transfer(read: true, at: offset, segments)
   }
@@ -129,12 +124,7 @@ public final class ImageFile: BlockDriver, @unchecked Sendable {
   {
     let mutable = segments.map { UnsafeMutableRawBufferPointer(mutating: $0) }
     guard mutable.allSatisfy({ isDirectReady($0) }) else {
-      var position = offset
-      for segment in segments {
-        try write(at: position, from: segment)
-        position += UInt64(segment.count)
-      }
-      return
+      return try writeEachSegment(at: offset, from: segments)
     }
     try transfer(read: false, at: offset, mutable)
   }
