@@ -378,22 +378,10 @@ final class Ext2WriteMountTests: XCTestCase {
   /// default 64 MiB cache. Pages come from a pool, one resident page each; aligned
   /// mallocs took nearly two (157 MiB resident for a 64 MiB cache).
   func testMemoryStaysWithinTheCacheBound() throws {
-    let image = work + "/rss.img"
-    let mkfs = runCommand("mke2fs", ["-q", "-F", "-t", "ext2", image, "1G"])
-    XCTAssertTrue(mkfs.ok, "\(mkfs)")
-    let m = try VfsMount(
-      options: ["bare", "cache_size=64m"], arguments: ["-t", "ext2", image])
-    ours = m
-    func residentKiB(_ field: String) -> Int { statusKiB(of: m.pid, field) }
-    let before = residentKiB("VmRSS")
-    XCTAssertGreaterThan(before, 0)
-    let write = sh("dd if=/dev/zero of=\(shq(m.path))/big bs=1M count=256 status=none")
-    XCTAssertTrue(write.ok, "\(write)")
-    let peak = residentKiB("VmHWM")
-    XCTAssertLessThanOrEqual(
-      peak - before, (64 + 64) * 1024, "peak \(peak) KiB, \(before) KiB after mounting")
-    unmountOurs()
-    assertClean(image)
+    try assertMemoryBound(image: "rss.img", size: "1G", cacheMiB: 64) { root in
+      let write = sh("dd if=/dev/zero of=\(shq(root))/big bs=1M count=256 status=none")
+      XCTAssertTrue(write.ok, "\(write)")
+    }
   }
 
   /// The same bound with many files, where the inodes are what grows: the
@@ -401,26 +389,42 @@ final class Ext2WriteMountTests: XCTestCase {
   /// (about 2 KiB per inode it keeps: 120 MiB if it kept them all) stays
   /// within cache_size + 64 MiB by letting idle ones go.
   func testMemoryStaysWithinTheCacheBoundWithManyFiles() throws {
-    let image = work + "/files.img"
-    let mkfs = runCommand("mke2fs", ["-q", "-F", "-t", "ext2", "-N", "70000", image, "512M"])
-    XCTAssertTrue(mkfs.ok, "\(mkfs)")
-    let m = try VfsMount(options: ["bare", "cache_size=16m"], arguments: ["-t", "ext2", image])
-    ours = m
-    func residentKiB(_ field: String) -> Int { statusKiB(of: m.pid, field) }
-    let before = residentKiB("VmRSS")
-    XCTAssertGreaterThan(before, 0)
-    for d in 0..<10 {
-      let dir = m.path + "/d\(d)"
-      XCTAssertEqual(mkdir(dir, 0o755), 0)
-      for i in 0..<6000 {
-        let fd = open(dir + "/f\(i)", O_CREAT | O_WRONLY, 0o644)
-        XCTAssertGreaterThanOrEqual(fd, 0, "create: \(String(cString: strerror(errno)))")
-        if fd >= 0 { close(fd) }
+    try assertMemoryBound(
+      image: "files.img", size: "512M", mke2fs: ["-N", "70000"], cacheMiB: 16
+    ) {
+      root in
+      for d in 0..<10 {
+        let dir = root + "/d\(d)"
+        XCTAssertEqual(mkdir(dir, 0o755), 0)
+        for i in 0..<6000 {
+          let fd = open(dir + "/f\(i)", O_CREAT | O_WRONLY, 0o644)
+          XCTAssertGreaterThanOrEqual(fd, 0, "create: \(String(cString: strerror(errno)))")
+          if fd >= 0 { close(fd) }
+        }
       }
     }
-    let peak = residentKiB("VmHWM")
+  }
+
+  /// Makes `image` of `size` with mke2fs (and `mke2fs` options), mounts it bare
+  /// with `cache_size=<cacheMiB>m`, runs `workload` on the mount's root, and
+  /// asserts the daemon's peak resident memory grew by at most cacheMiB +
+  /// 64 MiB over what it had after mounting; then unmounts and runs e2fsck.
+  private func assertMemoryBound(
+    image name: String, size: String, mke2fs: [String] = [], cacheMiB: Int,
+    _ workload: (String) -> Void
+  ) throws {
+    let image = work + "/" + name
+    let mkfs = runCommand("mke2fs", ["-q", "-F", "-t", "ext2"] + mke2fs + [image, size])
+    XCTAssertTrue(mkfs.ok, "\(mkfs)")
+    let m = try VfsMount(
+      options: ["bare", "cache_size=\(cacheMiB)m"], arguments: ["-t", "ext2", image])
+    ours = m
+    let before = statusKiB(of: m.pid, "VmRSS")
+    XCTAssertGreaterThan(before, 0)
+    workload(m.path)
+    let peak = statusKiB(of: m.pid, "VmHWM")
     XCTAssertLessThanOrEqual(
-      peak - before, (16 + 64) * 1024, "peak \(peak) KiB, \(before) KiB after mounting")
+      peak - before, (cacheMiB + 64) * 1024, "peak \(peak) KiB, \(before) KiB after mounting")
     unmountOurs()
     assertClean(image)
   }
