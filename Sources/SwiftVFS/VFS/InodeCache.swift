@@ -55,8 +55,8 @@ public final class InodeCache: @unchecked Sendable {
   /// Inodes in `table` per superblock (by `SuperBlock.id`), against `maxCachedInodes`.
   private var counts: [Int: Int] = [:]
   /// Per superblock, the count past which the next shrink runs: the bound
-  /// (no entry), or, after a pass that could not get under it (inodes with
-  /// dirty pages stay), a tenth of the bound above where it ended, so that
+  /// (no entry), or, after a pass that could not get under it (open inodes,
+  /// or ones their file system keeps, stay), a tenth of the bound above where it ended, so that
   /// a cache of busy inodes is not scanned again at every lookup.
   private var shrinkAt: [Int: Int] = [:]
   /// The table's inodes in the order they entered it, oldest first, by
