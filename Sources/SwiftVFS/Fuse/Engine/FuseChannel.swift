@@ -51,6 +51,15 @@ final class FuseChannel: @unchecked Sendable {
     return FuseChannel(fd: fd, owned: true)
   }
 
+  /// A clone that does not block: read(2) says EAGAIN on an empty queue.
+  /// The lead reader spins on one (FuseReaderGate).
+  static func nonBlockingClone(of sessionFD: Int32) -> FuseChannel? {
+    guard let channel = clone(of: sessionFD) else { return nil }
+    let flags = fcntl(channel.fd, F_GETFL)
+    guard flags >= 0, fcntl(channel.fd, F_SETFL, flags | O_NONBLOCK) == 0 else { return nil }
+    return channel
+  }
+
   deinit { if owned { close(fd) } }
 
   /// Why `receive` stopped.
@@ -93,6 +102,19 @@ final class FuseChannel: @unchecked Sendable {
       default:
         return .failure(.failed(e))
       }
+    }
+  }
+
+  /// Reads this non-blocking descriptor until a request comes or `nanos`
+  /// pass: its length, or nil (nothing came, or an error that the blocking
+  /// read which follows will meet again).
+  func spinReceive(into buffer: UnsafeMutableRawBufferPointer, nanos: UInt64) -> Int? {
+    let deadline = FuseBridge.monotonicNanos() &+ nanos
+    while true {
+      let n = read(fd, buffer.baseAddress, buffer.count)
+      if n > 0 { return n }
+      guard n < 0, errno == EAGAIN || errno == EINTR || errno == ENOENT else { return nil }
+      if FuseBridge.monotonicNanos() >= deadline { return nil }
     }
   }
 

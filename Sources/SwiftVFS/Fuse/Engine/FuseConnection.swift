@@ -13,7 +13,9 @@ import Synchronization
 /// on `threadCount` threads, each on its own clone of the descriptor
 /// (FUSE_DEV_IOC_CLONE), so the kernel hands requests to whichever is free.
 /// Each clone is read with a blocking read(2): the kernel wakes one sleeping
-/// reader per request (an exclusive wait), as for libfuse's loop.
+/// reader per request (an exclusive wait), as for libfuse's loop. While a
+/// lone client sends one request after another, the first thread serves it
+/// alone and reads on for a moment after each reply (FuseReaderGate).
 ///
 /// Life: `run` returns on ENODEV (unmount, abort: every thread ends, and is
 /// joined) or `stop` (the session exited: a signal; threads asleep in read
@@ -140,10 +142,22 @@ final class FuseConnection: @unchecked Sendable {
     }
     // No clone (an old kernel): the session's descriptor alone.
     if channels.isEmpty { channels = [session] }
-    let readWrite =
+    // Several readers, no ring and a CPU for the client beside the one the
+    // lead spins on: the lead may serve a lone client alone.
+    var gate: FuseReaderGate?
+    var spinChannel: FuseChannel?
+    if uring == nil, channels.count > 1, sysconf(Int32(_SC_NPROCESSORS_ONLN)) > 1,
+      let spin = FuseChannel.nonBlockingClone(of: sessionFD)
+    {
+      gate = FuseReaderGate()
+      spinChannel = spin
+    }
+    var readWrite =
       channels[0] === session
       ? "read/write, 1 thread on the session fd"
       : "read/write, \(channels.count) thread\(channels.count == 1 ? "" : "s") on cloned fds"
+    if gate != nil { readWrite += ", one of them alone for a lone client" }
+    counters.attach(gate: gate)
     if let rings = uring {
       agreed?.transport = "io_uring, \(rings.shape) (and \(readWrite))"
     } else if let reason = uringUnavailable {
@@ -153,15 +167,17 @@ final class FuseConnection: @unchecked Sendable {
     }
     publishReport()
     var threads: [pthread_t] = []
-    for channel in channels {
-      if let thread = startKernelThread({ [self] in serve(channel) }) { threads.append(thread) }
+    for (i, channel) in channels.enumerated() {
+      let reader = Reader(channel: channel, spin: i == 0 ? spinChannel : nil, gate: gate)
+      if let thread = startKernelThread({ [self] in serve(reader) }) { threads.append(thread) }
     }
     if threads.isEmpty {
-      serve(session)
+      serve(Reader(channel: session, spin: nil, gate: nil))
     } else {
       waitForStop()
     }
     stopping.store(true, ordering: .releasing)
+    gate?.turnCold()
     // The stop pipe is readable: each queue thread's poll completes.
     counters.attach(nil)
     uring?.finish()
@@ -186,15 +202,50 @@ final class FuseConnection: @unchecked Sendable {
     while poll(&fds, 1, -1) < 0, errno == EINTR {}
   }
 
+  /// What one serving thread reads: its clone; for the lead, also the
+  /// non-blocking clone it spins on and the gate (FuseReaderGate).
+  private struct Reader {
+    let channel: FuseChannel
+    let spin: FuseChannel?
+    let gate: FuseReaderGate?
+  }
+
   /// One thread's loop: read, decode, dispatch, until the end.
-  private func serve(_ channel: FuseChannel) {
+  private func serve(_ reader: Reader) {
     let buffer = UnsafeMutableRawBufferPointer.allocate(
       byteCount: FuseConnection.bufferSize, alignment: 4096)
     defer { buffer.deallocate() }
+    let gate = reader.gate
+    let isLead = reader.spin != nil
     while !stopping.load(ordering: .acquiring) {
-      switch channel.receive(into: buffer, stopFD: stopFD, stopping: stopping) {
+      if let gate, !isLead {
+        gate.parkWhileHot(stopping: stopping)
+        if stopping.load(ordering: .acquiring) { return }
+      }
+      var channel = reader.channel
+      var received: Result<Int, FuseChannel.End>
+      if let spin = reader.spin, let gate, gate.isHot,
+        let n = spin.spinReceive(into: buffer, nanos: FuseReaderGate.spinNanos)
+      {
+        channel = spin
+        received = .success(n)
+        gate.noteFoundSpinning()
+      } else {
+        received = channel.receive(into: buffer, stopFD: stopFD, stopping: stopping)
+      }
+      switch received {
       case .success(let n):
+        if let gate {
+          let now = FuseBridge.monotonicNanos()
+          // The pid of fuse_in_header (len, opcode, unique, nodeid, uid, gid, pid).
+          let pid =
+            n >= 36
+            ? UnsafeRawBufferPointer(buffer).loadUnaligned(fromByteOffset: 32, as: UInt32.self) : 0
+          gate.note(pid: UInt32(littleEndian: pid), now: now)
+          if isLead { gate.leadBusy(since: now) }
+        }
         handle(UnsafeRawBufferPointer(rebasing: buffer[0..<n]), channel: channel)
+        if isLead { gate?.leadBusy(since: 0) }
       case .failure(let end):
         switch end {
         case .unmounted: sawUnmount.store(true, ordering: .releasing)

@@ -193,14 +193,18 @@ final class FuseTransportCounters: @unchecked Sendable {
   private var rings: FuseUringTransport?
 
   func attach(_ transport: FuseUringTransport?) { lock.withLock { rings = transport } }
+  /// The read/write readers' gate, if they have one.
+  private var gate: FuseReaderGate?
+  func attach(gate: FuseReaderGate?) { lock.withLock { self.gate = gate } }
 
   func countRing() { lock.withLock { ring += 1 } }
   func countDevice() { lock.withLock { device += 1 } }
 
   /// "requests io_uring N /dev/fuse M".
   func report() -> String {
-    let (r, d, rings) = lock.withLock { (ring, device, self.rings) }
+    let (r, d, rings, gate) = lock.withLock { (ring, device, self.rings, self.gate) }
     return "requests io_uring \(r) /dev/fuse \(d)\n" + (rings?.entriesReport() ?? "")
+      + (gate?.report() ?? "")
   }
 }
 
