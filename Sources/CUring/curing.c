@@ -84,6 +84,8 @@ int curing_submit_and_wait(struct curing_ring *ring) {
   return io_uring_submit_and_wait(&ring->ring, 1);
 }
 
+int curing_cq_ready(struct curing_ring *ring) { return (int)io_uring_cq_ready(&ring->ring); }
+
 int curing_next_cqe(struct curing_ring *ring, uint64_t *user_data, int32_t *res) {
   struct io_uring_cqe *cqe = NULL;
   if (io_uring_peek_cqe(&ring->ring, &cqe) != 0 || !cqe) return 0;

@@ -36,6 +36,7 @@ int curing_prep_poll(struct curing_ring *ring, int fd, uint64_t user_data);
 int curing_submit(struct curing_ring *ring);
 // io_uring_submit_and_wait(ring, 1).
 int curing_submit_and_wait(struct curing_ring *ring);
+int curing_cq_ready(struct curing_ring *ring);
 // The next completion without waiting, consumed: 1 and its fields, or 0.
 int curing_next_cqe(struct curing_ring *ring, uint64_t *user_data, int32_t *res);
 

@@ -157,7 +157,7 @@ final class FuseConnection: @unchecked Sendable {
       ? "read/write, 1 thread on the session fd"
       : "read/write, \(channels.count) thread\(channels.count == 1 ? "" : "s") on cloned fds"
     if gate != nil { readWrite += ", one of them alone for a lone client" }
-    counters.attach(gate: gate)
+    counters.attach(gate: gate ?? uring?.gate)
     if let rings = uring {
       agreed?.transport = "io_uring, \(rings.shape) (and \(readWrite))"
     } else if let reason = uringUnavailable {

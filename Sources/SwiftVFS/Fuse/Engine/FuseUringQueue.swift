@@ -307,22 +307,36 @@ final class FuseUringQueue: @unchecked Sendable {
   /// The owner's loop: submit, wait, serve each completed entry, until the
   /// stop pipe turns readable or every entry is gone (unmount: the kernel
   /// ends the commands with ENOTCONN or ECANCELED).
-  func serve(_ connection: FuseConnection) {
+  func serve(_ connection: FuseConnection, gate: FuseReaderGate) {
     var gone = 0
     var stopped = false
     // What the kernel completed while `register` waited for its answers.
     let reaped = early
     early = []
     for (data, result) in reaped {
-      complete(data, result, connection, stopped: &stopped, gone: &gone)
+      complete(data, result, connection, gate: gate, stopped: &stopped, gone: &gone)
     }
     while !stopped, gone < entries.count {
-      let waited = curing_submit_and_wait(ring)
+      var waited: Int32
+      if gate.isHot {
+        // A lone client: look at the completion queue for a while before
+        // sleeping in io_uring_enter (FuseReaderGate).
+        waited = curing_submit(ring)
+        let deadline = FuseBridge.monotonicNanos() &+ FuseReaderGate.spinNanos
+        while curing_cq_ready(ring) == 0, FuseBridge.monotonicNanos() < deadline {}
+        if curing_cq_ready(ring) == 0 {
+          waited = curing_submit_and_wait(ring)
+        } else {
+          gate.noteFoundSpinning()
+        }
+      } else {
+        waited = curing_submit_and_wait(ring)
+      }
       if waited < 0, waited != -EINTR, waited != -EAGAIN, waited != -EBUSY { break }
       var data: UInt64 = 0
       var result: Int32 = 0
       while curing_next_cqe(ring, &data, &result) == 1 {
-        complete(data, result, connection, stopped: &stopped, gone: &gone)
+        complete(data, result, connection, gate: gate, stopped: &stopped, gone: &gone)
       }
       let queued = lock.withLock {
         let list = pending
@@ -339,8 +353,8 @@ final class FuseUringQueue: @unchecked Sendable {
   /// thread, or an entry: a request fetched into it (served now), a command
   /// to issue again (EAGAIN, EINTR), or the end of the entry (unmount).
   private func complete(
-    _ data: UInt64, _ result: Int32, _ connection: FuseConnection, stopped: inout Bool,
-    gone: inout Int
+    _ data: UInt64, _ result: Int32, _ connection: FuseConnection, gate: FuseReaderGate,
+    stopped: inout Bool, gone: inout Int
   ) {
     switch data {
     case FuseUringQueue.stopData:
@@ -360,6 +374,10 @@ final class FuseUringQueue: @unchecked Sendable {
           entry.commitID = entry.ringCommitID
           entry.waiting = true
         }
+        // fuse_in_header.pid, at the start of the header buffer.
+        let pid = UInt32(
+          littleEndian: entry.header.loadUnaligned(fromByteOffset: 32, as: UInt32.self))
+        gate.note(pid: pid, now: FuseBridge.monotonicNanos())
         connection.handleRing(entry)
       } else if result == -EAGAIN || result == -EINTR {
         lock.withLock {

@@ -26,6 +26,9 @@ final class FuseUringTransport: @unchecked Sendable {
   static let offloadedReadSize = 128 * 1024
 
   let queues: [FuseUringQueue]
+  /// Shared by the queues: while one process sends request after request,
+  /// the queue thread that served it looks for the next before it sleeps.
+  let gate = FuseReaderGate()
   private var threads: [pthread_t] = []
   private let started: UnsafeMutablePointer<sem_t>
   private let go: UnsafeMutablePointer<sem_t>
@@ -144,7 +147,7 @@ final class FuseUringTransport: @unchecked Sendable {
           sem_post(started)
           while sem_wait(go) != 0, errno == EINTR {}
           if lock.withLock({ refused }) { return }
-          queue.serve(connection)
+          queue.serve(connection, gate: gate)
         })
       else {
         lock.withLock { if refusal == 0 { refusal = -EAGAIN } }
