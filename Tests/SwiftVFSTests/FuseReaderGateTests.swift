@@ -9,6 +9,14 @@ import XCTest
 final class FuseReaderGateTests: XCTestCase {
   private func now() -> UInt64 { FuseBridge.monotonicNanos() }
 
+  /// A gate that one client's run of requests has turned hot.
+  private func hotGate() -> FuseReaderGate {
+    let gate = FuseReaderGate()
+    for _ in 0...FuseReaderGate.hotRun { gate.note(pid: 100, now: now()) }
+    XCTAssertTrue(gate.isHot)
+    return gate
+  }
+
   func testTurnsHotAfterARunOfOneProcessOnly() {
     let gate = FuseReaderGate()
     for _ in 0..<FuseReaderGate.hotRun {
@@ -20,9 +28,7 @@ final class FuseReaderGateTests: XCTestCase {
   }
 
   func testAnotherProcessTurnsItColdAndStartsAgain() {
-    let gate = FuseReaderGate()
-    for _ in 0...FuseReaderGate.hotRun { gate.note(pid: 100, now: now()) }
-    XCTAssertTrue(gate.isHot)
+    let gate = hotGate()
     gate.note(pid: 200, now: now())
     XCTAssertFalse(gate.isHot)
     // Two clients taking turns never turn it hot.
@@ -47,9 +53,7 @@ final class FuseReaderGateTests: XCTestCase {
   }
 
   func testAParkedReaderComesBackWhenTheClientGoesQuiet() {
-    let gate = FuseReaderGate()
-    for _ in 0...FuseReaderGate.hotRun { gate.note(pid: 100, now: now()) }
-    XCTAssertTrue(gate.isHot)
+    let gate = hotGate()
     let stopping = Flag(false)
     let before = now()
     gate.parkWhileHot(stopping: stopping.value)
@@ -57,22 +61,40 @@ final class FuseReaderGateTests: XCTestCase {
     XCTAssertGreaterThan(now() - before, FuseReaderGate.parkNanos, "it waited for the quiet")
   }
 
+  /// A client's requests every 0.2 ms from another thread, which keep the
+  /// gate from going quiet, until the returned flag is cleared: pid 100's,
+  /// or once `twoClients` is set, 100's and 200's in turn.
+  private func feed(_ gate: FuseReaderGate, twoClients: Flag = Flag(false)) -> Flag {
+    let feeding = Flag(true)
+    Thread {
+      var turn: UInt32 = 0
+      while feeding.value.load(ordering: .relaxed) {
+        turn += 1
+        let pid: UInt32 = twoClients.value.load(ordering: .relaxed) && turn % 2 == 0 ? 200 : 100
+        gate.note(pid: pid, now: FuseBridge.monotonicNanos())
+        usleep(200)
+      }
+    }.start()
+    return feeding
+  }
+
+  /// A reader parked on another thread; the expectation is met when it returns.
+  private func parkAReader(_ gate: FuseReaderGate, stopping: Flag) -> XCTestExpectation {
+    let done = expectation(description: "the parked reader returned")
+    Thread {
+      gate.parkWhileHot(stopping: stopping.value)
+      done.fulfill()
+    }.start()
+    return done
+  }
+
   func testAParkedReaderComesBackWhenTheLeadIsHeldUp() {
-    let gate = FuseReaderGate()
-    for _ in 0...FuseReaderGate.hotRun { gate.note(pid: 100, now: now()) }
+    let gate = hotGate()
     gate.leadBusy(since: now())
     // The client keeps the gate from going quiet; only the lead's long
     // request can send the parked reader back.
-    let feeding = Flag(true)
-    let feeder = Thread {
-      while feeding.value.load(ordering: .relaxed) {
-        gate.note(pid: 100, now: FuseBridge.monotonicNanos())
-        usleep(200)
-      }
-    }
-    feeder.start()
-    let stopping = Flag(false)
-    gate.parkWhileHot(stopping: stopping.value)
+    let feeding = feed(gate)
+    gate.parkWhileHot(stopping: Flag(false).value)
     feeding.value.store(false, ordering: .relaxed)
     XCTAssertFalse(gate.isHot)
     // While the lead is still held up, the run does not turn it hot again.
@@ -84,30 +106,11 @@ final class FuseReaderGateTests: XCTestCase {
   }
 
   func testASecondClientWakesAParkedReader() {
-    let gate = FuseReaderGate()
-    let stopping = Flag(false)
-    let done = expectation(description: "the parked reader returned")
-    // Requests every 0.2 ms keep the gate from going quiet: one client's,
-    // then two clients' in turn, which never make it hot again.
-    let feeding = Flag(true)
+    let gate = hotGate()
+    // Two clients taking turns never make it hot again, nor quiet.
     let twoClients = Flag(false)
-    for _ in 0...FuseReaderGate.hotRun { gate.note(pid: 100, now: now()) }
-    XCTAssertTrue(gate.isHot)
-    let feeder = Thread {
-      var turn: UInt32 = 0
-      while feeding.value.load(ordering: .relaxed) {
-        turn += 1
-        let pid: UInt32 = twoClients.value.load(ordering: .relaxed) && turn % 2 == 0 ? 200 : 100
-        gate.note(pid: pid, now: FuseBridge.monotonicNanos())
-        usleep(200)
-      }
-    }
-    feeder.start()
-    let parked = Thread {
-      gate.parkWhileHot(stopping: stopping.value)
-      done.fulfill()
-    }
-    parked.start()
+    let feeding = feed(gate, twoClients: twoClients)
+    let done = parkAReader(gate, stopping: Flag(false))
     usleep(20_000)
     twoClients.value.store(true, ordering: .relaxed)
     wait(for: [done], timeout: 60)
@@ -116,23 +119,10 @@ final class FuseReaderGateTests: XCTestCase {
   }
 
   func testStoppingWakesAParkedReader() {
-    let gate = FuseReaderGate()
+    let gate = hotGate()
+    let feeding = feed(gate)
     let stopping = Flag(false)
-    let feeding = Flag(true)
-    for _ in 0...FuseReaderGate.hotRun { gate.note(pid: 100, now: now()) }
-    let feeder = Thread {
-      while feeding.value.load(ordering: .relaxed) {
-        gate.note(pid: 100, now: FuseBridge.monotonicNanos())
-        usleep(200)
-      }
-    }
-    feeder.start()
-    let done = expectation(description: "the parked reader returned")
-    let parked = Thread {
-      gate.parkWhileHot(stopping: stopping.value)
-      done.fulfill()
-    }
-    parked.start()
+    let done = parkAReader(gate, stopping: stopping)
     usleep(20_000)
     stopping.value.store(true, ordering: .releasing)
     gate.turnCold()
