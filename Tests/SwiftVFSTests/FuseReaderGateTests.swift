@@ -4,43 +4,69 @@ import XCTest
 
 @testable import SwiftVFSFuse
 
-/// The read/write transport's gate: when it lets one reader serve a lone
-/// client, and that parked readers always come back.
+/// The engine's gate: when it lets one reader serve requests that come one
+/// at a time, and that parked readers always come back.
 final class FuseReaderGateTests: XCTestCase {
   private func now() -> UInt64 { FuseBridge.monotonicNanos() }
 
-  /// A gate that one client's run of requests has turned hot.
+  /// One request read and answered before the next is read.
+  private func serve(_ gate: FuseReaderGate, pid: UInt32, waiting: Bool = false) {
+    gate.requestBegins(pid: pid, waiting: waiting, now: now())
+    gate.requestEnds()
+  }
+
+  /// A gate that a run of requests one at a time has turned hot.
   private func hotGate() -> FuseReaderGate {
     let gate = FuseReaderGate()
-    for _ in 0...FuseReaderGate.hotRun { gate.note(pid: 100, now: now()) }
+    for _ in 0..<FuseReaderGate.hotRun { serve(gate, pid: 100) }
     XCTAssertTrue(gate.isHot)
     return gate
   }
 
-  func testTurnsHotAfterARunOfOneProcessOnly() {
+  func testTurnsHotAfterARunOfRequestsOneAtATime() {
     let gate = FuseReaderGate()
-    for _ in 0..<FuseReaderGate.hotRun {
-      gate.note(pid: 100, now: now())
-    }
-    XCTAssertFalse(gate.isHot, "the first request of the run counts as none")
-    gate.note(pid: 100, now: now())
+    for _ in 1..<FuseReaderGate.hotRun { serve(gate, pid: 100) }
+    XCTAssertFalse(gate.isHot)
+    serve(gate, pid: 100)
     XCTAssertTrue(gate.isHot)
   }
 
-  func testAnotherProcessTurnsItColdAndStartsAgain() {
+  func testProcessesTakingTurnsCountAsOneAtATime() {
+    // Two writers of one file, taking turns through its lock.
+    let gate = FuseReaderGate()
+    for i in 0..<FuseReaderGate.hotRun { serve(gate, pid: i % 2 == 0 ? 100 : 200) }
+    XCTAssertTrue(gate.isHot)
+  }
+
+  func testARequestReadWhileAnotherIsServedTurnsItCold() {
     let gate = hotGate()
-    gate.note(pid: 200, now: now())
+    gate.requestBegins(pid: 100, waiting: false, now: now())
+    gate.requestBegins(pid: 200, waiting: false, now: now())
     XCTAssertFalse(gate.isHot)
-    // Two clients taking turns never turn it hot.
-    for i in 0..<(4 * FuseReaderGate.hotRun) { gate.note(pid: i % 2 == 0 ? 100 : 200, now: now()) }
+    gate.requestEnds()
+    gate.requestEnds()
+    // The run starts again from nothing.
+    for _ in 1..<FuseReaderGate.hotRun { serve(gate, pid: 100) }
+    XCTAssertFalse(gate.isHot)
+    serve(gate, pid: 100)
+    XCTAssertTrue(gate.isHot)
+  }
+
+  func testAnotherProcesssRequestWaitingAfterAReplyTurnsItCold() {
+    let gate = hotGate()
+    // The same process may simply have been quick.
+    serve(gate, pid: 100, waiting: true)
+    XCTAssertTrue(gate.isHot)
+    serve(gate, pid: 200, waiting: true)
     XCTAssertFalse(gate.isHot)
   }
 
   func testRequestsWithoutAProcessDoNotCount() {
     let gate = FuseReaderGate()
-    for _ in 0...FuseReaderGate.hotRun {
-      gate.note(pid: 100, now: now())
-      gate.note(pid: 0, now: now())  // a FORGET between the client's requests
+    for _ in 0..<FuseReaderGate.hotRun {
+      serve(gate, pid: 100)
+      // A FORGET found waiting: the kernel sends it on its own.
+      serve(gate, pid: 0, waiting: true)
     }
     XCTAssertTrue(gate.isHot)
   }
@@ -61,19 +87,24 @@ final class FuseReaderGateTests: XCTestCase {
     XCTAssertGreaterThan(now() - before, FuseReaderGate.parkNanos, "it waited for the quiet")
   }
 
-  /// A client's requests every 0.2 ms from another thread, which keep the
-  /// gate from going quiet, until the returned flag is cleared: pid 100's,
-  /// or once `twoClients` is set, 100's and 200's in turn.
-  private func feed(_ gate: FuseReaderGate, twoClients: Flag = Flag(false)) -> Flag {
+  /// Requests every 0.2 ms from another thread, which keep the gate from
+  /// going quiet, until the returned flag is cleared: one at a time, or
+  /// once `overlapping` is set, each read while the one before is still
+  /// being served.
+  private func feed(_ gate: FuseReaderGate, overlapping: Flag = Flag(false)) -> Flag {
     let feeding = Flag(true)
     Thread {
-      var turn: UInt32 = 0
+      var open = 0
       while feeding.value.load(ordering: .relaxed) {
-        turn += 1
-        let pid: UInt32 = twoClients.value.load(ordering: .relaxed) && turn % 2 == 0 ? 200 : 100
-        gate.note(pid: pid, now: FuseBridge.monotonicNanos())
+        gate.requestBegins(pid: 100, waiting: false, now: FuseBridge.monotonicNanos())
+        open += 1
+        if !overlapping.value.load(ordering: .relaxed) || open > 1 {
+          gate.requestEnds()
+          open -= 1
+        }
         usleep(200)
       }
+      for _ in 0..<open { gate.requestEnds() }
     }.start()
     return feeding
   }
@@ -98,21 +129,21 @@ final class FuseReaderGateTests: XCTestCase {
     feeding.value.store(false, ordering: .relaxed)
     XCTAssertFalse(gate.isHot)
     // While the lead is still held up, the run does not turn it hot again.
-    for _ in 0...FuseReaderGate.hotRun { gate.note(pid: 100, now: now()) }
+    for _ in 0..<FuseReaderGate.hotRun { serve(gate, pid: 100) }
     XCTAssertFalse(gate.isHot)
     gate.leadBusy(since: 0)
-    gate.note(pid: 100, now: now())
+    serve(gate, pid: 100)
     XCTAssertTrue(gate.isHot)
   }
 
-  func testASecondClientWakesAParkedReader() {
+  func testOverlappingRequestsWakeAParkedReader() {
     let gate = hotGate()
-    // Two clients taking turns never make it hot again, nor quiet.
-    let twoClients = Flag(false)
-    let feeding = feed(gate, twoClients: twoClients)
+    // Requests that overlap never make it hot again, nor quiet.
+    let overlapping = Flag(false)
+    let feeding = feed(gate, overlapping: overlapping)
     let done = parkAReader(gate, stopping: Flag(false))
     usleep(20_000)
-    twoClients.value.store(true, ordering: .relaxed)
+    overlapping.value.store(true, ordering: .relaxed)
     wait(for: [done], timeout: 60)
     XCTAssertFalse(gate.isHot)
     feeding.value.store(false, ordering: .relaxed)

@@ -106,13 +106,18 @@ final class FuseChannel: @unchecked Sendable {
   }
 
   /// Reads this non-blocking descriptor until a request comes or `nanos`
-  /// pass: its length, or nil (nothing came, or an error that the blocking
-  /// read which follows will meet again).
-  func spinReceive(into buffer: UnsafeMutableRawBufferPointer, nanos: UInt64) -> Int? {
+  /// pass: its length and whether the first read found it, or nil (nothing
+  /// came, or an error that the blocking read which follows will meet
+  /// again).
+  func spinReceive(
+    into buffer: UnsafeMutableRawBufferPointer, nanos: UInt64
+  ) -> (count: Int, atOnce: Bool)? {
     let deadline = FuseBridge.monotonicNanos() &+ nanos
+    var atOnce = true
     while true {
       let n = read(fd, buffer.baseAddress, buffer.count)
-      if n > 0 { return n }
+      if n > 0 { return (n, atOnce) }
+      atOnce = false
       guard n < 0, errno == EAGAIN || errno == EINTR || errno == ENOENT else { return nil }
       if FuseBridge.monotonicNanos() >= deadline { return nil }
     }

@@ -13,9 +13,9 @@ import Synchronization
 /// on `threadCount` threads, each on its own clone of the descriptor
 /// (FUSE_DEV_IOC_CLONE), so the kernel hands requests to whichever is free.
 /// Each clone is read with a blocking read(2): the kernel wakes one sleeping
-/// reader per request (an exclusive wait), as for libfuse's loop. While a
-/// lone client sends one request after another, the first thread serves it
-/// alone and reads on for a moment after each reply (FuseReaderGate).
+/// reader per request (an exclusive wait), as for libfuse's loop. While
+/// requests come one at a time, the first thread serves them alone and
+/// reads on for a moment after each reply (FuseReaderGate).
 ///
 /// Life: `run` returns on ENODEV (unmount, abort: every thread ends, and is
 /// joined) or `stop` (the session exited: a signal; threads asleep in read
@@ -143,7 +143,7 @@ final class FuseConnection: @unchecked Sendable {
     // No clone (an old kernel): the session's descriptor alone.
     if channels.isEmpty { channels = [session] }
     // Several readers, no ring and a CPU for the client beside the one the
-    // lead spins on: the lead may serve a lone client alone.
+    // lead spins on: the lead may serve requests that come one at a time.
     var gate: FuseReaderGate?
     var spinChannel: FuseChannel?
     if uring == nil, channels.count > 1, sysconf(Int32(_SC_NPROCESSORS_ONLN)) > 1,
@@ -156,7 +156,7 @@ final class FuseConnection: @unchecked Sendable {
       channels[0] === session
       ? "read/write, 1 thread on the session fd"
       : "read/write, \(channels.count) thread\(channels.count == 1 ? "" : "s") on cloned fds"
-    if gate != nil { readWrite += ", one of them alone for a lone client" }
+    if gate != nil { readWrite += ", one of them alone for requests one at a time" }
     counters.attach(gate: gate ?? uring?.gate)
     if let rings = uring {
       agreed?.transport = "io_uring, \(rings.shape) (and \(readWrite))"
@@ -224,11 +224,13 @@ final class FuseConnection: @unchecked Sendable {
       }
       var channel = reader.channel
       var received: Result<Int, FuseChannel.End>
+      var waiting = false
       if let spin = reader.spin, let gate, gate.isHot,
-        let n = spin.spinReceive(into: buffer, nanos: FuseReaderGate.spinNanos)
+        let found = spin.spinReceive(into: buffer, nanos: FuseReaderGate.spinNanos)
       {
         channel = spin
-        received = .success(n)
+        received = .success(found.count)
+        waiting = found.atOnce
         gate.noteFoundSpinning()
       } else {
         received = channel.receive(into: buffer, stopFD: stopFD, stopping: stopping)
@@ -241,11 +243,14 @@ final class FuseConnection: @unchecked Sendable {
           let pid =
             n >= 36
             ? UnsafeRawBufferPointer(buffer).loadUnaligned(fromByteOffset: 32, as: UInt32.self) : 0
-          gate.note(pid: UInt32(littleEndian: pid), now: now)
+          gate.requestBegins(pid: UInt32(littleEndian: pid), waiting: waiting, now: now)
           if isLead { gate.leadBusy(since: now) }
         }
         handle(UnsafeRawBufferPointer(rebasing: buffer[0..<n]), channel: channel)
-        if isLead { gate?.leadBusy(since: 0) }
+        if let gate {
+          gate.requestEnds()
+          if isLead { gate.leadBusy(since: 0) }
+        }
       case .failure(let end):
         switch end {
         case .unmounted: sawUnmount.store(true, ordering: .releasing)

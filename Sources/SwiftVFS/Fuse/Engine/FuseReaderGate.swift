@@ -5,30 +5,36 @@ import Synchronization
   import Glibc
 #endif
 
-/// One reader, spinning briefly, while a single client sends one request
-/// after another (read/write transport), and the same spin on the ring.
+/// One reader, spinning briefly, while requests come one at a time
+/// (read/write transport), and the same spin on the ring.
 ///
 /// Why: a client that waits for each answer (a shell command, `cp`, fio
-/// with one job) wakes a sleeping reader for every request. On a virtual
-/// machine whose idle CPUs halt, waking a reader asleep on the other CPU
-/// costs an interprocessor interrupt and a halt exit each time: with one
-/// fio job, 4 KiB O_DIRECT reads of ext2 took 28-31 µs on a 2-CPU VM where
-/// fuse2fs (libfuse 2.9) took 19-24. A reader that, after its reply, keeps
-/// reading for a few microseconds finds the client's next request without
-/// sleeping, and with the other readers parked nobody else is woken: 20-24
-/// µs there, against fuse2fs's 20-22 in the same runs.
+/// with one job, or two writers of one file taking turns through its lock)
+/// wakes a sleeping reader for every request. On a virtual machine whose
+/// idle CPUs halt, waking a reader asleep on the other CPU costs an
+/// interprocessor interrupt and a halt exit each time: with one fio job,
+/// 4 KiB O_DIRECT reads of ext2 took 28-31 µs on a 2-CPU VM where fuse2fs
+/// (libfuse 2.9) took 19-24. A reader that, after its reply, keeps reading
+/// for a few microseconds finds the next request without sleeping, and
+/// with the other readers parked nobody else is woken: 20-24 µs there,
+/// against fuse2fs's 20-22 in the same runs; two fio jobs writing one file,
+/// 53-61 µs per write against 104-114 without and fuse2fs's 75-99.
 ///
-/// How: every reader reports each request's pid (`note`). After `hotRun`
-/// requests in a row from the same process the gate turns hot: the lead
-/// reader (thread 0) reads its non-blocking descriptor for up to
-/// `spinNanos` before it sleeps in read(2), and the other readers park
-/// here. A request from another process turns it cold at once and wakes
-/// them, so two clients are served in parallel as before. A parked reader
-/// wakes every `parkNanos` and turns the gate cold when the client went
-/// quiet (no request for that long) or when the lead has been inside one
-/// request that long (it may be waiting for another request, which a
-/// parked reader must then serve), so parking never holds up anything for
-/// longer than that. FORGET and INTERRUPT carry no pid and are not counted.
+/// How: every reader reports each request it reads (`requestBegins`) and
+/// when it is done with it (`requestEnds`). After `hotRun` requests in a
+/// row that came one at a time (none other was being served when it was
+/// read, and the lead did not find another process's request already
+/// waiting the moment it came back from a reply) the gate turns hot: the lead reader (thread 0) reads
+/// its non-blocking descriptor for up to `spinNanos` before it sleeps in
+/// read(2), and the other readers park here. A request that overlaps
+/// another turns it cold at once and wakes them, so concurrent clients are
+/// served in parallel as before. A parked reader wakes every `parkNanos`
+/// and turns the gate cold when requests stopped (none for that long) or
+/// when the lead has been inside one request that long (it may be waiting
+/// for another request, which a parked reader must then serve), so parking
+/// never holds up anything for longer than that. FORGET and INTERRUPT
+/// carry no pid: the kernel sends them on its own, and they count neither
+/// way.
 ///
 /// The io_uring transport shares one gate among its queues (no reader parks
 /// there: each CPU has its own queue): while hot, a queue thread looks at
@@ -44,13 +50,14 @@ final class FuseReaderGate: @unchecked Sendable {
   static let spinNanos: UInt64 = 20_000
   /// How long a parked reader sleeps before it checks on the lead.
   static let parkNanos: UInt64 = 5_000_000
-  /// Requests in a row from one process before the gate turns hot. Two
-  /// fio jobs writing one file take turns through its inode lock and
-  /// often send 8 in a row each; 64 in a row they rarely do.
+  /// Requests in a row, one at a time, before the gate turns hot.
   static let hotRun = 64
 
   private let condition = ConditionLock()
   private let hotFlag = Atomic<Bool>(false)
+  /// Requests being served now (read, not yet answered or handed off).
+  private let inFlight = Atomic<Int>(0)
+  /// The process of the last request with one.
   private let lastPid = Atomic<UInt32>(0)
   private let run = Atomic<Int>(0)
   /// When the last request was read (CLOCK_MONOTONIC nanoseconds).
@@ -62,14 +69,20 @@ final class FuseReaderGate: @unchecked Sendable {
   private let spells = Atomic<Int>(0)
   private let foundSpinning = Atomic<Int>(0)
 
-  /// Whether one client is being served by the lead alone.
+  /// Whether requests come one at a time, served by the lead alone.
   var isHot: Bool { hotFlag.load(ordering: .relaxed) }
 
-  /// A request was read: counts its process towards or against hot.
-  func note(pid: UInt32, now: UInt64) {
+  /// A request was read. `waiting`: the lead found it at its first look
+  /// after a reply, so it was sent while the last one was being served.
+  /// Every call is followed by one `requestEnds()`.
+  func requestBegins(pid: UInt32, waiting: Bool, now: UInt64) {
+    let others = inFlight.add(1, ordering: .relaxed).oldValue
     lastRequest.store(now, ordering: .relaxed)
     guard pid != 0 else { return }
-    if lastPid.exchange(pid, ordering: .relaxed) != pid {
+    // Found waiting is overlap only from another process: the same one may
+    // have been quick, or have run while the lead was preempted.
+    let previous = lastPid.exchange(pid, ordering: .relaxed)
+    if others > 0 || (waiting && previous != pid) {
       run.store(0, ordering: .relaxed)
       if isHot { turnCold() }
       return
@@ -81,14 +94,19 @@ final class FuseReaderGate: @unchecked Sendable {
     }
   }
 
+  /// The request `requestBegins` reported is answered, or handed to a
+  /// worker.
+  func requestEnds() { inFlight.subtract(1, ordering: .relaxed) }
+
   /// The lead's spin found a request.
   func noteFoundSpinning() { foundSpinning.add(1, ordering: .relaxed) }
 
-  /// "lone_client N spells, M found spinning" for /proc/vfs/connection.
+  /// "lone_client hot|cold, N spells, M found spinning" for
+  /// /proc/vfs/connection.
   func report() -> String {
     let spells = spells.load(ordering: .relaxed)
     let found = foundSpinning.load(ordering: .relaxed)
-    return "lone_client \(spells) spells, \(found) found spinning\n"
+    return "lone_client \(isHot ? "hot" : "cold"), \(spells) spells, \(found) found spinning\n"
   }
 
   /// The lead starts (`now`) or ends (0) a request.

@@ -319,8 +319,8 @@ final class FuseUringQueue: @unchecked Sendable {
     while !stopped, gone < entries.count {
       var waited: Int32
       if gate.isHot {
-        // A lone client: look at the completion queue for a while before
-        // sleeping in io_uring_enter (FuseReaderGate).
+        // Requests one at a time: look at the completion queue for a
+        // while before sleeping in io_uring_enter (FuseReaderGate).
         waited = curing_submit(ring)
         let deadline = FuseBridge.monotonicNanos() &+ FuseReaderGate.spinNanos
         while curing_cq_ready(ring) == 0, FuseBridge.monotonicNanos() < deadline {}
@@ -377,8 +377,9 @@ final class FuseUringQueue: @unchecked Sendable {
         // fuse_in_header.pid, at the start of the header buffer.
         let pid = UInt32(
           littleEndian: entry.header.loadUnaligned(fromByteOffset: 32, as: UInt32.self))
-        gate.note(pid: pid, now: FuseBridge.monotonicNanos())
+        gate.requestBegins(pid: pid, waiting: false, now: FuseBridge.monotonicNanos())
         connection.handleRing(entry)
+        gate.requestEnds()
       } else if result == -EAGAIN || result == -EINTR {
         lock.withLock {
           inKernel -= 1

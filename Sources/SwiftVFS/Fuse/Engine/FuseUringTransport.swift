@@ -26,8 +26,8 @@ final class FuseUringTransport: @unchecked Sendable {
   static let offloadedReadSize = 128 * 1024
 
   let queues: [FuseUringQueue]
-  /// Shared by the queues: while one process sends request after request,
-  /// the queue thread that served it looks for the next before it sleeps.
+  /// Shared by the queues: while requests come one at a time, the queue
+  /// thread that served one looks for the next before it sleeps.
   let gate = FuseReaderGate()
   private var threads: [pthread_t] = []
   private let started: UnsafeMutablePointer<sem_t>
