@@ -307,7 +307,7 @@ final class FuseUringQueue: @unchecked Sendable {
   /// The owner's loop: submit, wait, serve each completed entry, until the
   /// stop pipe turns readable or every entry is gone (unmount: the kernel
   /// ends the commands with ENOTCONN or ECANCELED).
-  func serve(_ connection: FuseConnection, gate: FuseReaderGate) {
+  func serve(_ connection: FuseConnection, gate: FuseReaderGate?) {
     var gone = 0
     var stopped = false
     // What the kernel completed while `register` waited for its answers.
@@ -318,7 +318,7 @@ final class FuseUringQueue: @unchecked Sendable {
     }
     while !stopped, gone < entries.count {
       var waited: Int32
-      if gate.isHot {
+      if let gate, gate.isHot {
         // Requests one at a time: look at the completion queue for a
         // while before sleeping in io_uring_enter (FuseReaderGate).
         waited = curing_submit(ring)
@@ -353,7 +353,7 @@ final class FuseUringQueue: @unchecked Sendable {
   /// thread, or an entry: a request fetched into it (served now), a command
   /// to issue again (EAGAIN, EINTR), or the end of the entry (unmount).
   private func complete(
-    _ data: UInt64, _ result: Int32, _ connection: FuseConnection, gate: FuseReaderGate,
+    _ data: UInt64, _ result: Int32, _ connection: FuseConnection, gate: FuseReaderGate?,
     stopped: inout Bool, gone: inout Int
   ) {
     switch data {
@@ -377,9 +377,9 @@ final class FuseUringQueue: @unchecked Sendable {
         // fuse_in_header.pid, at the start of the header buffer.
         let pid = UInt32(
           littleEndian: entry.header.loadUnaligned(fromByteOffset: 32, as: UInt32.self))
-        gate.requestBegins(pid: pid, waiting: false, now: FuseBridge.monotonicNanos())
+        gate?.requestBegins(pid: pid, waiting: false, now: FuseBridge.monotonicNanos())
         connection.handleRing(entry)
-        gate.requestEnds()
+        gate?.requestEnds()
       } else if result == -EAGAIN || result == -EINTR {
         lock.withLock {
           inKernel -= 1

@@ -27,8 +27,10 @@ final class FuseUringTransport: @unchecked Sendable {
 
   let queues: [FuseUringQueue]
   /// Shared by the queues: while requests come one at a time, the queue
-  /// thread that served one looks for the next before it sleeps.
-  let gate = FuseReaderGate()
+  /// thread that served one looks for the next before it sleeps. None on
+  /// a single CPU, where that thread would keep the client from running.
+  let gate: FuseReaderGate? =
+    sysconf(Int32(_SC_NPROCESSORS_ONLN)) > 1 ? FuseReaderGate() : nil
   private var threads: [pthread_t] = []
   private let started: UnsafeMutablePointer<sem_t>
   private let go: UnsafeMutablePointer<sem_t>
