@@ -23,12 +23,18 @@ final class FuseReaderGateTests: XCTestCase {
     return gate
   }
 
-  func testTurnsHotAfterARunOfRequestsOneAtATime() {
-    let gate = FuseReaderGate()
+  /// Cold until the last of a full run of requests one at a time.
+  private func assertARunTurnsItHot(
+    _ gate: FuseReaderGate, file: StaticString = #filePath, line: UInt = #line
+  ) {
     for _ in 1..<FuseReaderGate.hotRun { serve(gate, pid: 100) }
-    XCTAssertFalse(gate.isHot)
+    XCTAssertFalse(gate.isHot, file: file, line: line)
     serve(gate, pid: 100)
-    XCTAssertTrue(gate.isHot)
+    XCTAssertTrue(gate.isHot, file: file, line: line)
+  }
+
+  func testTurnsHotAfterARunOfRequestsOneAtATime() {
+    assertARunTurnsItHot(FuseReaderGate())
   }
 
   func testProcessesTakingTurnsCountAsOneAtATime() {
@@ -46,10 +52,7 @@ final class FuseReaderGateTests: XCTestCase {
     gate.requestEnds()
     gate.requestEnds()
     // The run starts again from nothing.
-    for _ in 1..<FuseReaderGate.hotRun { serve(gate, pid: 100) }
-    XCTAssertFalse(gate.isHot)
-    serve(gate, pid: 100)
-    XCTAssertTrue(gate.isHot)
+    assertARunTurnsItHot(gate)
   }
 
   func testAnotherProcesssRequestWaitingAfterAReplyTurnsItCold() {
