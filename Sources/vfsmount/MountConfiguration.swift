@@ -19,6 +19,7 @@ struct MountConfiguration {
   var givenDefaultPermissions = false
   var entryTimeout = FuseBridge.Options().entryTimeout
   var attrTimeout = FuseBridge.Options().attrTimeout
+  var busyPoll = FuseBridge.Options().busyPollMicroseconds
   var writebackCache = false
   var maxThreads = 16
   var maxIdleThreads = 8
@@ -84,6 +85,11 @@ struct MountConfiguration {
     case "entry_timeout", "attr_timeout":
       guard value != nil, let s = (try? single.seconds(key)) ?? nil else { throw bad() }
       if key == "entry_timeout" { entryTimeout = s } else { attrTimeout = s }
+      return
+    case "busy_poll":
+      // Microseconds, like net.core.busy_poll; 0 turns it off.
+      guard let text = value, let n = Int(text), (0...1000).contains(n) else { throw bad() }
+      busyPoll = n
       return
     case "max_threads", "max_idle_threads":
       guard let text = value, let n = Int(text), (1...1024).contains(n) else { throw bad() }

@@ -45,6 +45,9 @@ struct VfsMount: ParsableCommand {
                             when root turned enable_uring on, else read/write),
                             readwrite, or uring (read/write only if the kernel
                             refuses; /proc/vfs/connection says which and why)
+        busy_poll=US        with engine=native: microseconds a thread looks for
+                            the next request after a reply while requests come
+                            one at a time (default 20; 0: off)
         default_permissions always on: the kernel checks modes, as on tmpfs
 
       With -t ext2, SOURCE is an ext2 image (made by mke2fs -t ext2), mounted
@@ -138,6 +141,7 @@ struct VfsMount: ParsableCommand {
     var bridgeOptions = FuseBridge.Options()
     bridgeOptions.entryTimeout = parsed.entryTimeout
     bridgeOptions.attrTimeout = parsed.attrTimeout
+    bridgeOptions.busyPollMicroseconds = parsed.busyPoll
     bridgeOptions.writebackCache = parsed.writebackCache
     bridgeOptions.debug = debug
     let bridge = FuseBridge(vfs: vfs, options: bridgeOptions)

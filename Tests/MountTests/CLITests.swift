@@ -55,6 +55,8 @@ final class CLIUsageTests: XCTestCase {
       ("three arguments", ["-f", "none", dir, dir]),
       ("an empty fsname", ["-f", "-o", "fsname=", dir]),
       ("a value on a generic flag", ["-f", "-o", "noatime=1", dir]),
+      ("a busy_poll that is not a number", ["-f", "-o", "busy_poll=fast", dir]),
+      ("a busy_poll past a millisecond", ["-f", "-o", "busy_poll=5000", dir]),
     ]
     for (label, args) in cases {
       let r = vfsmount(args, mountPoint: dir)

@@ -89,6 +89,20 @@ final class NativeEngineTests: MountTestCase {
     XCTAssertTrue(state.hasSuffix(" found spinning"), state)
   }
 
+  /// `-o busy_poll=0`: no thread looks for the next request; requests one
+  /// at a time are served as any others.
+  func testBusyPollZeroTurnsTheGateOff() throws {
+    let other = try VfsMount(options: ["allow_other", "engine=native", "busy_poll=0"])
+    defer { other.unmount() }
+    for i in 0..<200 {
+      var st = stat()
+      XCTAssertEqual(lstat(other.path + "/quiet-\(i)", &st), -1)
+    }
+    let c = try fuseConnection(other.path)
+    XCTAssertNil(c["lone_client"], "\(c)")
+    XCTAssertFalse((c["transport"] ?? "").contains("one at a time"), "\(c)")
+  }
+
   func testLibfuseLoopReportsItsConnectionToo() throws {
     let other = try VfsMount(options: ["allow_other", "engine=libfuse"])
     defer { other.unmount() }

@@ -126,7 +126,11 @@ final class FuseConnection: @unchecked Sendable {
     // The ring, once INIT is answered; read/write threads beside it carry
     // what the ring does not (FORGET, INTERRUPT), so fewer of them.
     var readWriteThreads = threadCount
+    // Busy polling needs a CPU for the client beside the polling thread.
+    let busyPoll =
+      sysconf(Int32(_SC_NPROCESSORS_ONLN)) > 1 ? bridge.options.busyPollMicroseconds : 0
     if let rings = uring {
+      rings.gate = busyPoll > 0 ? FuseReaderGate(spinMicroseconds: busyPoll) : nil
       if let failure = rings.start(self) {
         uringUnavailable = failure.reason
         uring = nil
@@ -142,14 +146,14 @@ final class FuseConnection: @unchecked Sendable {
     }
     // No clone (an old kernel): the session's descriptor alone.
     if channels.isEmpty { channels = [session] }
-    // Several readers, no ring and a CPU for the client beside the one the
-    // lead spins on: the lead may serve requests that come one at a time.
+    // Several readers, no ring, and busy polling: the lead may serve
+    // requests that come one at a time.
     var gate: FuseReaderGate?
     var spinChannel: FuseChannel?
-    if uring == nil, channels.count > 1, sysconf(Int32(_SC_NPROCESSORS_ONLN)) > 1,
+    if uring == nil, channels.count > 1, busyPoll > 0,
       let spin = FuseChannel.nonBlockingClone(of: sessionFD)
     {
-      gate = FuseReaderGate()
+      gate = FuseReaderGate(spinMicroseconds: busyPoll)
       spinChannel = spin
     }
     var readWrite =
@@ -226,7 +230,7 @@ final class FuseConnection: @unchecked Sendable {
       var received: Result<Int, FuseChannel.End>
       var waiting = false
       if let spin = reader.spin, let gate, gate.isHot,
-        let found = spin.spinReceive(into: buffer, nanos: FuseReaderGate.spinNanos)
+        let found = spin.spinReceive(into: buffer, nanos: gate.spinNanos)
       {
         channel = spin
         received = .success(found.count)

@@ -44,14 +44,20 @@ import Synchronization
 /// with it. The rmdir tree pays for it (46-51 ms against 37-39; each rmdir
 /// also sends a FORGET on /dev/fuse), for a reason not found yet.
 final class FuseReaderGate: @unchecked Sendable {
-  /// How long the lead keeps reading after a reply before it sleeps: about
+  /// How long the lead keeps reading after a reply before it sleeps
+  /// (`FuseBridge.Options.busyPollMicroseconds`): by default 20 µs, about
   /// one client round trip (the client wakes, returns from its syscall and
   /// makes the next).
-  static let spinNanos: UInt64 = 20_000
+  let spinNanos: UInt64
   /// How long a parked reader sleeps before it checks on the lead.
   static let parkNanos: UInt64 = 5_000_000
   /// Requests in a row, one at a time, before the gate turns hot.
   static let hotRun = 64
+
+  /// A gate whose lead spins `spinMicroseconds` after each reply.
+  init(spinMicroseconds: Int = 20) {
+    spinNanos = UInt64(max(spinMicroseconds, 0)) * 1000
+  }
 
   private let condition = ConditionLock()
   private let hotFlag = Atomic<Bool>(false)

@@ -322,7 +322,7 @@ final class FuseUringQueue: @unchecked Sendable {
         // Requests one at a time: look at the completion queue for a
         // while before sleeping in io_uring_enter (FuseReaderGate).
         waited = curing_submit(ring)
-        let deadline = FuseBridge.monotonicNanos() &+ FuseReaderGate.spinNanos
+        let deadline = FuseBridge.monotonicNanos() &+ gate.spinNanos
         while curing_cq_ready(ring) == 0, FuseBridge.monotonicNanos() < deadline {}
         if curing_cq_ready(ring) == 0 {
           waited = curing_submit_and_wait(ring)

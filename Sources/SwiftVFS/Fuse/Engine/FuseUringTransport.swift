@@ -27,10 +27,11 @@ final class FuseUringTransport: @unchecked Sendable {
 
   let queues: [FuseUringQueue]
   /// Shared by the queues: while requests come one at a time, the queue
-  /// thread that served one looks for the next before it sleeps. None on
-  /// a single CPU, where that thread would keep the client from running.
-  let gate: FuseReaderGate? =
-    sysconf(Int32(_SC_NPROCESSORS_ONLN)) > 1 ? FuseReaderGate() : nil
+  /// thread that served one looks for the next before it sleeps. Set by the
+  /// connection before `start` (none without busy polling, or on a single
+  /// CPU, where that thread would keep the client from running), read only
+  /// after.
+  var gate: FuseReaderGate?
   private var threads: [pthread_t] = []
   private let started: UnsafeMutablePointer<sem_t>
   private let go: UnsafeMutablePointer<sem_t>
