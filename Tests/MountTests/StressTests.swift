@@ -44,13 +44,13 @@ final class StressTests: MountTestCase {
     ("copy-file", ["--copy-file-bytes", "128M"]), ("access", []), ("touch", []),
   ]
 
-  func testStressNG() throws {
-    let stressNG = try tool("stress-ng")
-    let dir = vfs.path + "/stress-ng"
-    XCTAssertEqual(mkdir(dir, 0o777), 0)
+  /// One stress-ng run of `stressors` in `dir`, all at once, checked for a
+  /// clean exit and no failure: the bogo ops of each that reported them.
+  private func runStressNG(
+    _ stressNG: String, _ stressors: [(name: String, extra: [String])], in dir: String
+  ) -> (bogo: [String: Int], output: String) {
     var args = ["--temp-path", dir, "--timeout", "4", "--metrics-brief", "--verify"]
-    for s in Self.stressors { args += ["--\(s.name)", "1"] + s.extra }
-    let started = Date()
+    for s in stressors { args += ["--\(s.name)", "1"] + s.extra }
     let r = MountTests.run(stressNG, args, timeout: 150)
     let output = r.stdout + r.stderr
     XCTAssertFalse(r.timedOut, "stress-ng did not finish: \(output.suffix(3000))")
@@ -59,15 +59,36 @@ final class StressTests: MountTestCase {
       $0.lowercased().contains("fail") || $0.contains("error")
     }
     XCTAssertEqual(failures, [], "stress-ng reported failures")
-    // Every stressor ran and reported its bogo ops.
     var bogo: [String: Int] = [:]
     for line in output.split(separator: "\n") where line.contains("metrc:") {
       let f = line.split(separator: " ", omittingEmptySubsequences: true)
       // "stress-ng: metrc: [pid] name bogo-ops real usr sys rate rate"
       if f.count >= 10, let ops = Int(f[4]) { bogo[String(f[3])] = ops }
     }
+    return (bogo, output)
+  }
+
+  func testStressNG() throws {
+    let stressNG = try tool("stress-ng")
+    let dir = vfs.path + "/stress-ng"
+    XCTAssertEqual(mkdir(dir, 0o777), 0)
+    let started = Date()
+    var (bogo, output) = runStressNG(stressNG, Self.stressors, in: dir)
+    // Every stressor ran and reported its bogo ops. Once (a CI run on the
+    // libfuse loop), 8 of the 29 printed no metrics line although stress-ng
+    // exited 0 and reported no failure; those run again, alone, and must
+    // report then.
+    let unreported = Self.stressors.filter { bogo[$0.name] == nil }
+    if !unreported.isEmpty {
+      print(
+        "stress-ng: no metrics line for \(unreported.map(\.name)); run again. Its output:\n"
+          + output.split(separator: "\n").filter { !$0.contains("metrc:") }.joined(separator: "\n"))
+      let again = runStressNG(stressNG, unreported, in: dir)
+      bogo.merge(again.bogo) { first, _ in first }
+      output += again.output
+    }
     let missing = Self.stressors.map(\.name).filter { bogo[$0] == nil }
-    XCTAssertEqual(missing, [], "stressors without a metrics line")
+    XCTAssertEqual(missing, [], "stressors without a metrics line: \(output.suffix(3000))")
     let summary = Self.stressors.map { "\($0.name)=\(bogo[$0.name].map(String.init) ?? "?")" }
     print(
       "stress-ng bogo ops (\(Int(Date().timeIntervalSince(started))) s): "
