@@ -243,11 +243,10 @@ final class FuseConnection: @unchecked Sendable {
       case .success(let n):
         if let gate {
           let now = FuseBridge.monotonicNanos()
-          // The pid of fuse_in_header (len, opcode, unique, nodeid, uid, gid, pid).
           let pid =
-            n >= 36
-            ? UnsafeRawBufferPointer(buffer).loadUnaligned(fromByteOffset: 32, as: UInt32.self) : 0
-          gate.requestBegins(pid: UInt32(littleEndian: pid), waiting: waiting, now: now)
+            n >= FuseInHeader.wireSize
+            ? FuseInHeader.pid(at: UnsafeRawPointer(buffer.baseAddress!)) : 0
+          gate.requestBegins(pid: pid, waiting: waiting, now: now)
           if isLead { gate.leadBusy(since: now) }
         }
         handle(UnsafeRawBufferPointer(rebasing: buffer[0..<n]), channel: channel)

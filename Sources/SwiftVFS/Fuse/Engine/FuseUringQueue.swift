@@ -374,10 +374,10 @@ final class FuseUringQueue: @unchecked Sendable {
           entry.commitID = entry.ringCommitID
           entry.waiting = true
         }
-        // fuse_in_header.pid, at the start of the header buffer.
-        let pid = UInt32(
-          littleEndian: entry.header.loadUnaligned(fromByteOffset: 32, as: UInt32.self))
-        gate?.requestBegins(pid: pid, waiting: false, now: FuseBridge.monotonicNanos())
+        // The header buffer starts with fuse_in_header.
+        gate?.requestBegins(
+          pid: FuseInHeader.pid(at: entry.header), waiting: false,
+          now: FuseBridge.monotonicNanos())
         connection.handleRing(entry)
         gate?.requestEnds()
       } else if result == -EAGAIN || result == -EINTR {

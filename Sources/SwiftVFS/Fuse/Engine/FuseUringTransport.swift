@@ -199,14 +199,14 @@ final class FuseTransportCounters: @unchecked Sendable {
   private var rings: FuseUringTransport?
 
   func attach(_ transport: FuseUringTransport?) { lock.withLock { rings = transport } }
-  /// The read/write readers' gate, if they have one.
+  /// The gate of the transport in use (FuseReaderGate), if it has one.
   private var gate: FuseReaderGate?
   func attach(gate: FuseReaderGate?) { lock.withLock { self.gate = gate } }
 
   func countRing() { lock.withLock { ring += 1 } }
   func countDevice() { lock.withLock { device += 1 } }
 
-  /// "requests io_uring N /dev/fuse M".
+  /// "requests io_uring N /dev/fuse M", the ring's entries, the gate.
   func report() -> String {
     let (r, d, rings, gate) = lock.withLock { (ring, device, self.rings, self.gate) }
     return "requests io_uring \(r) /dev/fuse \(d)\n" + (rings?.entriesReport() ?? "")
