@@ -6,6 +6,7 @@
 // leaves none of the run's pages cached, a file system that does not ask
 // for runs is read page by page as before, and on ext2 a fragmented file with a hole
 // reads back right while a cold 1 MiB read takes a handful of bios, not 256.
+// A direct read (spliceDirect) uses cached pages and caches none it reads.
 
 import Foundation
 import SwiftVFS
@@ -235,6 +236,62 @@ final class ReadaheadTests: XCTestCase {
     driver.failing = nil
     XCTAssertEqual(try read(mapping, page: 0, count: 64), expected(ops.base, 0, 64))
     XCTAssertEqual(mapping.cachedPageCount, 68)
+  }
+
+  /// A direct read (O_DIRECT, `spliceDirect`) takes the cached pages, a
+  /// dirty one included, reads the missing ones in runs from the disk and
+  /// caches none of them; a failed run throws EIO and leaves the cache as
+  /// it was.
+  func testDirectSpliceReadsAroundTheCacheAndUsesCachedPages() throws {
+    let (driver, device) = try makeDevice()
+    let cache = PageCache(capacityBytes: 16 << 20)
+    // Page 4 a hole, page 9 apart at block 700.
+    let ops = MappedRunOps(MappedOps(cache: cache, device: device, map: [4: nil, 9: 700]))
+    let mapping = AddressSpace(cache: cache, ino: 1, operations: ops)
+    // Pages 2 and 3 cached clean; page 6 written over, dirty, not written back.
+    _ = try read(mapping, page: 2, count: 2)
+    let fresh = [UInt8](repeating: 0x5A, count: 4096)
+    try fresh.withUnsafeBytes { try mapping.write(at: 6 * 4096, from: $0) }
+    let before = cache.stats
+    let readsBefore = driver.reads
+
+    func direct(at offset: UInt64, count: Int) throws -> [UInt8] {
+      var out: [UInt8] = []
+      try mapping.spliceDirect(at: offset, count: count) { slices in
+        for slice in slices { out.append(contentsOf: slice) }
+      }
+      return out
+    }
+    // Pages 1-10, from the middle of page 1 to the middle of page 10.
+    let got = try direct(at: 4096 + 100, count: 9 * 4096)
+    var want = expected(ops.base, 1, 10)
+    want.replaceSubrange(5 * 4096..<6 * 4096, with: fresh)
+    XCTAssertEqual(got, Array(want[100..<100 + 9 * 4096]))
+    XCTAssertEqual(mapping.cachedPageCount, 3, "nothing read for the direct read stays cached")
+    XCTAssertEqual(mapping.state(ofPage: 6), [.uptodate, .dirty])
+    let after = cache.stats
+    XCTAssertEqual(after.cachedBytes, before.cachedBytes)
+    XCTAssertEqual(after.hits - before.hits, 3, "pages 2, 3 and 6 came from the cache")
+    XCTAssertEqual(after.misses, before.misses)
+    XCTAssertEqual(after.pagesRead, before.pagesRead)
+    XCTAssertEqual(ops.runs.suffix(3).map { $0.0 }, [1, 4, 7], "runs 1, 4-5, 7-10")
+    // Run 1: one bio; 4-5: the hole and block 5; 7-10: blocks 7-8, 700, 10.
+    XCTAssertEqual(driver.reads - readsBefore, 1 + 1 + 3)
+
+    // A failure in a run throws EIO and caches nothing.
+    driver.failing = 700 * 4096..<701 * 4096
+    XCTAssertThrowsError(try direct(at: 8 * 4096, count: 2 * 4096)) {
+      XCTAssertEqual($0 as? Errno, .EIO)
+    }
+    XCTAssertEqual(mapping.cachedPageCount, 3)
+    driver.failing = nil
+    // More than the thread's 256 KiB buffer misses: a buffer of its own.
+    XCTAssertEqual(try direct(at: 100 * 4096, count: 200 * 4096), expected(ops.base, 100, 200))
+    XCTAssertEqual(mapping.cachedPageCount, 3)
+    XCTAssertEqual(try direct(at: 0, count: 0), [])
+    XCTAssertThrowsError(try direct(at: UInt64.max - 10, count: 100)) {
+      XCTAssertEqual($0 as? Errno, .EINVAL)
+    }
   }
 
   func testFileSystemWithoutReadFoliosIsReadPageByPage() throws {

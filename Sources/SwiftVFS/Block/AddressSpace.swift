@@ -252,6 +252,100 @@ public final class AddressSpace: @unchecked Sendable {
     for entry in held.reversed() { entry.dataLock.unlock() }
   }
 
+  /// `splice` for a read that bypasses the page cache (O_DIRECT, like
+  /// ext2's direct reads through iomap_dio_rw()): pages that are cached are
+  /// used, since a dirty one holds bytes the disk has not (the kernel writes
+  /// them back first, filemap_write_and_wait_range()); missing ones are read
+  /// from the disk into a buffer of the call's own and not cached, so a
+  /// direct reader neither pays for pages it will not read again nor pushes
+  /// out pages others use. The caller holds off writers of the file (as the
+  /// kernel's direct read holds the inode lock shared). EINVAL if the range
+  /// overflows; a failed read throws before `sink` is called.
+  public func spliceDirect(
+    at offset: UInt64, count: Int, to sink: ([UnsafeRawBufferPointer]) -> Void
+  ) throws(Errno) {
+    guard count > 0 else { return sink([]) }
+    guard !offset.addingReportingOverflow(UInt64(count)).overflow else { throw .EINVAL }
+    let pageSize = UInt64(PageCache.pageSize)
+    let end = offset + UInt64(count)
+    let first = offset / pageSize
+    let pageCount = Int((end - 1) / pageSize - first + 1)
+    // A page being read in, or not up to date, is left to the cached path,
+    // which waits for it.
+    guard let cached = cache.pinCachedPages(self, index: first, count: pageCount) else {
+      return try splice(at: offset, count: count, to: sink)
+    }
+    let held = cached.compactMap { $0 }
+    defer { cache.unpin(held) }
+    let missing = pageCount - held.count
+    var buffer: UnsafeMutableRawBufferPointer?
+    if missing > 0 {
+      let bytes = missing * PageCache.pageSize
+      if bytes <= ReadaheadBuffer.bytes {
+        buffer = ReadaheadBuffer.take()
+      } else {
+        var memory: UnsafeMutableRawPointer?
+        if posix_memalign(&memory, PagePool.pageSize, bytes) == 0, let memory {
+          buffer = UnsafeMutableRawBufferPointer(start: memory, count: bytes)
+        }
+      }
+      guard buffer != nil else { throw .ENOMEM }
+    }
+    defer {
+      if let buffer {
+        if buffer.count == ReadaheadBuffer.bytes {
+          ReadaheadBuffer.give(buffer)
+        } else {
+          buffer.deallocate()
+        }
+      }
+    }
+    // Each run of missing pages: one readFolios call into the buffer.
+    var bufferPage = [Int](repeating: -1, count: pageCount)
+    var used = 0
+    var i = 0
+    while i < pageCount {
+      guard cached[i] == nil, let buffer else {
+        i += 1
+        continue
+      }
+      var run = 1
+      while i + run < pageCount, cached[i + run] == nil { run += 1 }
+      let pages = UnsafeMutableRawBufferPointer(
+        rebasing: buffer[used * PageCache.pageSize..<(used + run) * PageCache.pageSize])
+      // Zeroed where the cache zeroes a new page: a lone page, or pages
+      // read one by one (readFolio).
+      if run == 1 || !operations.readsPageRuns {
+        pages.initializeMemory(as: UInt8.self, repeating: 0)
+      }
+      try CacheIOContext.run { () throws(Errno) in
+        try operations.readFolios(self, index: first + UInt64(i), count: run, into: pages)
+      }
+      for k in 0..<run { bufferPage[i + k] = used + k }
+      used += run
+      i += run
+    }
+    var slices: [UnsafeRawBufferPointer] = []
+    slices.reserveCapacity(pageCount)
+    for i in 0..<pageCount {
+      let pageStart = (first + UInt64(i)) * pageSize
+      let from = Int(max(offset, pageStart) - pageStart)
+      let to = Int(min(end, pageStart + pageSize) - pageStart)
+      let page: UnsafeRawPointer
+      if let entry = cached[i] {
+        page = UnsafeRawPointer(entry.data)
+      } else if let base = buffer?.baseAddress {
+        page = UnsafeRawPointer(base + bufferPage[i] * PageCache.pageSize)
+      } else {
+        throw .EIO  // unreachable: a missing page has its place in the buffer
+      }
+      slices.append(UnsafeRawBufferPointer(start: page + from, count: to - from))
+    }
+    for entry in held { entry.dataLock.lock() }
+    sink(slices)
+    for entry in held.reversed() { entry.dataLock.unlock() }
+  }
+
   /// Calls `body` with each run of pages (pinned, up to date) covering
   /// `offset..<end`, in order; the body unpins them (or keeps them). A
   /// missing page is read together with the missing pages after it, up to
@@ -410,6 +504,30 @@ public final class AddressSpace: @unchecked Sendable {
 }
 
 extension PageCache {
+  /// For a direct read: pins and returns the cached pages of `mapping`
+  /// among `index..<index + count` (touched and counted as hits), nil where
+  /// a page is not cached; or nil, pinning nothing, if one of them is being
+  /// read or is not up to date.
+  func pinCachedPages(_ mapping: AddressSpace, index: UInt64, count: Int) -> [CacheEntry?]? {
+    lock.withLock { () -> [CacheEntry?]? in
+      var found = [CacheEntry?](repeating: nil, count: count)
+      var hits: UInt64 = 0
+      for i in 0..<count {
+        guard let entry = mapping.pages[index + UInt64(i)] else { continue }
+        guard entry.uptodate, !entry.locked else {
+          for pinned in found { pinned?.pins -= 1 }
+          return nil
+        }
+        entry.pins += 1
+        touchLocked(entry)
+        found[i] = entry
+        hits += 1
+      }
+      counters.hits += hits
+      return found
+    }
+  }
+
   /// Returns pinned, up-to-date pages of `mapping` from `index` on, at least
   /// one: the cached page at `index` (waiting for a read of it in flight), or,
   /// when it is missing, the run of missing pages from it, at most `maxCount`,

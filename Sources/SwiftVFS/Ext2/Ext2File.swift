@@ -254,17 +254,28 @@ struct Ext2FileOperations: FileOperations {
     }
   }
 
-  /// Like generic_file_read_iter(): the pages of the file, clipped at i_size.
+  /// Like ext2_file_read_iter(): the pages of the file, clipped at i_size;
+  /// around the page cache for O_DIRECT (`AddressSpace.spliceDirect`).
   func read(_ file: File, into buffer: UnsafeMutableRawBufferPointer, at offset: Int64)
     throws(Errno) -> Int
   {
     let inode = file.inode
     guard inode.type == .regular else { throw inode.isDirectory ? .EISDIR : .EINVAL }
     guard offset >= 0 else { throw .EINVAL }
+    let direct = file.isDirect
     return try readBelowSize(inode, at: offset, count: buffer.count) {
       (mapping, n) throws(Errno) in
-      try mapping.read(
-        at: UInt64(offset), into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<n]))
+      let target = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<n])
+      guard direct, let base = target.baseAddress else {
+        return try mapping.read(at: UInt64(offset), into: target)
+      }
+      try mapping.spliceDirect(at: UInt64(offset), count: n) { slices in
+        var at = 0
+        for slice in slices {
+          (base + at).copyMemory(from: slice.baseAddress!, byteCount: slice.count)
+          at += slice.count
+        }
+      }
     }
   }
 
@@ -276,8 +287,15 @@ struct Ext2FileOperations: FileOperations {
   ) throws(Errno) -> Bool {
     let inode = file.inode
     guard inode.type == .regular, offset >= 0 else { return false }
+    // ext2_file_read_iter(): IOCB_DIRECT reads go around the page cache.
+    let direct = file.isDirect
     let spliced = try readBelowSize(inode, at: offset, count: count) {
-      (mapping, n) throws(Errno) in try mapping.splice(at: UInt64(offset), count: n, to: sink)
+      (mapping, n) throws(Errno) in
+      if direct {
+        try mapping.spliceDirect(at: UInt64(offset), count: n, to: sink)
+      } else {
+        try mapping.splice(at: UInt64(offset), count: n, to: sink)
+      }
     }
     if spliced == 0 { sink([]) }  // at or past the end: an empty reply
     return true

@@ -49,7 +49,10 @@ public final class File: @unchecked Sendable {
   public var isNonBlocking: Bool { flags & 0o4000 != 0 }  // O_NONBLOCK
   /// Opened with O_APPEND.
   public var isAppend: Bool { flags & 0o2000 != 0 }  // O_APPEND
+  /// Opened with O_DIRECT (the kernel's IOCB_DIRECT): reads and writes
+  /// should go around the file system's own page cache.
+  public var isDirect: Bool { flags & OpenFlags.direct != 0 }
   /// Opened with O_DIRECT on a file whose data the kernel caches (not a
   /// device or generated file, which use direct I/O for every open).
-  public var bypassesKernelCache: Bool { flags & OpenFlags.direct != 0 && !directIO }
+  public var bypassesKernelCache: Bool { isDirect && !directIO }
 }
