@@ -278,26 +278,26 @@ public final class AddressSpace: @unchecked Sendable {
     let held = cached.compactMap { $0 }
     defer { cache.unpin(held) }
     let missing = pageCount - held.count
+    // The missing pages' place: the thread's buffer, or one of their own
+    // for a range beyond FUSE's largest READ.
+    let kept = missing * PageCache.pageSize <= ThreadBuffer.directRead.bytes
     var buffer: UnsafeMutableRawBufferPointer?
     if missing > 0 {
-      let bytes = missing * PageCache.pageSize
-      if bytes <= ReadaheadBuffer.bytes {
-        buffer = ReadaheadBuffer.take()
+      if kept {
+        buffer = ThreadBuffer.directRead.take()
       } else {
         var memory: UnsafeMutableRawPointer?
-        if posix_memalign(&memory, PagePool.pageSize, bytes) == 0, let memory {
-          buffer = UnsafeMutableRawBufferPointer(start: memory, count: bytes)
+        if posix_memalign(&memory, PagePool.pageSize, missing * PageCache.pageSize) == 0,
+          let memory
+        {
+          buffer = UnsafeMutableRawBufferPointer(start: memory, count: missing * PageCache.pageSize)
         }
       }
       guard buffer != nil else { throw .ENOMEM }
     }
     defer {
       if let buffer {
-        if buffer.count == ReadaheadBuffer.bytes {
-          ReadaheadBuffer.give(buffer)
-        } else {
-          buffer.deallocate()
-        }
+        if kept { ThreadBuffer.directRead.give(buffer) } else { free(buffer.baseAddress) }
       }
     }
     // Each run of missing pages: one readFolios call into the buffer.
@@ -601,8 +601,8 @@ extension PageCache {
       } else {
         // The pages' bytes are apart; the run is read into one buffer and
         // copied (aligned for an image opened O_DIRECT).
-        guard let whole = ReadaheadBuffer.take() else { throw .ENOMEM }
-        defer { ReadaheadBuffer.give(whole) }
+        guard let whole = ThreadBuffer.readahead.take() else { throw .ENOMEM }
+        defer { ThreadBuffer.readahead.give(whole) }
         let pages = UnsafeMutableRawBufferPointer(rebasing: whole[0..<run.count * size])
         try CacheIOContext.run { () throws(Errno) in
           try mapping.operations.readFolios(mapping, index: index, count: run.count, into: pages)
@@ -706,21 +706,30 @@ extension PageCache {
   }
 }
 
-/// One readahead window of memory per thread, kept between reads: a fresh
-/// 256 KiB allocation per run costs an mmap and 64 page faults.
-enum ReadaheadBuffer {
-  static let bytes = AddressSpace.readaheadPages * PageCache.pageSize
+/// Memory kept per thread between reads, one buffer per use: a fresh
+/// allocation of hundreds of KiB costs an mmap and a page fault per page
+/// (glibc maps large blocks and unmaps them at free).
+struct ThreadBuffer: Sendable {
+  /// One readahead window (256 KiB), for a run of missing pages.
+  static let readahead = ThreadBuffer(bytes: AddressSpace.readaheadPages * PageCache.pageSize)
+  /// FUSE's largest READ (1 MiB), for a direct read's missing pages.
+  static let directRead = ThreadBuffer(bytes: AddressSpace.overwriteRunPages * PageCache.pageSize)
 
-  private static let key: pthread_key_t = {
+  /// The size of each buffer.
+  let bytes: Int
+  private let key: pthread_key_t
+
+  private init(bytes: Int) {
+    self.bytes = bytes
     var key = pthread_key_t()
     pthread_key_create(&key) { free($0) }
-    return key
-  }()
+    self.key = key
+  }
 
   /// The calling thread's buffer, taken out of its slot (a nested use, if a
   /// file system's readFolios ever reads another file's pages, makes its own).
   /// Nil when memory is short.
-  static func take() -> UnsafeMutableRawBufferPointer? {
+  func take() -> UnsafeMutableRawBufferPointer? {
     if let kept = pthread_getspecific(key) {
       pthread_setspecific(key, nil)
       return UnsafeMutableRawBufferPointer(start: kept, count: bytes)
@@ -731,7 +740,7 @@ enum ReadaheadBuffer {
   }
 
   /// Puts `buffer` back in the thread's slot, or frees it if the slot is full.
-  static func give(_ buffer: UnsafeMutableRawBufferPointer) {
+  func give(_ buffer: UnsafeMutableRawBufferPointer) {
     guard let base = buffer.baseAddress else { return }
     if pthread_getspecific(key) == nil {
       pthread_setspecific(key, base)
