@@ -549,9 +549,11 @@ extension PageCache {
       return count
     }
     var made: [CacheEntry] = []
-    if wanted > 1 {
+    if wanted > 0 {
       // Not zeroed: the run's read fills each page whole (a lone page is
-      // zeroed below before its readFolio).
+      // zeroed below before its readFolio). Made here, not under the lock
+      // that every reader of every file takes: a page from the pool and
+      // an object cost more than the insertion.
       made.reserveCapacity(wanted)
       for i in 0..<wanted {
         made.append(
@@ -559,8 +561,7 @@ extension PageCache {
       }
     }
     // Those still missing go in, locked, up to the first page another thread
-    // added meanwhile (a single missing page takes the getEntry path below,
-    // without this second taking of the lock).
+    // added meanwhile.
     let run =
       made.isEmpty
       ? []
