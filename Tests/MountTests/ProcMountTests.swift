@@ -116,7 +116,10 @@ final class ProcMountTests: MountTestCase {
         .trimmingCharacters(in: .whitespaces), "3")
     XCTAssertEqual(
       MountTests.run("ls", [proc], timeout: 10).out.split(separator: "\n"),
-      ["devices", "filesystems", "meminfo", "mounts", "partitions", "sys", "vfs", "vmstat"])
+      [
+        "devices", "filesystems", "meminfo", "mounts", "partitions", "sys", "sysrq-trigger", "vfs",
+        "vmstat",
+      ])
   }
 
   /// The README's session: a first stat misses, a second hits, a stat of a

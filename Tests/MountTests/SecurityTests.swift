@@ -168,7 +168,9 @@ final class SecurityTests: MountTestCase {
 
   func testProcControlsAreRootWritableOnly() {
     let m = vfs.path
-    let controls = ["proc/sys/vm/drop_caches", "proc/sys/fs/dcache-max", "proc/vfs/reset"]
+    let controls = [
+      "proc/sys/vm/drop_caches", "proc/sys/fs/dcache-max", "proc/vfs/reset", "proc/sysrq-trigger",
+    ]
     expect(
       [m],
       controls.map { (["write", "$/\($0)", "1"], "EACCES") }
@@ -188,6 +190,7 @@ final class SecurityTests: MountTestCase {
       [
         (["write", "$/proc/sys/vm/drop_caches", "2"], "OK"),
         (["write", "$/proc/sys/fs/dcache-max", "5000"], "OK"),
+        (["write", "$/proc/sysrq-trigger", "s"], "OK"),
         (["read", "$/proc/sys/fs/dcache-max"], "OK 5000\\n"),
         (["write", "$/proc/vfs/check", "1"], "EACCES"),
         (["write", "$/proc/sys/fs/dentry-state", "1"], "EACCES"),

@@ -23,8 +23,8 @@ final class ProcFilesTests: XCTestCase {
     XCTAssertEqual(
       try names("proc"),
       [
-        ".", "..", "devices", "filesystems", "meminfo", "mounts", "partitions", "vmstat", "sys",
-        "vfs",
+        ".", "..", "devices", "filesystems", "meminfo", "mounts", "partitions", "vmstat",
+        "sysrq-trigger", "sys", "vfs",
       ])
     XCTAssertEqual(try names("proc/sys"), [".", "..", "fs", "vm"])
     XCTAssertEqual(

@@ -619,6 +619,23 @@ public final class VFS: @unchecked Sendable {
     try inode.sb.ops.syncFS(inode.sb, wait: true)
   }
 
+  /// Like ksys_sync() (sync(2)): the ->sync_fs of every mounted superblock
+  /// that can be written, waiting. Every one is synced even if one fails;
+  /// the first error (EIO) is thrown after. FUSE never sends this for
+  /// sync(2), so /proc/sysrq-trigger is the way in (ProcTree).
+  public func syncAll() throws(Errno) {
+    let superBlocks = mountLock.withLock { mounts.map(\.superBlock) }
+    var firstError: Errno?
+    for sb in superBlocks where !sb.readOnly {
+      do {
+        try sb.ops.syncFS(sb, wait: true)
+      } catch {
+        if firstError == nil { firstError = error }
+      }
+    }
+    if let firstError { throw firstError }
+  }
+
   // MARK: - Extended attributes
 
   /// Like xattr_permission(): user.* lives only on regular files and

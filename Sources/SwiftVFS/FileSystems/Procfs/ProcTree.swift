@@ -5,6 +5,7 @@ import SwiftVFSCore
 ///
 /// ```
 /// /proc/devices  filesystems  meminfo  mounts  partitions  vmstat
+///       sysrq-trigger (w)
 /// /proc/sys/fs/  dentry-state  inode-nr  inode-state  dcache-max (rw)
 /// /proc/sys/vm/  drop_caches (w)
 /// /proc/vfs/     dcache  inodes  requests  connection  objects  devnodes  superblocks
@@ -24,6 +25,9 @@ enum ProcTree {
         .file("mounts") { [unowned vfs] in ProcReports.mounts(vfs) },
         .file("partitions") { [unowned vfs] in ProcSectionReports.partitions(vfs) },
         .file("vmstat") { [unowned vfs] in ProcSectionReports.vmstat(vfs) },
+        .control(
+          "sysrq-trigger", read: nil,
+          write: { [unowned vfs] text throws(Errno) in try sysrq(vfs, text) }),
         .dir(
           "sys",
           [
@@ -87,6 +91,17 @@ enum ProcTree {
   static func dropCaches(_ vfs: VFS, _ value: Int) {
     if value & 1 != 0 { vfs.shrinkers.shrinkAll() }
     if value & 2 != 0 { vfs.dcache.shrink(to: 0) }
+  }
+
+  /// Like write_sysrq_trigger(): the first character is the key. `s` is
+  /// the emergency sync (SysRq-S), every mounted file system written back;
+  /// unlike the kernel's, which queues it, it is done when the write
+  /// returns, and a failed writeback is the write's EIO. It is how a user
+  /// makes an image whole without unmounting: FUSE sends nothing for
+  /// sync(2) (only virtiofs gets FUSE_SYNCFS). Other keys do nothing here,
+  /// as the kernel does nothing for a key it has no handler for.
+  static func sysrq(_ vfs: VFS, _ text: String) throws(Errno) {
+    if text.first == "s" { try vfs.syncAll() }
   }
 
   /// /proc/vfs/reset: zeroes the dcache's event counters, the request table
