@@ -300,45 +300,41 @@ public final class AddressSpace: @unchecked Sendable {
         if kept { ThreadBuffer.directRead.give(buffer) } else { free(buffer.baseAddress) }
       }
     }
-    // Each run of missing pages: one readFolios call into the buffer.
-    var bufferPage = [Int](repeating: -1, count: pageCount)
+    // Where each page's bytes are: its cache entry, or its place in the
+    // buffer, which each run of missing pages fills with one readFolios.
+    var pages = cached.map { $0.map { UnsafeRawPointer($0.data) } }
     var used = 0
     var i = 0
     while i < pageCount {
-      guard cached[i] == nil, let buffer else {
+      guard pages[i] == nil, let base = buffer?.baseAddress else {
         i += 1
         continue
       }
       var run = 1
-      while i + run < pageCount, cached[i + run] == nil { run += 1 }
-      let pages = UnsafeMutableRawBufferPointer(
-        rebasing: buffer[used * PageCache.pageSize..<(used + run) * PageCache.pageSize])
+      while i + run < pageCount, pages[i + run] == nil { run += 1 }
+      let into = UnsafeMutableRawBufferPointer(
+        start: base + used * PageCache.pageSize, count: run * PageCache.pageSize)
       // Zeroed where the cache zeroes a new page: a lone page, or pages
       // read one by one (readFolio).
       if run == 1 || !operations.readsPageRuns {
-        pages.initializeMemory(as: UInt8.self, repeating: 0)
+        into.initializeMemory(as: UInt8.self, repeating: 0)
       }
       try CacheIOContext.run { () throws(Errno) in
-        try operations.readFolios(self, index: first + UInt64(i), count: run, into: pages)
+        try operations.readFolios(self, index: first + UInt64(i), count: run, into: into)
       }
-      for k in 0..<run { bufferPage[i + k] = used + k }
+      for k in 0..<run {
+        pages[i + k] = UnsafeRawPointer(base + (used + k) * PageCache.pageSize)
+      }
       used += run
       i += run
     }
     var slices: [UnsafeRawBufferPointer] = []
     slices.reserveCapacity(pageCount)
-    for i in 0..<pageCount {
+    for (i, page) in pages.enumerated() {
+      guard let page else { throw .EIO }  // unreachable: the buffer holds every missing page
       let pageStart = (first + UInt64(i)) * pageSize
       let from = Int(max(offset, pageStart) - pageStart)
       let to = Int(min(end, pageStart + pageSize) - pageStart)
-      let page: UnsafeRawPointer
-      if let entry = cached[i] {
-        page = UnsafeRawPointer(entry.data)
-      } else if let base = buffer?.baseAddress {
-        page = UnsafeRawPointer(base + bufferPage[i] * PageCache.pageSize)
-      } else {
-        throw .EIO  // unreachable: a missing page has its place in the buffer
-      }
       slices.append(UnsafeRawBufferPointer(start: page + from, count: to - from))
     }
     for entry in held { entry.dataLock.lock() }
@@ -541,8 +537,9 @@ extension PageCache {
     let size = PageCache.pageSize
     var hook: (@Sendable (PageCacheTraceEvent) -> Void)?
     // How many pages from `index` are missing now; their entries (a page
-    // from the pool each, zeroed) are made outside the lock, which every
-    // reader and writer of every file takes.
+    // from the pool each) are made outside the lock, which every reader and
+    // writer of every file takes: a page and an object cost more than the
+    // insertion.
     let wanted = lock.withLock { () -> Int in
       var count = 0
       while count < maxCount, mapping.pages[index + UInt64(count)] == nil { count += 1 }
@@ -551,9 +548,7 @@ extension PageCache {
     var made: [CacheEntry] = []
     if wanted > 0 {
       // Not zeroed: the run's read fills each page whole (a lone page is
-      // zeroed below before its readFolio). Made here, not under the lock
-      // that every reader of every file takes: a page from the pool and
-      // an object cost more than the insertion.
+      // zeroed below before its readFolio).
       made.reserveCapacity(wanted)
       for i in 0..<wanted {
         made.append(
